@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "address.h"
+#include "time-util.h"
+
+/* The bans the daemon believes are active, keyed by address (one nft element per address, so
+ * one ban per address: a second ban of the same address keeps the later expiry). This table,
+ * not the kernel, is the truth: the nft sets are reconciled from it. */
+
+typedef enum BanOrigin {
+        BAN_ORIGIN_JOURNAL,
+        BAN_ORIGIN_MANUAL,
+        _BAN_ORIGIN_MAX,
+        _BAN_ORIGIN_INVALID = -EINVAL,
+} BanOrigin;
+
+const char *ban_origin_to_string(BanOrigin o);  /* "journal", "manual" */
+BanOrigin ban_origin_from_string(const char *s);
+
+#define JAIL_NAME_MAX 64
+
+typedef struct Ban {
+        Address address;
+        char jail[JAIL_NAME_MAX + 1];
+        unsigned failures;
+        usec_t banned_usec;   /* wall clock when the ban was decided */
+        usec_t expires_usec;  /* wall clock when the kernel drops it */
+        BanOrigin origin;
+} Ban;
+
+typedef struct BanTable BanTable;
+
+int ban_table_new(BanTable **ret);
+BanTable *ban_table_free(BanTable *t);
+
+/* Inserts b, or updates the existing ban of the same address (the later expiry wins, the other
+ * fields follow the ban with the later expiry). Returns 1 if inserted, 0 if updated, -ENOMEM. */
+int ban_table_put(BanTable *t, const Ban *b);
+const Ban *ban_table_get(BanTable *t, const Address *a);
+bool ban_table_remove(BanTable *t, const Address *a);
+
+/* Removes every ban with expires_usec <= now, calling cb for each first (cb may be NULL). */
+size_t ban_table_expire(BanTable *t, usec_t now, void (*cb)(const Ban *b, void *userdata), void *userdata);
+/* The earliest expires_usec, or USEC_INFINITY if empty. */
+usec_t ban_table_next_expiry(const BanTable *t);
+
+bool ban_table_next(BanTable *t, size_t *iter, const Ban **ret); /* like failure_table_next() */
+size_t ban_table_size(const BanTable *t);

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "address.h"
+#include "time-util.h"
+
+/* The effective configuration: the main file plus drop-ins, merged, defaults applied and
+ * validated. Produced by config_load() (conf-parser.c); read-only afterwards. */
+
+#define CONFIG_MAIN_FILE "/etc/vpopguard/vpopguard.conf"
+/* Drop-in directories, most important first: a file in an earlier directory masks the file
+ * with the same name in a later one. */
+#define CONFIG_DROPIN_DIRS { "/etc/vpopguard/vpopguard.conf.d", "/run/vpopguard/vpopguard.conf.d", "/usr/lib/vpopguard/vpopguard.conf.d" }
+
+#define DEFAULT_MAX_RETRY 3U
+#define DEFAULT_FIND_TIME (10 * USEC_PER_MINUTE)
+#define DEFAULT_BAN_TIME USEC_PER_HOUR
+#define DEFAULT_MAX_TRACKED 100000U
+
+typedef struct UIDRange {
+        uid_t first, last; /* inclusive */
+} UIDRange;
+
+typedef struct FirewallConfig {
+        char *family;  /* "inet" (default), "ip" or "ip6" */
+        char *table;   /* "vpopguard" */
+        char *set4;    /* "banned4" */
+        char *set6;    /* "banned6" */
+        bool create_table; /* yes */
+} FirewallConfig;
+
+typedef struct JailConfig {
+        char *name;           /* [A-Za-z0-9_.-]{1,64} */
+        bool enabled;         /* default yes */
+        char **journal_matches; /* "FIELD=VALUE"; same field ORed, different fields ANDed */
+        char **fail_regex;    /* at least one for an enabled jail; each has <HOST> once */
+        char **ignore_regex;
+        unsigned max_retry;   /* 1..100 */
+        usec_t find_time;     /* 1s .. 365d */
+        usec_t ban_time;      /* 1s .. 365d */
+        AddressPrefix *ignore_addresses; /* the jail's own plus [Defaults]'; loopback is always ignored on top */
+        size_t n_ignore_addresses;
+        UIDRange *trusted_uids; /* TrustedUID=: if non-empty, entries whose _UID is missing or outside
+                                 * every range never count */
+        size_t n_trusted_uids;
+        unsigned max_tracked; /* MaxTrackedAddresses=, cap on addresses with open failure windows */
+        char *source_file;    /* where the jail was first defined, for messages */
+        unsigned source_line;
+} JailConfig;
+
+typedef struct Config {
+        FirewallConfig firewall;
+        JailConfig *jails; /* in order of first appearance */
+        size_t n_jails;
+        char **files;      /* the files read, in the order applied */
+} Config;
+
+/* One problem found while loading. All are collected, not just the first. */
+typedef struct ConfigError {
+        char *file;     /* may be NULL for errors not tied to a file */
+        unsigned line;  /* 0 if not tied to a line */
+        char *section;  /* may be NULL */
+        char *key;      /* may be NULL */
+        char *value;    /* may be NULL; escaped for printing */
+        char *message;  /* e.g. "invalid time span", "unknown key" */
+} ConfigError;
+
+typedef struct ConfigErrors {
+        ConfigError *errors;
+        size_t n_errors;
+} ConfigErrors;
+
+/* Loads main_file (may be missing: defaults apply) and the drop-ins "*.conf" of dropin_dirs
+ * (NULL-terminated, most important first; same file name: earlier masks later; files applied
+ * in file-name order across all directories). Every problem goes to *errors; the return value
+ * is 0 only if there were none and *ret is then set; -EINVAL if any error was collected;
+ * other negative errno (e.g. -ENOMEM) on failure. */
+int config_load(const char *main_file, const char * const *dropin_dirs, Config **ret, ConfigErrors *errors);
+
+/* The directories to use for --config=FILE: only "FILE.d". Allocated, NULL-terminated. */
+char **config_dropin_dirs_for(const char *main_file);
+
+Config *config_free(Config *c);
+void config_errors_done(ConfigErrors *e);
+/* "FILE:LINE: [Section] Key=Value: message" per error, one per line. */
+void config_errors_print(const ConfigErrors *e, FILE *f);
+
+/* Writes the effective configuration as a configuration file that config_load() reads back to
+ * the same Config (used by --test-config and golden tests). */
+void config_dump(const Config *c, FILE *f);
+
+const JailConfig *config_find_jail(const Config *c, const char *name);
+bool jail_config_trusts_uid(const JailConfig *j, uid_t uid);
+bool jail_config_ignores_address(const JailConfig *j, const Address *a); /* includes loopback */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+
+#include "journal-events.h"
+#include "log.h"
+
+#define FIELD_MAX 256
+
+typedef struct Fields {
+        struct iovec iov[16 + 2 * 100];
+        char text[16 + 2 * 100][FIELD_MAX];
+        size_t n;
+} Fields;
+
+static void fields_add(Fields *f, const char *format, ...) _printf_(2, 3);
+static void fields_add(Fields *f, const char *format, ...) {
+        va_list ap;
+        if (f->n >= ELEMENTSOF(f->iov))
+                return;
+        va_start(ap, format);
+        int k = vsnprintf(f->text[f->n], FIELD_MAX, format, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        f->iov[f->n].iov_base = f->text[f->n];
+        f->iov[f->n].iov_len = MIN((size_t) k, (size_t) FIELD_MAX - 1);
+        f->n++;
+}
+
+static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
+        fields_add(f, "VPOPGUARD_JAIL=%s", b->jail);
+        fields_add(f, "VPOPGUARD_ADDRESS=%s", address);
+        fields_add(f, "VPOPGUARD_FAILURES=%u", b->failures);
+        fields_add(f, "VPOPGUARD_BAN_USEC=%llu", (unsigned long long) (b->expires_usec - b->banned_usec));
+        fields_add(f, "VPOPGUARD_BANNED_USEC=%llu", (unsigned long long) b->banned_usec);
+        fields_add(f, "VPOPGUARD_EXPIRES_USEC=%llu", (unsigned long long) b->expires_usec);
+        fields_add(f, "VPOPGUARD_ORIGIN=%s", ban_origin_to_string(b->origin));
+}
+
+int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes, bool dry_run) {
+        char address[ADDRESS_STRING_MAX], span[TIMESPAN_MAX], window[TIMESPAN_MAX];
+        Fields *f = calloc(1, sizeof(Fields));
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        address_to_string(&b->address, address);
+        format_timespan(span, sizeof span, b->expires_usec - b->banned_usec);
+        format_timespan(window, sizeof window, find_time);
+
+        fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN);
+        fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+        if (b->origin == BAN_ORIGIN_MANUAL)
+                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): by hand.", dry_run ? "[dry run] " : "",
+                           address, span, b->jail);
+        else
+                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): %u failures within %s.",
+                           dry_run ? "[dry run] " : "", address, span, b->jail, b->failures, window);
+        fields_add_ban(f, b, address);
+        if (dry_run)
+                fields_add(f, "VPOPGUARD_DRY_RUN=1");
+        for (size_t i = 0; i < n_causes; i++) {
+                char cursor[JOURNAL_CURSOR_MAX];
+                fields_add(f, "VPOPGUARD_CAUSE_REALTIME_USEC=%llu", (unsigned long long) causes[i].realtime);
+                if (journal_position_to_cursor(&causes[i], cursor) >= 0)
+                        fields_add(f, "VPOPGUARD_CAUSE_CURSOR=%s", cursor);
+        }
+
+        if (!log_stderr_is_journal())
+                log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
+        r = sd_journal_sendv(f->iov, (int) f->n);
+        free(f);
+        return r;
+}
+
+int journal_event_unban(const Ban *b, UnbanReason reason) {
+        char address[ADDRESS_STRING_MAX];
+        Fields *f = calloc(1, sizeof(Fields));
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        address_to_string(&b->address, address);
+        fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
+        fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+        fields_add(f, "MESSAGE=Unbanned %s (jail %s): %s.", address, b->jail,
+                   reason == UNBAN_MANUAL ? "lifted by hand" : "ban time over");
+        fields_add_ban(f, b, address);
+        fields_add(f, "VPOPGUARD_UNBAN_REASON=%s", reason == UNBAN_MANUAL ? "manual" : "expired");
+
+        if (!log_stderr_is_journal())
+                log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
+        r = sd_journal_sendv(f->iov, (int) f->n);
+        free(f);
+        return r;
+}
+
+int journal_event_entries_missed(const char *cursor) {
+        return sd_journal_send("MESSAGE_ID=" VPOPGUARD_MESSAGE_ENTRIES_MISSED,
+                               "PRIORITY=%d", LOG_WARNING,
+                               "MESSAGE=The saved journal position is no longer in the journal (rotated or vacuumed); "
+                               "resumed at the oldest entry after it, entries in between may have been missed.",
+                               "VPOPGUARD_CURSOR=%s", cursor,
+                               NULL);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "ban-table.h"
+#include "journal-position.h"
+
+/* Structured journal entries for bans and unbans, so that `journalctl VPOPGUARD_ADDRESS=…`
+ * shows an address's history and `journalctl -x` explains it (units/vpopguard.catalog). */
+
+#define VPOPGUARD_MESSAGE_BAN "7fc6f43d6e5d457ba31097a4cc519474"
+#define VPOPGUARD_MESSAGE_UNBAN "16f9f8826ed04c4b9f2a2591444632bc"
+#define VPOPGUARD_MESSAGE_ENTRIES_MISSED "a88198937379434e853764a891c2a4cf"
+
+typedef enum UnbanReason {
+        UNBAN_MANUAL,
+        UNBAN_EXPIRED,
+        _UNBAN_REASON_MAX,
+} UnbanReason;
+
+/* causes: the failures that led to the ban, oldest first (their cursors become
+ * VPOPGUARD_CAUSE_CURSOR= fields). Failing to log is not fatal: returns negative errno. */
+int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes, bool dry_run);
+int journal_event_unban(const Ban *b, UnbanReason reason);
+/* The cursor we saved no longer exists in the journal: entries may have been missed. */
+int journal_event_entries_missed(const char *cursor);

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "journal-events.h"
+#include "log.h"
+#include "manager.h"
+
+/* Decided bans become kernel state here: all bans of a batch in one nft transaction, then their
+ * journal events, then the state file. The ban table is the truth; the kernel's sets are made
+ * to match it whenever they may have drifted (start, reload, a failed commit). */
+
+int manager_queue_ban(Manager *m, const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes) {
+        PendingBan *p;
+        int r;
+
+        if (m->n_pending == m->n_pending_allocated) {
+                size_t n = MAX(16U, m->n_pending_allocated * 2);
+                PendingBan *grown = realloc(m->pending, n * sizeof(PendingBan));
+                if (!grown)
+                        return log_oom();
+                m->pending = grown;
+                m->n_pending_allocated = n;
+        }
+
+        /* In the table at once, so later failures of this address in the same batch do not count. */
+        r = ban_table_put(m->bans, b);
+        if (r < 0)
+                return log_oom();
+
+        p = &m->pending[m->n_pending];
+        *p = (PendingBan) { .ban = *b, .find_time = find_time };
+        if (n_causes > 0) {
+                p->causes = malloc(n_causes * sizeof(JournalPosition));
+                if (!p->causes)
+                        return log_oom();
+                memcpy(p->causes, causes, n_causes * sizeof(JournalPosition));
+                p->n_causes = n_causes;
+        }
+        m->n_pending++;
+        m->bans_total++;
+        m->state_dirty = true;
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s, (void) usec;
+        (void) manager_commit(m);
+        return 0;
+}
+
+static void schedule_retry(Manager *m) {
+        int r;
+        if (!m->retry_timer)
+                r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_MONOTONIC, MANAGER_RETRY_USEC, 0,
+                                               on_retry, m);
+        else {
+                r = sd_event_source_set_time_relative(m->retry_timer, MANAGER_RETRY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a retry of the firewall update: %m");
+}
+
+/* Adds the elements of every active ban in one transaction. */
+static int add_active_bans(Manager *m) {
+        _cleanup_free_ NftElement *elements = NULL;
+        usec_t now = now_realtime();
+        const Ban *b;
+        size_t iter = 0, n = 0;
+
+        elements = malloc(MAX(ban_table_size(m->bans), 1U) * sizeof(NftElement));
+        if (!elements)
+                return log_oom();
+        while (ban_table_next(m->bans, &iter, &b))
+                if (b->expires_usec > now)
+                        elements[n++] = (NftElement) { .address = b->address, .timeout = b->expires_usec - now };
+        if (n == 0)
+                return 0;
+        return nft_set_add(m->nft, elements, n);
+}
+
+int manager_reconcile_firewall(Manager *m) {
+        int r;
+
+        if (m->options.dry_run || !m->nft)
+                return 0;
+        r = nft_set_ensure(m->nft);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the nftables sets: %s", nft_set_error(m->nft));
+        r = add_active_bans(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to put %zu active bans into the nftables sets: %s",
+                                       ban_table_size(m->bans), nft_set_error(m->nft));
+        return 0;
+}
+
+int manager_setup_firewall(Manager *m) {
+        int r;
+
+        if (m->options.dry_run)
+                return 0;
+        r = nft_set_new(&m->config->firewall, &m->nft);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up libnftables: %m");
+        r = manager_reconcile_firewall(m);
+        if (r < 0)
+                return r;
+        if (ban_table_size(m->bans) > 0)
+                log_info("Restored %zu active ban%s into the nftables sets.", ban_table_size(m->bans),
+                         ban_table_size(m->bans) == 1 ? "" : "s");
+        return 0;
+}
+
+static int commit_pending_to_kernel(Manager *m) {
+        _cleanup_free_ NftElement *elements = NULL;
+        usec_t now = now_realtime();
+        int r;
+
+        if (m->options.dry_run || m->n_pending == 0)
+                return 0;
+
+        if (m->nft_broken) {
+                /* The last commit failed: the kernel may lack earlier bans too, so put back all. */
+                r = manager_reconcile_firewall(m);
+                if (r >= 0)
+                        log_info("The nftables sets are up to date again.");
+                return r;
+        }
+
+        elements = malloc(m->n_pending * sizeof(NftElement));
+        if (!elements)
+                return log_oom();
+        for (size_t i = 0; i < m->n_pending; i++) {
+                const Ban *b = &m->pending[i].ban;
+                elements[i] = (NftElement) { .address = b->address,
+                                             .timeout = b->expires_usec > now ? b->expires_usec - now : 1 };
+        }
+        r = nft_set_add(m->nft, elements, m->n_pending);
+        if (r >= 0)
+                return 0;
+
+        /* Someone may have deleted the table or flushed the ruleset: rebuild it from our state. */
+        log_warning_errno(r, "Failed to add %zu ban%s to the nftables sets (%s); checking the table.", m->n_pending,
+                          m->n_pending == 1 ? "" : "s", nft_set_error(m->nft));
+        return manager_reconcile_firewall(m);
+}
+
+static void emit_pending_events(Manager *m) {
+        for (size_t i = 0; i < m->n_pending; i++) {
+                PendingBan *p = &m->pending[i];
+                int r = journal_event_ban(&p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to log the ban event: %m");
+                free(p->causes);
+        }
+        m->n_pending = 0;
+}
+
+int manager_commit(Manager *m) {
+        int r;
+
+        r = commit_pending_to_kernel(m);
+        if (r < 0) {
+                /* Keep the batch: no state is saved, so a restart replays it; retry shortly. */
+                if (!m->nft_broken)
+                        log_error("Bans are not reaching the kernel; retrying every %llus.",
+                                  (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
+                m->nft_broken = true;
+                schedule_retry(m);
+                return r;
+        }
+        m->nft_broken = false;
+
+        emit_pending_events(m);
+        (void) manager_arm_expiry_timer(m);
+
+        if (m->state_dirty && !m->options.dry_run) {
+                r = manager_save_state(m);
+                if (r < 0)
+                        return r;
+                m->state_dirty = false;
+        }
+        return 0;
+}
+
+static void on_ban_expired(const Ban *b, void *userdata) {
+        (void) userdata;
+        (void) journal_event_unban(b, UNBAN_EXPIRED);
+}
+
+static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s, (void) usec;
+        /* The kernel already dropped the elements; this only keeps our table and log in step. */
+        if (ban_table_expire(m->bans, now_realtime(), on_ban_expired, m) > 0) {
+                m->state_dirty = true;
+                manager_update_status(m);
+        }
+        return manager_arm_expiry_timer(m);
+}
+
+int manager_arm_expiry_timer(Manager *m) {
+        usec_t next = ban_table_next_expiry(m->bans);
+        int r;
+
+        if (next == USEC_INFINITY)
+                return m->expiry_timer ? sd_event_source_set_enabled(m->expiry_timer, SD_EVENT_OFF) : 0;
+        if (!m->expiry_timer)
+                return sd_event_add_time(m->event, &m->expiry_timer, CLOCK_REALTIME, next, USEC_PER_SEC, on_expiry, m);
+        r = sd_event_source_set_time(m->expiry_timer, next);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->expiry_timer, SD_EVENT_ONESHOT);
+}

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "failregex.h"
+#include "journal-events.h"
+#include "log.h"
+#include "manager.h"
+
+/* Reads the journal: only entries that match some jail (the jails' matches are added to the
+ * journal, so unrelated entries are never read), in bounded batches, resuming exactly after
+ * the cursor of the last committed entry. */
+
+static int get_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
+        sd_journal *j = userdata;
+        const void *data;
+        size_t len, flen = strlen(field);
+        int r = sd_journal_get_data(j, field, &data, &len);
+        if (r < 0)
+                return r;
+        if (len < flen + 1)
+                return -EBADMSG;
+        *ret_value = (const char *) data + flen + 1;
+        *ret_len = len - flen - 1;
+        return 0;
+}
+
+static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_journal_continue(sd_event_source *s, void *userdata);
+
+void manager_close_journal(Manager *m) {
+        m->journal_io = sd_event_source_disable_unref(m->journal_io);
+        m->journal_continue = sd_event_source_disable_unref(m->journal_continue);
+        sd_journal_close(m->journal);
+        m->journal = NULL;
+}
+
+/* Positions the journal so that the next sd_journal_next() returns the first unprocessed entry. */
+static int seek_start(Manager *m) {
+        int r;
+
+        if (!m->cursor) {
+                /* First start: an attack that began before we did still counts. */
+                usec_t now = now_realtime(), from = now > m->max_find_time ? now - m->max_find_time : 0;
+                log_info("No saved journal position: starting at entries of the last %llus.",
+                         (unsigned long long) (m->max_find_time / USEC_PER_SEC));
+                return sd_journal_seek_realtime_usec(m->journal, from);
+        }
+
+        r = sd_journal_seek_cursor(m->journal, m->cursor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to seek to the saved journal position: %m");
+        r = sd_journal_next(m->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the journal: %m");
+        if (r == 0)
+                return 0; /* nothing at or after the cursor yet */
+        if (sd_journal_test_cursor(m->journal, m->cursor) > 0)
+                return 0; /* the last processed entry itself: the next one is new */
+
+        /* The saved entry is gone (vacuumed): we stand on the oldest entry after it, which is
+         * unprocessed, so step back once to let the loop read it. */
+        log_warning("The saved journal position is no longer in the journal; resuming at the oldest entry "
+                    "after it. Entries in between may have been missed.");
+        (void) journal_event_entries_missed(m->cursor);
+        r = sd_journal_previous(m->journal);
+        if (r == 0)
+                return sd_journal_seek_head(m->journal);
+        return r < 0 ? r : 0;
+}
+
+int manager_open_journal(Manager *m) {
+        int r;
+
+        if (m->options.journal_directory)
+                r = sd_journal_open_directory(&m->journal, m->options.journal_directory, 0);
+        else
+                r = sd_journal_open(&m->journal, SD_JOURNAL_LOCAL_ONLY);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the journal%s%s: %m",
+                                       m->options.journal_directory ? " in " : "",
+                                       m->options.journal_directory ?: "");
+
+        /* MESSAGE up to the regex cap plus its "MESSAGE=" prefix; longer data is cut here. */
+        (void) sd_journal_set_data_threshold(m->journal, REGEX_MESSAGE_MAX + 16);
+
+        for (size_t i = 0; i < m->n_jails; i++) {
+                r = jail_add_journal_matches(m->jails[i], m->journal);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add journal matches of jail %s: %m",
+                                               m->jails[i]->config->name);
+        }
+
+        r = seek_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to position the journal: %m");
+
+        if (m->options.follow) {
+                int fd = sd_journal_get_fd(m->journal);
+                if (fd < 0)
+                        return log_error_errno(fd, "Failed to watch the journal: %m");
+                r = sd_event_add_io(m->event, &m->journal_io, fd, (uint32_t) sd_journal_get_events(m->journal),
+                                    on_journal_io, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the journal: %m");
+        }
+
+        r = sd_event_add_defer(m->event, &m->journal_continue, on_journal_continue, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to schedule journal processing: %m");
+        /* Process what is already there right away (the backlog since the cursor). */
+        return sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
+}
+
+static bool address_is_banned(Manager *m, const Address *a, usec_t now) {
+        const Ban *b = ban_table_get(m->bans, a);
+        return b && b->expires_usec > now;
+}
+
+static int record_failure(Manager *m, Jail *jail, const Address *a, usec_t now) {
+        _cleanup_free_ char *cursor = NULL;
+        JournalPosition p;
+        FailureWindow w;
+        usec_t realtime;
+        int r, count;
+
+        r = sd_journal_get_realtime_usec(m->journal, &realtime);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read an entry's timestamp: %m");
+        r = sd_journal_get_cursor(m->journal, &cursor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read an entry's cursor: %m");
+        r = journal_position_from_cursor(cursor, realtime, &p);
+        if (r < 0)
+                return log_oom();
+
+        count = failure_table_record(jail->failures, a, &p);
+        if (count < 0)
+                return log_oom();
+        jail->failures_total++;
+        if ((unsigned) count < jail->config->max_retry)
+                return 0;
+
+        Ban b = {
+                .address = *a,
+                .failures = (unsigned) count,
+                .banned_usec = now,
+                .expires_usec = now + jail->config->ban_time,
+                .origin = BAN_ORIGIN_JOURNAL,
+        };
+        snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);
+
+        if (!failure_table_get(jail->failures, a, &w))
+                return -ESRCH;
+        r = manager_queue_ban(m, &b, jail->config->find_time, w.failures, w.n_failures);
+        if (r < 0)
+                return r;
+        failure_table_forget(jail->failures, a);
+        jail->bans_total++;
+        return 0;
+}
+
+static int process_entry(Manager *m, usec_t now) {
+        const void *data = NULL;
+        size_t len = 0;
+        bool have_message = false, matched = false;
+        int r;
+
+        m->entries_read++;
+        for (size_t i = 0; i < m->n_jails; i++) {
+                Jail *jail = m->jails[i];
+                JailVerdict v;
+                Address a;
+
+                if (!jail_accepts_entry(jail, get_field, m->journal, &v))
+                        continue;
+                if (!have_message) {
+                        r = sd_journal_get_data(m->journal, "MESSAGE", &data, &len);
+                        if (r < 0)
+                                return 0; /* no MESSAGE (or unreadable): nothing to judge */
+                        data = (const char *) data + strlen("MESSAGE=");
+                        len -= strlen("MESSAGE=");
+                        have_message = true;
+                }
+
+                v = jail_match_message(jail, data, len, &a);
+                if (v != JAIL_VERDICT_FAILURE)
+                        continue;
+                matched = true;
+                if (address_is_banned(m, &a, now))
+                        continue;
+                r = record_failure(m, jail, &a, now);
+                if (r < 0)
+                        return r;
+        }
+        if (matched)
+                m->entries_matched++;
+        return 0;
+}
+
+int manager_process_journal(Manager *m) {
+        usec_t now = now_realtime();
+        size_t n = 0;
+        int r = 0;
+
+        if (!m->journal)
+                return 0;
+
+        m->journal_at_end = false;
+        for (; n < MANAGER_BATCH_MAX; n++) {
+                r = sd_journal_next(m->journal);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to read the journal: %m");
+                        break;
+                }
+                if (r == 0) {
+                        m->journal_at_end = true;
+                        break;
+                }
+                r = process_entry(m, now);
+                if (r < 0)
+                        break;
+        }
+
+        if (n > 0) {
+                char *cursor = NULL;
+                int k = sd_journal_get_cursor(m->journal, &cursor);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to read the journal position: %m");
+                else {
+                        free(m->cursor);
+                        m->cursor = cursor;
+                        m->state_dirty = true;
+                }
+        }
+
+        int k = manager_commit(m);
+        if (r >= 0 && k < 0)
+                r = k;
+
+        if (!m->journal_at_end && r >= 0)
+                /* More is waiting: continue on the next loop iteration, after other events. */
+                (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
+        else if (m->journal_at_end && !m->options.follow)
+                return sd_event_exit(m->event, r < 0 ? r : 0);
+
+        if (n > 0)
+                manager_update_status(m);
+        return r;
+}
+
+static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        (void) s, (void) fd, (void) revents;
+
+        int r = sd_journal_process(m->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to process journal changes: %m");
+        (void) manager_process_journal(m);
+        return 0;
+}
+
+static int on_journal_continue(sd_event_source *s, void *userdata) {
+        (void) s;
+        (void) manager_process_journal(userdata);
+        return 0;
+}

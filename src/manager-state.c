@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "manager.h"
+#include "state-file.h"
+
+/* Glue between the manager's tables and the state file: what is saved is always one consistent
+ * snapshot (cursor, failure windows, bans) taken between two batches. */
+
+static Jail *find_jail(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_jails; i++)
+                if (streq(m->jails[i]->config->name, name))
+                        return m->jails[i];
+        return NULL;
+}
+
+int manager_save_state(Manager *m) {
+        StateWriter *w = NULL;
+        usec_t now = now_realtime();
+        const Ban *b;
+        size_t iter;
+        int r;
+
+        r = state_writer_open(m->options.state_directory, &w);
+        if (r < 0)
+                goto fail;
+        if (m->cursor) {
+                r = state_writer_cursor(w, m->cursor);
+                if (r < 0)
+                        goto fail;
+        }
+        iter = 0;
+        while (ban_table_next(m->bans, &iter, &b)) {
+                if (b->expires_usec <= now)
+                        continue;
+                r = state_writer_ban(w, b);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < m->n_jails; i++) {
+                FailureWindow fw;
+                iter = 0;
+                while (failure_table_next(m->jails[i]->failures, &iter, &fw)) {
+                        r = state_writer_failures(w, m->jails[i]->config->name, &fw.address, fw.failures, fw.n_failures);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+        r = state_writer_commit(w);
+        if (r < 0)
+                goto fail;
+        state_writer_free(w);
+        return 0;
+
+fail:
+        state_writer_free(w);
+        return log_error_errno(r, "Failed to save the state to %s/%s: %m; the previous state file is kept and "
+                               "banning continues.", m->options.state_directory, STATE_FILE_NAME);
+}
+
+static int on_cursor(const char *cursor, void *userdata) {
+        Manager *m = userdata;
+        char *c = strdup(cursor);
+        if (!c)
+                return -ENOMEM;
+        free(m->cursor);
+        m->cursor = c;
+        return 0;
+}
+
+static int on_ban(const Ban *b, void *userdata) {
+        Manager *m = userdata;
+        if (b->expires_usec <= now_realtime())
+                return 0;
+        return ban_table_put(m->bans, b) < 0 ? -ENOMEM : 0;
+}
+
+static int on_failures(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata) {
+        Manager *m = userdata;
+        Jail *j = find_jail(m, jail);
+        if (!j) {
+                log_debug("Dropping saved failures of jail %s, which is no longer enabled.", jail);
+                return 0;
+        }
+        return failure_table_restore(j->failures, a, failures, n);
+}
+
+static int set_aside(const char *dir) {
+        char from[4096], to[4096];
+        snprintf(from, sizeof from, "%s/%s", dir, STATE_FILE_NAME);
+        snprintf(to, sizeof to, "%s/%s.broken-%llu", dir, STATE_FILE_NAME, (unsigned long long) now_realtime());
+        if (rename(from, to) < 0)
+                return -errno;
+        log_error("Kept the unreadable state file as %s for inspection.", to);
+        return 0;
+}
+
+int manager_load_state(Manager *m) {
+        static const StateCallbacks callbacks = {
+                .cursor = on_cursor,
+                .ban = on_ban,
+                .failures = on_failures,
+        };
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (!m->options.dry_run && mkdir(m->options.state_directory, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create the state directory %s: %m", m->options.state_directory);
+
+        r = state_load(m->options.state_directory, &callbacks, m, &error);
+        if (r == -ENOENT) {
+                log_info("No saved state in %s: first start.", m->options.state_directory);
+                return 0;
+        }
+        if (r == -EBADMSG || r == -EPROTONOSUPPORT) {
+                /* Refusing to start would leave the server unprotected; starting over loses at most
+                 * the open failure counts, and the bans already in the kernel stay there. */
+                log_error("The state file %s/%s is unusable (%s): starting without saved state.",
+                          m->options.state_directory, STATE_FILE_NAME, error ?: strerror(-r));
+                if (!m->options.dry_run)
+                        (void) set_aside(m->options.state_directory);
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the state from %s: %m", m->options.state_directory);
+
+        log_info("Loaded state: %zu active ban%s, resuming the journal after the saved position.",
+                 ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
+        return 0;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+#include "time-util.h"
+
+static void jails_free(Jail **jails, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                jail_free(jails[i]);
+        free(jails);
+}
+
+static void pending_clear(Manager *m) {
+        for (size_t i = 0; i < m->n_pending; i++)
+                free(m->pending[i].causes);
+        m->n_pending = 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        manager_close_journal(m);
+        sd_event_source_disable_unref(m->retry_timer);
+        sd_event_source_disable_unref(m->expiry_timer);
+        sd_event_unref(m->event);
+        jails_free(m->jails, m->n_jails);
+        config_free(m->config);
+        free(m->config_file);
+        strv_free(m->dropin_dirs);
+        free(m->cursor);
+        nft_set_free(m->nft);
+        ban_table_free(m->bans);
+        pending_clear(m);
+        free(m->pending);
+        free(m);
+        return NULL;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        log_info("Received SIG%s, saving state and exiting.", si->ssi_signo == SIGINT ? "INT" : "TERM");
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) s;
+        (void) si;
+        (void) manager_reload(userdata);
+        return 0;
+}
+
+int manager_new(const ManagerOptions *options, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        sigset_t mask;
+        int r;
+
+        if (!m)
+                return log_oom();
+        m->options = *options;
+        m->started_usec = now_realtime();
+
+        if (options->config_file) {
+                m->config_file = strdup(options->config_file);
+                m->dropin_dirs = config_dropin_dirs_for(options->config_file);
+        } else {
+                const char *dirs[] = CONFIG_DROPIN_DIRS;
+                m->config_file = strdup(CONFIG_MAIN_FILE);
+                m->dropin_dirs = calloc(1, sizeof(char *));
+                for (size_t i = 0; m->dropin_dirs && i < ELEMENTSOF(dirs); i++)
+                        if (strv_extend(&m->dropin_dirs, dirs[i]) < 0)
+                                return log_oom();
+        }
+        if (!m->config_file || !m->dropin_dirs)
+                return log_oom();
+
+        r = ban_table_new(&m->bans);
+        if (r < 0)
+                return log_oom();
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Failed to block signals: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_exit_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_exit_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+
+        /* Sends WATCHDOG=1 at half of WatchdogSec= when the service manager asks for it. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enable the watchdog: %m");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+/* Loads the configuration into a new Config and jail list; nothing of m changes on failure. */
+static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_jails, size_t *ret_n) {
+        _cleanup_(config_errors_done) ConfigErrors errors = {};
+        Config *c = NULL;
+        Jail **jails;
+        size_t n = 0;
+        int r;
+
+        r = config_load(m->config_file, (const char * const *) m->dropin_dirs, &c, &errors);
+        if (r < 0) {
+                for (size_t i = 0; i < errors.n_errors; i++) {
+                        const ConfigError *e = &errors.errors[i];
+                        char line[16] = "";
+                        if (e->line > 0)
+                                snprintf(line, sizeof line, ":%u", e->line);
+                        log_error("%s%s: %s%s%s%s%s%s%s", e->file ?: m->config_file, line,
+                                  e->section ? "[" : "", e->section ?: "", e->section ? "] " : "",
+                                  e->key ?: "", e->key ? "=" : "", e->value ?: "", e->message);
+                }
+                return log_error_errno(r, "Configuration is invalid (%zu error%s), refusing it.",
+                                       errors.n_errors, errors.n_errors == 1 ? "" : "s");
+        }
+
+        jails = calloc(c->n_jails ? c->n_jails : 1, sizeof(Jail *));
+        if (!jails) {
+                config_free(c);
+                return log_oom();
+        }
+        for (size_t i = 0; i < c->n_jails; i++) {
+                if (!c->jails[i].enabled)
+                        continue;
+                r = jail_new(&c->jails[i], &jails[n]);
+                if (r < 0) {
+                        jails_free(jails, n);
+                        config_free(c);
+                        return log_error_errno(r, "Failed to set up jail %s: %m", c->jails[i].name);
+                }
+                n++;
+        }
+        if (n == 0) {
+                jails_free(jails, n);
+                config_free(c);
+                return log_error_errno(EINVAL, "No jail is enabled in %s or its drop-ins, refusing to run.",
+                                       m->config_file);
+        }
+
+        *ret_config = c;
+        *ret_jails = jails;
+        *ret_n = n;
+        return 0;
+}
+
+static void manager_set_jails(Manager *m, Config *c, Jail **jails, size_t n) {
+        config_free(m->config);
+        jails_free(m->jails, m->n_jails);
+        m->config = c;
+        m->jails = jails;
+        m->n_jails = n;
+        m->max_find_time = 0;
+        for (size_t i = 0; i < n; i++)
+                m->max_find_time = MAX(m->max_find_time, jails[i]->config->find_time);
+}
+
+int manager_load_config(Manager *m) {
+        Config *c;
+        Jail **jails;
+        size_t n;
+        int r = load_config_and_jails(m, &c, &jails, &n);
+        if (r < 0)
+                return r;
+        manager_set_jails(m, c, jails, n);
+        return 0;
+}
+
+static bool firewall_config_equal(const FirewallConfig *a, const FirewallConfig *b) {
+        return streq(a->family, b->family) && streq(a->table, b->table) && streq(a->set4, b->set4) &&
+               streq(a->set6, b->set6) && a->create_table == b->create_table;
+}
+
+int manager_reload(Manager *m) {
+        Config *c;
+        Jail **jails;
+        size_t n;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration...");
+        log_info("Reloading configuration from %s.", m->config_file);
+
+        /* Finish the batch in flight under the old configuration first. */
+        (void) manager_commit(m);
+
+        r = load_config_and_jails(m, &c, &jails, &n);
+        if (r < 0) {
+                log_error("Keeping the previous configuration.");
+                goto finish;
+        }
+
+        if (!firewall_config_equal(&c->firewall, &m->config->firewall) && !m->options.dry_run) {
+                NftSet *nft;
+                r = nft_set_new(&c->firewall, &nft);
+                if (r >= 0) {
+                        r = nft_set_ensure(nft);
+                        if (r < 0) {
+                                log_error_errno(r, "New [Firewall] settings cannot be applied: %s", nft_set_error(nft));
+                                nft_set_free(nft);
+                        }
+                }
+                if (r < 0) {
+                        log_error("Keeping the previous configuration.");
+                        jails_free(jails, n);
+                        config_free(c);
+                        goto finish;
+                }
+                nft_set_free(m->nft);
+                m->nft = nft;
+        }
+
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < m->n_jails; k++)
+                        if (streq(jails[i]->config->name, m->jails[k]->config->name)) {
+                                r = jail_take_failures(jails[i], m->jails[k]);
+                                if (r < 0)
+                                        log_warning_errno(r, "Failed to carry failure counts of jail %s over: %m",
+                                                          jails[i]->config->name);
+                        }
+
+        manager_close_journal(m);
+        manager_set_jails(m, c, jails, n);
+        r = manager_open_journal(m);
+        if (r < 0)
+                return sd_event_exit(m->event, r);
+        (void) manager_reconcile_firewall(m);
+        m->state_dirty = true;
+        (void) manager_commit(m);
+        log_info("Configuration reloaded: %zu jail%s.", n, n == 1 ? "" : "s");
+
+finish:
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return r;
+}
+
+void manager_update_status(Manager *m) {
+        uint64_t failures = 0;
+        for (size_t i = 0; i < m->n_jails; i++)
+                failures += m->jails[i]->failures_total;
+        (void) sd_notifyf(false, "STATUS=%zu jail%s, %zu ban%s active, %llu entries read, %llu failures counted%s",
+                          m->n_jails, m->n_jails == 1 ? "" : "s",
+                          ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s",
+                          (unsigned long long) m->entries_read, (unsigned long long) failures,
+                          m->nft_broken ? "; FIREWALL UPDATE FAILING, retrying" : "");
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        log_info("vpopguardd " VPOPGUARD_VERSION " running: %zu jail%s%s.", m->n_jails, m->n_jails == 1 ? "" : "s",
+                 m->options.dry_run ? ", dry run (the firewall is not touched)" : "");
+
+        r = sd_event_loop(m->event);
+
+        /* Whatever was read before the signal is committed, so a restart resumes right after it. */
+        int k = manager_commit(m);
+        if (r >= 0 && k < 0)
+                r = k;
+        return r;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-event.h>
+#include <systemd/sd-journal.h>
+
+#include "ban-table.h"
+#include "config.h"
+#include "jail.h"
+#include "nft-set.h"
+
+/* The Manager owns everything that lives as long as the daemon: the event loop, the
+ * configuration and jails, the journal, the firewall and the ban table.
+ *
+ * Data flow, once per wakeup: read a bounded batch of journal entries (manager-journal.c), let
+ * each jail judge them (jail.c), queue the bans they decide, then commit the batch
+ * (manager-bans.c): one nft transaction, the journal events, and only then the state file
+ * (manager-state.c), so the saved cursor never runs ahead of what the kernel holds. */
+
+#define MANAGER_BATCH_MAX 16384U
+#define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
+
+typedef struct ManagerOptions {
+        const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
+        const char *journal_directory; /* NULL: the local system journal */
+        const char *state_directory;
+        bool dry_run;
+        bool follow;
+} ManagerOptions;
+
+typedef struct PendingBan {
+        Ban ban;
+        usec_t find_time;
+        JournalPosition *causes;
+        size_t n_causes;
+} PendingBan;
+
+typedef struct Manager {
+        sd_event *event;
+        ManagerOptions options;
+        char *config_file;
+        char **dropin_dirs;
+        Config *config;
+        Jail **jails;
+        size_t n_jails;
+
+        sd_journal *journal;
+        sd_event_source *journal_io;
+        sd_event_source *journal_continue; /* defer source: the batch limit was hit */
+        char *cursor;                      /* of the last processed entry */
+        bool state_dirty;                  /* something changed since the last save */
+        bool journal_at_end;
+
+        NftSet *nft;
+        BanTable *bans;
+        PendingBan *pending;
+        size_t n_pending, n_pending_allocated;
+        bool nft_broken;                   /* a commit failed: retry and reconcile */
+        sd_event_source *retry_timer;
+        sd_event_source *expiry_timer;
+
+        uint64_t entries_read;
+        uint64_t entries_matched;
+        uint64_t bans_total;
+        usec_t started_usec;
+        usec_t max_find_time;
+} Manager;
+
+int manager_new(const ManagerOptions *options, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* manager.c */
+int manager_load_config(Manager *m);
+int manager_run(Manager *m);
+void manager_update_status(Manager *m);
+int manager_reload(Manager *m);
+
+/* manager-journal.c */
+int manager_open_journal(Manager *m);
+void manager_close_journal(Manager *m);
+/* Reads up to MANAGER_BATCH_MAX entries and commits them. */
+int manager_process_journal(Manager *m);
+
+/* manager-bans.c */
+int manager_setup_firewall(Manager *m);
+int manager_queue_ban(Manager *m, const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes);
+/* One nft transaction for the queued bans, their journal events, then the state file. */
+int manager_commit(Manager *m);
+/* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
+int manager_reconcile_firewall(Manager *m);
+int manager_arm_expiry_timer(Manager *m);
+
+/* manager-state.c */
+int manager_load_state(Manager *m);
+int manager_save_state(Manager *m);

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include "address.h"
+#include "config.h"
+#include "time-util.h"
+
+/* Only this file changes the kernel's ruleset. It owns one libnftables context for the life of
+ * the daemon and builds every command itself from addresses it formatted (address_to_string())
+ * and names that config validation restricted to [A-Za-z0-9_]: no text from the journal ever
+ * reaches nft syntax, and nothing is resolved. It never forks nft. */
+
+typedef struct NftSet NftSet;
+
+typedef struct NftElement {
+        Address address;
+        usec_t timeout; /* to add: the ban's duration (rounded up to whole seconds); from
+                         * nft_set_list(): the remaining time, 0 if the element has no timeout */
+} NftElement;
+
+int nft_set_new(const FirewallConfig *c, NftSet **ret);
+NftSet *nft_set_free(NftSet *s);
+
+/* CreateTable=yes: creates, in one transaction, what is missing of the table, the two sets
+ * ("flags timeout") and an input chain that drops packets whose source is in them (rules are
+ * replaced, the sets' elements kept). CreateTable=no: checks that the sets exist with the right
+ * type and the timeout flag. -ENOENT, -EEXIST (wrong type), -EPERM, ... with nft_set_error(). */
+int nft_set_ensure(NftSet *s);
+
+/* 1 if the table and its sets exist, 0 if not, negative errno on failure. */
+int nft_set_exists(NftSet *s);
+
+/* One transaction for all elements, IPv4 into the v4 set and IPv6 into the v6 set; an element
+ * that is already present gets the new timeout. */
+int nft_set_add(NftSet *s, const NftElement *elements, size_t n);
+
+/* One transaction; elements that are absent (or already timed out) are not an error. */
+int nft_set_remove(NftSet *s, const Address *addresses, size_t n);
+
+/* Every element of both sets with its remaining timeout. *ret allocated. */
+int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n);
+
+/* libnftables' error text for the last failed call (or ""). */
+const char *nft_set_error(const NftSet *s);
