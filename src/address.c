@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "address.h"
+#include "macro.h"
+
+/* The longest text we accept: a full IPv6 address with an embedded IPv4 tail
+ * ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255") is 45 characters. */
+#define ADDRESS_TEXT_MAX (ADDRESS_STRING_MAX - 1)
+
+static size_t family_bytes(uint8_t family) {
+        return family == AF_INET ? 4 : 16;
+}
+
+static unsigned family_bits(uint8_t family) {
+        return family == AF_INET ? 32 : 128;
+}
+
+/* Dotted IPv4 as inet_pton(3) documents it, checked here too so that the rules do not depend on
+ * the libc: exactly four decimal parts of one to three digits, no leading zeros, each <= 255. */
+static bool ipv4_text_is_strict(const char *s, size_t len) {
+        unsigned parts = 0, digits = 0, value = 0;
+
+        for (size_t i = 0; i <= len; i++) {
+                if (i == len || s[i] == '.') {
+                        if (digits == 0 || value > 255)
+                                return false;
+                        parts++;
+                        digits = value = 0;
+                        continue;
+                }
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                if (digits == 1 && value == 0)
+                        return false; /* leading zero */
+                if (++digits > 3)
+                        return false;
+                value = value * 10 + (unsigned) (s[i] - '0');
+        }
+        return parts == 4;
+}
+
+int address_parse(const char *s, size_t len, Address *ret) {
+        char buf[ADDRESS_TEXT_MAX + 1];
+        bool colon = false, underscore = false, dot = false;
+        Address a = {};
+
+        if (!s || len == 0 || len > ADDRESS_TEXT_MAX)
+                return -EINVAL;
+
+        /* Only the characters of address text: this rejects names, whitespace, zone ids ("%eth0"),
+         * brackets, ports and NUL bytes before libc sees anything. */
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+
+                if (c == ':')
+                        colon = true;
+                else if (c == '_') {
+                        underscore = true;
+                        c = ':'; /* vpopmail prints short IPv6 with every ':' as '_' */
+                } else if (c == '.')
+                        dot = true;
+                else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+                        return -EINVAL;
+                buf[i] = c;
+        }
+        buf[len] = 0;
+
+        if (colon && underscore)
+                return -EINVAL;
+
+        if (!colon && !underscore) {
+                if (!ipv4_text_is_strict(buf, len))
+                        return -EINVAL;
+                if (inet_pton(AF_INET, buf, a.bytes) != 1)
+                        return -EINVAL;
+                a.family = AF_INET;
+        } else {
+                struct in6_addr in6;
+
+                if (dot) {
+                        /* An embedded IPv4 tail follows the same strict rules. */
+                        const char *tail = strrchr(buf, ':') + 1;
+                        if (!ipv4_text_is_strict(tail, len - (size_t) (tail - buf)))
+                                return -EINVAL;
+                }
+                if (inet_pton(AF_INET6, buf, &in6) != 1)
+                        return -EINVAL;
+
+                if (IN6_IS_ADDR_V4MAPPED(&in6)) {
+                        a.family = AF_INET;
+                        memcpy(a.bytes, in6.s6_addr + 12, 4);
+                } else {
+                        a.family = AF_INET6;
+                        memcpy(a.bytes, in6.s6_addr, 16);
+                }
+        }
+
+        *ret = a;
+        return 0;
+}
+
+const char *address_to_string(const Address *a, char buf[static ADDRESS_STRING_MAX]) {
+        if (!a || (a->family != AF_INET && a->family != AF_INET6) ||
+            !inet_ntop(a->family, a->bytes, buf, ADDRESS_STRING_MAX))
+                snprintf(buf, ADDRESS_STRING_MAX, "(invalid)");
+        return buf;
+}
+
+bool address_equal(const Address *a, const Address *b) {
+        if (a->family != b->family)
+                return false;
+        return memcmp(a->bytes, b->bytes, family_bytes(a->family)) == 0;
+}
+
+bool address_is_loopback(const Address *a) {
+        if (a->family == AF_INET)
+                return a->bytes[0] == 127;
+        if (a->family == AF_INET6) {
+                static const uint8_t loopback6[16] = { [15] = 1 };
+                return memcmp(a->bytes, loopback6, 16) == 0;
+        }
+        return false;
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein), written from the paper. */
+
+static uint64_t rotl64(uint64_t x, unsigned b) {
+        return (x << b) | (x >> (64 - b));
+}
+
+static uint64_t load_le64(const uint8_t *p) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 8; i++)
+                v |= (uint64_t) p[i] << (8 * i);
+        return v;
+}
+
+static void sip_round(uint64_t v[static 4]) {
+        v[0] += v[1];
+        v[1] = rotl64(v[1], 13) ^ v[0];
+        v[0] = rotl64(v[0], 32);
+        v[2] += v[3];
+        v[3] = rotl64(v[3], 16) ^ v[2];
+        v[0] += v[3];
+        v[3] = rotl64(v[3], 21) ^ v[0];
+        v[2] += v[1];
+        v[1] = rotl64(v[1], 17) ^ v[2];
+        v[2] = rotl64(v[2], 32);
+}
+
+uint64_t siphash24(const void *data, size_t len, const uint8_t key[static 16]) {
+        const uint8_t *p = data;
+        uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+        uint64_t v[4] = {
+                k0 ^ UINT64_C(0x736f6d6570736575),
+                k1 ^ UINT64_C(0x646f72616e646f6d),
+                k0 ^ UINT64_C(0x6c7967656e657261),
+                k1 ^ UINT64_C(0x7465646279746573),
+        };
+        uint64_t m, last = (uint64_t) len << 56;
+        size_t i;
+
+        for (i = 0; i + 8 <= len; i += 8) {
+                m = load_le64(p + i);
+                v[3] ^= m;
+                sip_round(v);
+                sip_round(v);
+                v[0] ^= m;
+        }
+        for (size_t j = 0; i + j < len; j++)
+                last |= (uint64_t) p[i + j] << (8 * j);
+
+        v[3] ^= last;
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= last;
+
+        v[2] ^= 0xff;
+        for (unsigned r = 0; r < 4; r++)
+                sip_round(v);
+        return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* The hash tables keyed by address are filled by attackers (an IPv6 client alone controls 64
+ * bits of its address), so the key is secret and chosen per process: colliding addresses
+ * cannot be computed offline. The price is that iteration order differs between runs, which
+ * no caller may depend on. A fixed key would make the order reproducible but let anyone who
+ * reads this file build collisions. */
+static uint8_t hash_key[16];
+static bool hash_key_set;
+
+void address_hash_set_key(const uint8_t key[static 16]) {
+        memcpy(hash_key, key, sizeof hash_key);
+        hash_key_set = true;
+}
+
+static void hash_key_ensure(void) {
+        size_t n = 0;
+
+        if (hash_key_set)
+                return;
+        while (n < sizeof hash_key) {
+                ssize_t k = getrandom(hash_key + n, sizeof hash_key - n, 0);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        /* Only kernels without getrandom() (before 3.17) get here: a key
+                         * that differs per process is still better than a fixed one. */
+                        struct timespec ts;
+                        uint64_t seed[2];
+
+                        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+                        seed[0] = (uint64_t) ts.tv_nsec ^ ((uint64_t) getpid() << 32);
+                        seed[1] = (uint64_t) ts.tv_sec ^ (uint64_t) (uintptr_t) &ts;
+                        memcpy(hash_key, seed, sizeof hash_key);
+                        break;
+                }
+                n += (size_t) k;
+        }
+        hash_key_set = true;
+}
+
+uint64_t address_hash(const Address *a) {
+        uint8_t data[1 + 16] = { a->family };
+
+        hash_key_ensure();
+        memcpy(data + 1, a->bytes, family_bytes(a->family));
+        return siphash24(data, 1 + family_bytes(a->family), hash_key);
+}
+
+static void clear_host_bits(Address *a, unsigned prefixlen) {
+        size_t n = family_bytes(a->family);
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned first_bit = (unsigned) i * 8;
+                if (first_bit >= prefixlen)
+                        a->bytes[i] = 0;
+                else if (prefixlen - first_bit < 8)
+                        a->bytes[i] &= (uint8_t) (0xff00 >> (prefixlen - first_bit));
+        }
+}
+
+int address_prefix_parse(const char *s, AddressPrefix *ret) {
+        const char *slash;
+        unsigned prefixlen;
+        size_t addr_len;
+        Address a;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+
+        slash = strchr(s, '/');
+        addr_len = slash ? (size_t) (slash - s) : strlen(s);
+        r = address_parse(s, addr_len, &a);
+        if (r < 0)
+                return r;
+
+        if (!slash)
+                prefixlen = family_bits(a.family);
+        else {
+                const char *p = slash + 1;
+                size_t n = strlen(p);
+
+                /* One to three decimal digits, no sign, no spaces, no leading zeros. */
+                if (n == 0 || n > 3 || (n > 1 && p[0] == '0'))
+                        return -EINVAL;
+                prefixlen = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (p[i] < '0' || p[i] > '9')
+                                return -EINVAL;
+                        prefixlen = prefixlen * 10 + (unsigned) (p[i] - '0');
+                }
+
+                /* "::ffff:192.0.2.0/120" was written for IPv6 but is stored as IPv4. */
+                if (a.family == AF_INET && (memchr(s, ':', addr_len) || memchr(s, '_', addr_len))) {
+                        if (prefixlen < 96 || prefixlen > 128)
+                                return -EINVAL;
+                        prefixlen -= 96;
+                }
+                if (prefixlen > family_bits(a.family))
+                        return -EINVAL;
+        }
+
+        clear_host_bits(&a, prefixlen);
+        *ret = (AddressPrefix) { .address = a, .prefixlen = (uint8_t) prefixlen };
+        return 0;
+}
+
+bool address_prefix_contains(const AddressPrefix *p, const Address *a) {
+        Address masked;
+
+        if (p->address.family != a->family)
+                return false;
+        masked = *a;
+        clear_host_bits(&masked, p->prefixlen);
+        return address_equal(&masked, &p->address);
+}
+
+const char *address_prefix_to_string(const AddressPrefix *p, char buf[static ADDRESS_STRING_MAX + 4]) {
+        char a[ADDRESS_STRING_MAX];
+
+        address_to_string(&p->address, a);
+        if (p->prefixlen >= family_bits(p->address.family))
+                snprintf(buf, ADDRESS_STRING_MAX + 4, "%s", a);
+        else
+                snprintf(buf, ADDRESS_STRING_MAX + 4, "%s/%u", a, (unsigned) p->prefixlen);
+        return buf;
+}

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "failregex.h"
+#include "macro.h"
+
+#define HOST_TAG "<HOST>"
+#define HOST_GROUP "vpopguard_host"
+#define HOST_CALLOUT 255
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+/* What <HOST> becomes. The class and the bounds only keep the search cheap (no text outside
+ * them can be an address); the callout decides. The outer group lets a pattern put a
+ * quantifier after <HOST>. */
+#define HOST_EXPANSION \
+        "(?:(?<" HOST_GROUP ">[0-9A-Fa-f.:_]{2,45})(?C" STRINGIFY(HOST_CALLOUT) "))"
+
+/* vpopmail prints IPv6 addresses of up to this many characters with '_' instead of ':'. */
+#define IPV6_COLON_TEXT_MIN 31
+
+/* With JIT, the depth and heap limits do not apply; its stack is bounded instead. */
+#define REGEX_JIT_STACK_START (32U * 1024U)
+#define REGEX_JIT_STACK_MAX (1024U * 1024U)
+
+struct Regex {
+        char *pattern;
+        RegexKind kind;
+        uint32_t host_group; /* capture number of <HOST>; 0 for REGEX_IGNORE */
+        pcre2_code *code;
+        pcre2_match_data *match_data; /* one per Regex: matching is single-threaded */
+        pcre2_match_context *match_context;
+        pcre2_jit_stack *jit_stack;
+};
+
+static bool is_address_neighbour(unsigned char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+               c == '_';
+}
+
+/* Whether subject[start, end) may be taken as the client address. Besides being an address,
+ * it must be a whole token (so "11.2.3.4" never yields "1.2.3.4"), must not end in ':' (an
+ * unknown client leaves the line ending in ':'), and colon IPv6 must be longer than what
+ * vpopmail would have printed with underscores: a short colon form is attacker text or the
+ * tail of a longer address. */
+static bool host_text_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
+        size_t len = end - start;
+        const char *s = subject + start;
+
+        if (end <= start || end > subject_len)
+                return false;
+        if (start > 0 && is_address_neighbour((unsigned char) subject[start - 1]))
+                return false;
+        if (end < subject_len && is_address_neighbour((unsigned char) subject[end]))
+                return false;
+        if (s[len - 1] == ':')
+                return false;
+        if (memchr(s, ':', len) && len < IPV6_COLON_TEXT_MIN)
+                return false;
+
+        Address a;
+        if (address_parse(s, len, &a) < 0)
+                return false;
+        if (ret)
+                *ret = a;
+        return true;
+}
+
+/* Runs during matching right after the <HOST> group closed: a positive return makes PCRE2
+ * backtrack, so only valid address text can ever complete a match. */
+static int on_host_callout(pcre2_callout_block *b, void *userdata) {
+        const Regex *r = userdata;
+        uint32_t g = r->host_group;
+
+        if (b->callout_number != HOST_CALLOUT)
+                return 0; /* the pattern's own callouts are not ours to judge */
+        if (g >= b->capture_top || b->offset_vector[2 * g] == PCRE2_UNSET)
+                return 1;
+        return host_text_is_valid((const char *) b->subject, b->subject_length, b->offset_vector[2 * g],
+                                  b->offset_vector[2 * g + 1], NULL) ? 0 : 1;
+}
+
+Regex *regex_free(Regex *r) {
+        if (!r)
+                return NULL;
+        pcre2_match_data_free(r->match_data);
+        pcre2_match_context_free(r->match_context);
+        pcre2_jit_stack_free(r->jit_stack);
+        pcre2_code_free(r->code);
+        free(r->pattern);
+        free(r);
+        return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(Regex *, regex_free);
+
+static int set_error(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
+static int set_error(char **ret_error, int r, const char *format, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return r;
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
+/* Replaces the single <HOST> of a FailRegex= by HOST_EXPANSION; *ret_tag is its offset. */
+static int expand_pattern(const char *pattern, RegexKind kind, char **ret, size_t *ret_tag, char **ret_error) {
+        const char *tag = strstr(pattern, HOST_TAG);
+        char *e;
+
+        if (kind == REGEX_IGNORE) {
+                if (tag)
+                        return set_error(ret_error, -EINVAL, "<HOST> is not allowed in IgnoreRegex=");
+                e = strdup(pattern);
+                if (!e)
+                        return -ENOMEM;
+                *ret = e;
+                *ret_tag = SIZE_MAX;
+                return 0;
+        }
+
+        if (!tag)
+                return set_error(ret_error, -EINVAL, "missing <HOST>");
+        if (strstr(tag + 1, HOST_TAG))
+                return set_error(ret_error, -EINVAL, "<HOST> appears more than once");
+
+        size_t before = (size_t) (tag - pattern);
+        if (asprintf(&e, "%.*s%s%s", (int) before, pattern, HOST_EXPANSION, tag + strlen(HOST_TAG)) < 0)
+                return -ENOMEM;
+        *ret = e;
+        *ret_tag = before;
+        return 0;
+}
+
+/* Maps an offset in the expanded pattern back to the pattern as written. */
+static size_t original_offset(size_t offset, size_t tag) {
+        size_t grown = strlen(HOST_EXPANSION) - strlen(HOST_TAG);
+
+        if (tag == SIZE_MAX || offset <= tag)
+                return offset;
+        if (offset < tag + strlen(HOST_EXPANSION))
+                return tag;
+        return offset - grown;
+}
+
+int regex_new_full(const char *pattern, RegexKind kind, RegexFlags flags, Regex **ret, char **ret_error) {
+        _cleanup_(regex_freep) Regex *r = NULL;
+        _cleanup_free_ char *expanded = NULL;
+        PCRE2_SIZE erroffset;
+        size_t tag = SIZE_MAX;
+        int errcode, k;
+
+        if (!pattern || !ret || (kind != REGEX_FAIL && kind != REGEX_IGNORE))
+                return -EINVAL;
+        if (!*pattern)
+                return set_error(ret_error, -EINVAL, "empty pattern");
+
+        k = expand_pattern(pattern, kind, &expanded, &tag, ret_error);
+        if (k < 0)
+                return k;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->kind = kind;
+        r->pattern = strdup(pattern);
+        if (!r->pattern)
+                return -ENOMEM;
+
+        /* Byte mode whatever the pattern says, since MESSAGE may be invalid UTF-8; '.' spans
+         * newlines and '$' is only the very end, so an embedded newline cannot end a line
+         * early. Auto-possessification is off: PCRE2 decides it without regard to callouts,
+         * and a possessive repeat would never offer the callout the shorter candidates after it
+         * rejected a long one. (PCRE2 10.42 does not possessify the expansion of <HOST> in
+         * practice; this keeps it that way.) */
+        r->code = pcre2_compile((PCRE2_SPTR) expanded, PCRE2_ZERO_TERMINATED,
+                                PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP |
+                                PCRE2_NO_AUTO_POSSESS,
+                                &errcode, &erroffset, NULL);
+        if (!r->code) {
+                PCRE2_UCHAR msg[256];
+
+                if (errcode == PCRE2_ERROR_NOMEMORY)
+                        return -ENOMEM;
+                if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
+                        snprintf((char *) msg, sizeof msg, "error %d", errcode);
+                return set_error(ret_error, -EINVAL, "at offset %zu: %s",
+                                 original_offset((size_t) erroffset, tag), (const char *) msg);
+        }
+
+        if (kind == REGEX_FAIL) {
+                k = pcre2_substring_number_from_name(r->code, (PCRE2_SPTR) HOST_GROUP);
+                if (k <= 0)
+                        return set_error(ret_error, -EINVAL, "<HOST> is inside a duplicate group name");
+                r->host_group = (uint32_t) k;
+        }
+
+        r->match_data = pcre2_match_data_create_from_pattern(r->code, NULL);
+        r->match_context = pcre2_match_context_create(NULL);
+        if (!r->match_data || !r->match_context)
+                return -ENOMEM;
+        pcre2_set_match_limit(r->match_context, REGEX_MATCH_LIMIT);
+        pcre2_set_depth_limit(r->match_context, REGEX_DEPTH_LIMIT);
+        pcre2_set_heap_limit(r->match_context, REGEX_HEAP_LIMIT_KIB);
+        if (kind == REGEX_FAIL)
+                pcre2_set_callout(r->match_context, on_host_callout, r);
+
+        /* JIT where the platform has it; the interpreter gives the same results. */
+        if (!(flags & REGEX_NO_JIT) && pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE) == 0) {
+                r->jit_stack = pcre2_jit_stack_create(REGEX_JIT_STACK_START, REGEX_JIT_STACK_MAX, NULL);
+                if (!r->jit_stack)
+                        return -ENOMEM;
+                pcre2_jit_stack_assign(r->match_context, NULL, r->jit_stack);
+        }
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int regex_new(const char *pattern, RegexKind kind, Regex **ret, char **ret_error) {
+        return regex_new_full(pattern, kind, 0, ret, ret_error);
+}
+
+const char *regex_pattern(const Regex *r) {
+        return r ? r->pattern : NULL;
+}
+
+bool regex_uses_jit(const Regex *r) {
+        size_t size = 0;
+
+        return r && pcre2_pattern_info(r->code, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
+}
+
+int regex_match(Regex *r, const char *text, size_t len, Address *ret_address) {
+        int rc;
+
+        if (!r || (!text && len > 0))
+                return -EINVAL;
+
+        /* The address is the end of the line, so a cut line would end in whatever text the
+         * attacker placed at the cut: lines over the cap are never matched. */
+        if (len > REGEX_MESSAGE_MAX)
+                return -E2BIG;
+
+        rc = pcre2_match(r->code, (PCRE2_SPTR) (text ?: ""), len, 0, 0, r->match_data, r->match_context);
+        switch (rc) {
+        case PCRE2_ERROR_NOMATCH:
+                return 0;
+        case PCRE2_ERROR_MATCHLIMIT:
+        case PCRE2_ERROR_DEPTHLIMIT:
+        case PCRE2_ERROR_HEAPLIMIT:
+        case PCRE2_ERROR_JIT_STACKLIMIT:
+                return -E2BIG;
+        case PCRE2_ERROR_NOMEMORY:
+                return -ENOMEM;
+        }
+        if (rc < 0)
+                return -EIO;
+
+        if (r->kind == REGEX_IGNORE)
+                return 1;
+
+        /* <HOST> may sit in an optional part the match skipped: then there is no client. */
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(r->match_data);
+        uint32_t g = r->host_group;
+        Address a;
+
+        if (g >= pcre2_get_ovector_count(r->match_data) || ov[2 * g] == PCRE2_UNSET ||
+            !host_text_is_valid(text, len, ov[2 * g], ov[2 * g + 1], &a))
+                return 0;
+
+        if (ret_address)
+                *ret_address = a;
+        return 1;
+}
