@@ -5,6 +5,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "macro.h"
 #include "time-util.h"
 
 /* Only this file changes the kernel's ruleset. It owns one libnftables context for the life of
@@ -22,25 +23,35 @@ typedef struct NftElement {
 
 int nft_set_new(const FirewallConfig *c, NftSet **ret);
 NftSet *nft_set_free(NftSet *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NftSet *, nft_set_free);
 
 /* CreateTable=yes: creates, in one transaction, what is missing of the table, the two sets
  * ("flags timeout") and an input chain that drops packets whose source is in them (rules are
  * replaced, the sets' elements kept). CreateTable=no: checks that the sets exist with the right
- * type and the timeout flag. -ENOENT, -EEXIST (wrong type), -EPERM, ... with nft_set_error(). */
+ * type and the timeout flag. -ENOENT, -EEXIST (CreateTable=yes: a set of another type or flags),
+ * -EMEDIUMTYPE (CreateTable=no: wrong type or no timeout flag), -EPERM, ... with nft_set_error(). */
 int nft_set_ensure(NftSet *s);
 
 /* 1 if the table and its sets exist, 0 if not, negative errno on failure. */
 int nft_set_exists(NftSet *s);
 
 /* One transaction for all elements, IPv4 into the v4 set and IPv6 into the v6 set; an element
- * that is already present gets the new timeout. */
+ * that is already present gets the new timeout (on kernel 6.18; older kernels may keep the old
+ * one). -EAFNOSUPPORT if the family ("ip", "ip6") has no set for an element's address family;
+ * then nothing is added (filter with nft_set_has_family() first). */
 int nft_set_add(NftSet *s, const NftElement *elements, size_t n);
 
-/* One transaction; elements that are absent (or already timed out) are not an error. */
+/* One transaction; elements that are absent (or already timed out) are not an error, nor are
+ * addresses of a family without a set (they cannot be present). */
 int nft_set_remove(NftSet *s, const Address *addresses, size_t n);
 
-/* Every element of both sets with its remaining timeout. *ret allocated. */
+/* Every element of both sets with its remaining timeout (whole seconds, as libnftables reports
+ * it; 1us for an element in its last second). *ret allocated (NULL if there are none). */
 int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n);
+
+/* Whether there is a set for AF_INET / AF_INET6 addresses (Family=ip has no IPv6 set, ip6 no IPv4
+ * set). */
+bool nft_set_has_family(const NftSet *s, int family);
 
 /* libnftables' error text for the last failed call (or ""). */
 const char *nft_set_error(const NftSet *s);

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <nftables/libnftables.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "nft-set.h"
+
+#define NFT_SET_CHAIN "input"
+#define NFT_SET_NAME_MAX 255 /* the kernel's NFT_NAME_MAXLEN without the NUL */
+#define NFT_SET_ERROR_MAX 1024
+
+/* Removal adds every element before deleting it in the same transaction (see nft_set_remove()).
+ * The added timeout only has to outlive that transaction; it is generous so that a slow batch on
+ * a kernel that checks expiry against the wall clock cannot see the element vanish in between. */
+#define NFT_SET_REMOVE_TIMEOUT_SEC 60
+
+/* Numeric output everywhere: no service names, no symbolic priorities, nothing resolved. */
+#define OUTPUT_FLAGS_BASE NFT_CTX_OUTPUT_NUMERIC_ALL
+
+struct NftSet {
+        struct nft_ctx *ctx; /* buffered output and error: libnftables never prints */
+        char *family;        /* "inet", "ip" or "ip6" */
+        char *table;
+        char *set4;          /* NULL if the family has no IPv4 set ("ip6") */
+        char *set6;          /* NULL if the family has no IPv6 set ("ip") */
+        bool create_table;
+        char error[NFT_SET_ERROR_MAX]; /* of the last failed call, one line */
+};
+
+#define NAME_FIRST "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+
+/* The only names that may enter command text; anything else could change its syntax. */
+static bool name_is_safe(const char *n) {
+        size_t len = n ? strlen(n) : 0;
+
+        return len > 0 && len <= NFT_SET_NAME_MAX && strchr(NAME_FIRST, n[0]) &&
+                strspn(n, NAME_FIRST "0123456789") == len;
+}
+
+NftSet *nft_set_free(NftSet *s) {
+        if (!s)
+                return NULL;
+        if (s->ctx)
+                nft_ctx_free(s->ctx);
+        free(s->family);
+        free(s->table);
+        free(s->set4);
+        free(s->set6);
+        free(s);
+        return NULL;
+}
+
+int nft_set_new(const FirewallConfig *c, NftSet **ret) {
+        _cleanup_(nft_set_freep) NftSet *s = NULL;
+        const char *family, *table, *set4, *set6;
+
+        assert(c);
+        assert(ret);
+
+        family = c->family ?: "inet";
+        table = c->table ?: "vpopguard";
+        set4 = c->set4 ?: "banned4";
+        set6 = c->set6 ?: "banned6";
+
+        if (!streq(family, "inet") && !streq(family, "ip") && !streq(family, "ip6"))
+                return -EINVAL;
+        if (!name_is_safe(table) || !name_is_safe(set4) || !name_is_safe(set6))
+                return -EINVAL;
+        if (streq(family, "inet") && streq(set4, set6))
+                return -EINVAL;
+
+        s = calloc(1, sizeof(NftSet));
+        if (!s)
+                return -ENOMEM;
+        s->create_table = c->create_table;
+        s->family = strdup(family);
+        s->table = strdup(table);
+        if (!s->family || !s->table)
+                return -ENOMEM;
+        if (!streq(family, "ip6") && !(s->set4 = strdup(set4)))
+                return -ENOMEM;
+        if (!streq(family, "ip") && !(s->set6 = strdup(set6)))
+                return -ENOMEM;
+
+        s->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!s->ctx)
+                return -ENOMEM;
+        if (nft_ctx_buffer_output(s->ctx) != 0 || nft_ctx_buffer_error(s->ctx) != 0)
+                return -ENOMEM;
+        nft_ctx_output_set_flags(s->ctx, OUTPUT_FLAGS_BASE);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+const char *nft_set_error(const NftSet *s) {
+        return s ? s->error : "";
+}
+
+_printf_(2, 3)
+static void set_error(NftSet *s, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(s->error, sizeof(s->error), format, ap);
+        va_end(ap);
+}
+
+static void append_error(NftSet *s, const char *text, size_t len) {
+        size_t used = strlen(s->error);
+
+        if (used + 1 >= sizeof(s->error))
+                return;
+        len = MIN(len, sizeof(s->error) - used - 1);
+        memcpy(s->error + used, text, len);
+        s->error[used + len] = 0;
+}
+
+/* libnftables writes "Error: <message>", a line of the command and a line of carets per error.
+ * For a command buffer of several lines, version 1.0.6 quotes the wrong line, so keep only the
+ * messages, on one line for the log, without repeats. */
+static void set_error_from_nft(NftSet *s, const char *text) {
+        const char *last = NULL;
+        size_t last_len = 0;
+
+        s->error[0] = 0;
+        for (const char *p = text; *p; ) {
+                const char *eol = strchrnul(p, '\n'), *b = p, *e = eol;
+
+                p = *eol ? eol + 1 : eol;
+                while (e > b && strchr(" \t\r", e[-1]))
+                        e--;
+                if ((size_t) (e - b) <= 7 || strncmp(b, "Error: ", 7) != 0)
+                        continue;
+                b += 7;
+                if (last && last_len == (size_t) (e - b) && strncmp(last, b, last_len) == 0)
+                        continue;
+                if (s->error[0])
+                        append_error(s, "; ", 2);
+                append_error(s, b, e - b);
+                last = b;
+                last_len = e - b;
+        }
+        if (!s->error[0])
+                append_error(s, text, strcspn(text, "\n"));
+        if (!s->error[0])
+                set_error(s, "libnftables failed without an error message");
+}
+
+/* libnftables only says -1; its text carries the kernel's errno as strerror() wrote it in this
+ * same process. */
+static int errno_from_nft(const char *text) {
+        static const int errors[] = { ENOENT, EEXIST, EPERM, ENOMEM, EBUSY, ENOSPC, EOPNOTSUPP };
+
+        for (size_t i = 0; i < ELEMENTSOF(errors); i++)
+                if (strstr(text, strerror(errors[i])))
+                        return -errors[i];
+        return -EIO;
+}
+
+static int run(NftSet *s, const char *cmd, bool json, json_t **ret) {
+        const char *out, *err;
+        int r;
+
+        nft_ctx_output_set_flags(s->ctx, OUTPUT_FLAGS_BASE | (json ? NFT_CTX_OUTPUT_JSON : 0));
+        r = nft_run_cmd_from_buffer(s->ctx, cmd);
+        /* Fetching rewinds the buffers, so do it every time. */
+        out = nft_ctx_get_output_buffer(s->ctx);
+        err = nft_ctx_get_error_buffer(s->ctx);
+        nft_ctx_output_set_flags(s->ctx, OUTPUT_FLAGS_BASE);
+
+        if (r < 0) {
+                set_error_from_nft(s, err);
+                return errno_from_nft(err);
+        }
+        if (ret) {
+                json_error_t jerr;
+                json_t *j = json_loads(out, 0, &jerr);
+
+                if (!j) {
+                        set_error(s, "Cannot parse libnftables' JSON output: %s (line %d)", jerr.text, jerr.line);
+                        return -EBADMSG;
+                }
+                *ret = j;
+        }
+        return 0;
+}
+
+/* Command text is written to a memstream (stdio grows it geometrically, so 100 000 elements
+ * cost linear time), then run as one transaction. Closes m; nothing written, nothing run. */
+static int run_memstream(NftSet *s, FILE *m, char **buf, size_t *size) {
+        bool bad = fflush(m) != 0 || ferror(m);
+
+        if (fclose(m) != 0 || bad || !*buf)
+                return -ENOMEM;
+        return *size > 0 ? run(s, *buf, false, NULL) : 0;
+}
+
+/* The "set" objects of a JSON listing that belong to our table. "list sets table ..." in
+ * libnftables 1.0.6 returns the sets of every table of the family, so filter here. */
+static json_t *find_set(json_t *root, const NftSet *s, const char *name) {
+        json_t *array = json_object_get(root, "nftables"), *item;
+        size_t i;
+
+        json_array_foreach(array, i, item) {
+                json_t *set = json_object_get(item, "set");
+
+                if (set &&
+                    streq_ptr(json_string_value(json_object_get(set, "family")), s->family) &&
+                    streq_ptr(json_string_value(json_object_get(set, "table")), s->table) &&
+                    streq_ptr(json_string_value(json_object_get(set, "name")), name))
+                        return set;
+        }
+        return NULL;
+}
+
+static bool set_has_flag(json_t *set, const char *flag) {
+        json_t *flags = json_object_get(set, "flags"), *f;
+        size_t i;
+
+        if (json_is_string(flags)) /* a single flag may be written without the array */
+                return streq(json_string_value(flags), flag);
+        json_array_foreach(flags, i, f)
+                if (streq_ptr(json_string_value(f), flag))
+                        return true;
+        return false;
+}
+
+/* Lists the sets of our table without their elements (cheap even with 100 000 elements). */
+static int query_sets(NftSet *s, json_t **ret) {
+        char cmd[64 + NFT_SET_NAME_MAX];
+
+        (void) snprintf(cmd, sizeof(cmd), "list sets table %s %s", s->family, s->table);
+        return run(s, cmd, true, ret);
+}
+
+static int check_set(NftSet *s, json_t *root, const char *name, const char *type) {
+        json_t *set = find_set(root, s, name);
+        const char *t;
+
+        if (!set) {
+                set_error(s, "Set %s %s %s does not exist", s->family, s->table, name);
+                return -ENOENT;
+        }
+        t = json_string_value(json_object_get(set, "type"));
+        if (!streq_ptr(t, type) || !set_has_flag(set, "timeout")) {
+                set_error(s, "Set %s %s %s has type %s%s, expected type %s with flags timeout",
+                          s->family, s->table, name, t ?: "(concatenation)",
+                          set_has_flag(set, "timeout") ? "" : " without flag timeout", type);
+                return -EMEDIUMTYPE;
+        }
+        return 0;
+}
+
+static int verify(NftSet *s) {
+        json_auto_t *root = NULL;
+        int r;
+
+        r = query_sets(s, &root);
+        if (r == -ENOENT)
+                set_error(s, "Table %s %s does not exist", s->family, s->table);
+        if (r < 0)
+                return r;
+        if (s->set4 && (r = check_set(s, root, s->set4, "ipv4_addr")) < 0)
+                return r;
+        if (s->set6 && (r = check_set(s, root, s->set6, "ipv6_addr")) < 0)
+                return r;
+        return 0;
+}
+
+/* A set of another type or flags makes the transaction fail with EEXIST, or earlier with a
+ * "datatype mismatch" for the rule that uses it. Say which set is wrong, with -EEXIST for both. */
+static int diagnose_ensure(NftSet *s, int error) {
+        char nft_error[sizeof(s->error)];
+
+        memcpy(nft_error, s->error, sizeof(nft_error));
+        if (verify(s) != -EMEDIUMTYPE) {
+                memcpy(s->error, nft_error, sizeof(s->error));
+                return error;
+        }
+        append_error(s, " (libnftables: ", 15);
+        append_error(s, nft_error, strlen(nft_error));
+        append_error(s, ")", 1);
+        return -EEXIST;
+}
+
+int nft_set_ensure(NftSet *s) {
+        _cleanup_free_ char *buf = NULL;
+        const char *f, *t;
+        size_t size;
+        FILE *m;
+        int r;
+
+        assert(s);
+        s->error[0] = 0;
+
+        if (!s->create_table)
+                return verify(s);
+
+        f = s->family;
+        t = s->table;
+
+        /* "add" leaves what exists alone (and fails with EEXIST if it differs); the chain's rules
+         * are flushed and added again in the same transaction, so they never pile up and are
+         * never missing. The sets keep their elements. */
+        m = open_memstream(&buf, &size);
+        if (!m)
+                return -ENOMEM;
+        fprintf(m, "add table %s %s\n", f, t);
+        if (s->set4)
+                fprintf(m, "add set %s %s %s { type ipv4_addr; flags timeout; }\n", f, t, s->set4);
+        if (s->set6)
+                fprintf(m, "add set %s %s %s { type ipv6_addr; flags timeout; }\n", f, t, s->set6);
+        fprintf(m, "add chain %s %s %s { type filter hook input priority filter - 10; policy accept; }\n",
+                f, t, NFT_SET_CHAIN);
+        fprintf(m, "flush chain %s %s %s\n", f, t, NFT_SET_CHAIN);
+        if (s->set4)
+                fprintf(m, "add rule %s %s %s ip saddr @%s drop\n", f, t, NFT_SET_CHAIN, s->set4);
+        if (s->set6)
+                fprintf(m, "add rule %s %s %s ip6 saddr @%s drop\n", f, t, NFT_SET_CHAIN, s->set6);
+        r = run_memstream(s, m, &buf, &size);
+        if (r < 0 && r != -ENOMEM)
+                return diagnose_ensure(s, r);
+        return r;
+}
+
+int nft_set_exists(NftSet *s) {
+        json_auto_t *root = NULL;
+        int r;
+
+        assert(s);
+        s->error[0] = 0;
+
+        r = query_sets(s, &root);
+        if (r == -ENOENT) {
+                s->error[0] = 0; /* a missing table is an answer, not a failure */
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        return (!s->set4 || find_set(root, s, s->set4)) && (!s->set6 || find_set(root, s, s->set6));
+}
+
+static const char *set_for(const NftSet *s, int family) {
+        return family == AF_INET ? s->set4 : family == AF_INET6 ? s->set6 : NULL;
+}
+
+bool nft_set_has_family(const NftSet *s, int family) {
+        return set_for(s, family) != NULL;
+}
+
+static uint64_t timeout_sec(usec_t t) {
+        return MAX(t / USEC_PER_SEC + (t % USEC_PER_SEC != 0), (usec_t) 1);
+}
+
+static void write_add(FILE *m, const NftSet *s, int family, const NftElement *elements, size_t n) {
+        const char *set = set_for(s, family);
+        bool any = false;
+
+        for (size_t i = 0; i < n; i++) {
+                char a[ADDRESS_STRING_MAX];
+
+                if (elements[i].address.family != family)
+                        continue;
+                if (!any)
+                        fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
+                any = true;
+                fprintf(m, "%s timeout %" PRIu64 "s,\n",
+                        address_to_string(&elements[i].address, a), timeout_sec(elements[i].timeout));
+        }
+        if (any)
+                fputs("}\n", m);
+}
+
+int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size;
+        FILE *m;
+
+        assert(s);
+        assert(elements || n == 0);
+        s->error[0] = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                int family = elements[i].address.family;
+
+                if (family != AF_INET && family != AF_INET6)
+                        return -EINVAL;
+                if (!set_for(s, family)) {
+                        char a[ADDRESS_STRING_MAX];
+
+                        set_error(s, "Cannot ban %s: table %s %s has no %s set",
+                                  address_to_string(&elements[i].address, a), s->family, s->table,
+                                  family == AF_INET ? "IPv4" : "IPv6");
+                        return -EAFNOSUPPORT;
+                }
+        }
+        if (n == 0)
+                return 0;
+
+        m = open_memstream(&buf, &size);
+        if (!m)
+                return -ENOMEM;
+        write_add(m, s, AF_INET, elements, n);
+        write_add(m, s, AF_INET6, elements, n);
+        return run_memstream(s, m, &buf, &size);
+}
+
+static int address_compare(const void *a, const void *b) {
+        const Address *x = a, *y = b;
+
+        if (x->family != y->family)
+                return x->family < y->family ? -1 : 1;
+        return memcmp(x->bytes, y->bytes, sizeof(x->bytes));
+}
+
+/* addresses: of one family, without duplicates. */
+static void write_remove(FILE *m, const NftSet *s, const Address *addresses, size_t n) {
+        const char *set = n > 0 ? set_for(s, addresses[0].family) : NULL;
+        char a[ADDRESS_STRING_MAX];
+
+        if (!set) /* no set for this family: none of them can be present */
+                return;
+        fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
+        for (size_t i = 0; i < n; i++)
+                fprintf(m, "%s timeout %ds,\n", address_to_string(&addresses[i], a), NFT_SET_REMOVE_TIMEOUT_SEC);
+        fprintf(m, "}\ndelete element %s %s %s {\n", s->family, s->table, set);
+        for (size_t i = 0; i < n; i++)
+                fprintf(m, "%s,\n", address_to_string(&addresses[i], a));
+        fputs("}\n", m);
+}
+
+int nft_set_remove(NftSet *s, const Address *addresses, size_t n) {
+        _cleanup_free_ Address *sorted = NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t size, k = 0, k4 = 0;
+        FILE *m;
+
+        assert(s);
+        assert(addresses || n == 0);
+        s->error[0] = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (addresses[i].family != AF_INET && addresses[i].family != AF_INET6)
+                        return -EINVAL;
+        if (n == 0)
+                return 0;
+
+        /* "delete element" of an absent element fails with ENOENT and aborts the whole
+         * transaction, so every element is added first (which is harmless if present) and then
+         * deleted, atomically. A duplicate would be deleted twice, so drop duplicates. */
+        sorted = reallocarray(NULL, n, sizeof(Address));
+        if (!sorted)
+                return -ENOMEM;
+        memcpy(sorted, addresses, n * sizeof(Address));
+        qsort(sorted, n, sizeof(Address), address_compare);
+        for (size_t i = 0; i < n; i++)
+                if (k == 0 || address_compare(&sorted[k - 1], &sorted[i]) != 0)
+                        sorted[k++] = sorted[i];
+        while (k4 < k && sorted[k4].family == AF_INET) /* AF_INET sorts first */
+                k4++;
+
+        m = open_memstream(&buf, &size);
+        if (!m)
+                return -ENOMEM;
+        write_remove(m, s, sorted, k4);
+        write_remove(m, s, sorted + k4, k - k4);
+        return run_memstream(s, m, &buf, &size);
+}
+
+/* Appends the elements of one set. Elements we cannot represent (a prefix or range that an
+ * administrator put into a set with "flags interval") are skipped. */
+static int list_one(NftSet *s, const char *name, NftElement **array, size_t *n) {
+        char cmd[64 + 2 * NFT_SET_NAME_MAX];
+        json_auto_t *root = NULL;
+        json_t *set, *elems, *e;
+        NftElement *grown;
+        size_t i;
+        int r;
+
+        (void) snprintf(cmd, sizeof(cmd), "list set %s %s %s", s->family, s->table, name);
+        r = run(s, cmd, true, &root);
+        if (r < 0)
+                return r;
+        set = find_set(root, s, name);
+        if (!set) {
+                set_error(s, "Set %s %s %s missing from libnftables' listing", s->family, s->table, name);
+                return -EBADMSG;
+        }
+        elems = json_object_get(set, "elem");
+        if (json_array_size(elems) == 0)
+                return 0;
+
+        grown = reallocarray(*array, *n + json_array_size(elems), sizeof(NftElement));
+        if (!grown)
+                return -ENOMEM;
+        *array = grown;
+
+        json_array_foreach(elems, i, e) {
+                json_t *obj = json_object_get(e, "elem");
+                json_t *val = obj ? json_object_get(obj, "val") : e;
+                const char *text = json_string_value(val);
+                NftElement *x = &(*array)[*n];
+
+                if (!text || address_parse(text, strlen(text), &x->address) < 0)
+                        continue;
+
+                x->timeout = 0;
+                if (json_object_get(obj, "timeout")) {
+                        json_int_t expires = json_integer_value(json_object_get(obj, "expires"));
+
+                        /* libnftables truncates to whole seconds; an element in its last
+                         * second still has a timeout, so do not report it as permanent. */
+                        x->timeout = expires > 0 ? (usec_t) expires * USEC_PER_SEC : 1;
+                }
+                (*n)++;
+        }
+        return 0;
+}
+
+int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n) {
+        _cleanup_free_ NftElement *array = NULL;
+        size_t n = 0;
+        int r;
+
+        assert(s);
+        assert(ret);
+        assert(ret_n);
+        s->error[0] = 0;
+
+        if (s->set4 && (r = list_one(s, s->set4, &array, &n)) < 0)
+                return r;
+        if (s->set6 && (r = list_one(s, s->set6, &array, &n)) < 0)
+                return r;
+
+        *ret = TAKE_PTR(array);
+        *ret_n = n;
+        return 0;
+}

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <nftables/libnftables.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "nft-set.h"
+#include "tests.h"
+
+/* Runs in its own network namespace (see main()): every ruleset here is private to the test. The
+ * test inspects the kernel with its own libnftables context, independent of the code tested. */
+
+static struct nft_ctx *checker;
+
+static const char *nft_with(unsigned flags, const char *cmd) {
+        int r;
+
+        nft_ctx_output_set_flags(checker, NFT_CTX_OUTPUT_NUMERIC_ALL | flags);
+        r = nft_run_cmd_from_buffer(checker, cmd);
+        if (r < 0)
+                fprintf(stderr, "%s: %s\n", cmd, nft_ctx_get_error_buffer(checker));
+        ASSERT_EQ(r, 0);
+        (void) nft_ctx_get_error_buffer(checker);
+        return nft_ctx_get_output_buffer(checker); /* valid until the next call */
+}
+
+/* Listings without set elements, for golden comparisons. */
+static const char *nft(const char *cmd) {
+        return nft_with(NFT_CTX_OUTPUT_TERSE, cmd);
+}
+
+static NftSet *new_set(const char *family, const char *table, bool create_table) {
+        FirewallConfig c = {
+                .family = (char *) family,
+                .table = (char *) table,
+                .set4 = (char *) "banned4",
+                .set6 = (char *) "banned6",
+                .create_table = create_table,
+        };
+        NftSet *s = NULL;
+
+        ASSERT_EQ(nft_set_new(&c, &s), 0);
+        ASSERT_TRUE(s);
+        return s;
+}
+
+static Address addr(const char *text) {
+        Address a;
+
+        ASSERT_EQ(address_parse(text, strlen(text), &a), 0);
+        return a;
+}
+
+static NftElement elem(const char *text, usec_t timeout) {
+        return (NftElement) { .address = addr(text), .timeout = timeout };
+}
+
+static const NftElement *find(const NftElement *l, size_t n, const char *text) {
+        Address a = addr(text);
+
+        for (size_t i = 0; i < n; i++)
+                if (address_equal(&l[i].address, &a))
+                        return &l[i];
+        return NULL;
+}
+
+static size_t count_lines_with(const char *text, const char *needle) {
+        size_t k = 0;
+
+        for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+                k++;
+        return k;
+}
+
+static double now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char golden_inet[] =
+        "table inet vpopguard {\n"
+        "\tset banned4 {\n"
+        "\t\ttype ipv4_addr\n"
+        "\t\tflags timeout\n"
+        "\t}\n"
+        "\n"
+        "\tset banned6 {\n"
+        "\t\ttype ipv6_addr\n"
+        "\t\tflags timeout\n"
+        "\t}\n"
+        "\n"
+        "\tchain input {\n"
+        "\t\ttype filter hook input priority -10; policy accept;\n"
+        "\t\tip saddr @banned4 drop\n"
+        "\t\tip6 saddr @banned6 drop\n"
+        "\t}\n"
+        "}\n";
+
+TEST(new_refuses_bad_names) {
+        static const struct { const char *family, *table, *set4, *set6; } bad[] = {
+                { "bridge", "t", "a", "b" },
+                { "inet", "", "a", "b" },
+                { "inet", "1t", "a", "b" },
+                { "inet", "t x", "a", "b" },
+                { "inet", "t;flush ruleset", "a", "b" },
+                { "inet", "t", "a}", "b" },
+                { "inet", "t", "a", "@b" },
+                { "inet", "t", "same", "same" },
+        };
+        char longname[300];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                FirewallConfig c = { (char *) bad[i].family, (char *) bad[i].table,
+                                     (char *) bad[i].set4, (char *) bad[i].set6, true };
+                NftSet *s = NULL;
+
+                ASSERT_EQ(nft_set_new(&c, &s), -EINVAL);
+                ASSERT_TRUE(!s);
+        }
+
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = 0;
+        FirewallConfig c = { (char *) "inet", longname, (char *) "a", (char *) "b", true };
+        NftSet *s = NULL;
+        ASSERT_EQ(nft_set_new(&c, &s), -EINVAL);
+
+        /* Family "ip" has a single set, so the two names may be equal. */
+        FirewallConfig ok = { (char *) "ip", (char *) "_T9", (char *) "same", (char *) "same", true };
+        ASSERT_EQ(nft_set_new(&ok, &s), 0);
+        nft_set_free(s);
+}
+
+TEST(ensure_creates_and_is_idempotent) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n = 99;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_exists(s), 0);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_STREQ(nft_set_error(s), "");
+        ASSERT_EQ(nft_set_exists(s), 1);
+        ASSERT_STREQ(nft("list ruleset"), golden_inet);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 0);
+
+        /* Again, with an element present: one pair of rules, the element kept. */
+        NftElement e = elem("198.51.100.1", 100 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_STREQ(nft("list ruleset"), golden_inet);
+        ASSERT_EQ(count_lines_with(nft("list chain inet vpopguard input"), " drop\n"), 2);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(find(l, n, "198.51.100.1"));
+}
+
+TEST(add_and_list) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set("inet", "vpopguard", true);
+        _cleanup_free_ NftElement *l = NULL;
+        const NftElement *x;
+        size_t n;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_EQ(nft_set_add(s, NULL, 0), 0);
+
+        NftElement e[] = {
+                elem("192.0.2.7", 100 * USEC_PER_SEC),
+                elem("2001:db8::7", 200 * USEC_PER_SEC),
+                elem("192.0.2.8", 2 * USEC_PER_SEC + 1), /* rounds up to 3s */
+                elem("192.0.2.9", 0),                    /* at least 1s */
+        };
+        ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
+        ASSERT_STREQ(nft_set_error(s), "");
+        nft("add element inet vpopguard banned6 { 2001:db8::9 }"); /* permanent */
+
+        const char *text = nft_with(0, "list set inet vpopguard banned4");
+        ASSERT_TRUE(strstr(text, "192.0.2.8 timeout 3s"));
+        ASSERT_TRUE(strstr(text, "192.0.2.9 timeout 1s"));
+
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_GE(n, 4); /* 192.0.2.9 may already have expired */
+        ASSERT_TRUE(x = find(l, n, "192.0.2.7"));
+        ASSERT_LE(x->timeout, 100 * USEC_PER_SEC);
+        ASSERT_TRUE(x->timeout > 95 * USEC_PER_SEC);
+        ASSERT_TRUE(x = find(l, n, "2001:db8::7"));
+        ASSERT_LE(x->timeout, 200 * USEC_PER_SEC);
+        ASSERT_TRUE(x->timeout > 195 * USEC_PER_SEC);
+        ASSERT_TRUE(x = find(l, n, "192.0.2.8"));
+        ASSERT_LE(x->timeout, 3 * USEC_PER_SEC);
+        ASSERT_TRUE(x->timeout > 0);
+        ASSERT_TRUE(x = find(l, n, "2001:db8::9"));
+        ASSERT_EQ(x->timeout, 0);
+        ASSERT_FALSE(find(l, n, "192.0.2.10"));
+}
+
+TEST(readd_refreshes_timeout) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL, *l2 = NULL;
+        const NftElement *x;
+        size_t n;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+
+        NftElement e = elem("203.0.113.5", 1000 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+        e.timeout = 50 * USEC_PER_SEC; /* shorter: kernel 6.18 takes it too */
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(x = find(l, n, "203.0.113.5"));
+        ASSERT_LE(x->timeout, 50 * USEC_PER_SEC);
+        ASSERT_TRUE(x->timeout > 45 * USEC_PER_SEC);
+
+        e.timeout = 3000 * USEC_PER_SEC;
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+        ASSERT_EQ(nft_set_list(s, &l2, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(x = find(l2, n, "203.0.113.5"));
+        ASSERT_TRUE(x->timeout > 2995 * USEC_PER_SEC);
+}
+
+TEST(many_in_one_call) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *e = NULL, *l = NULL, *l2 = NULL;
+        _cleanup_free_ Address *a = NULL;
+        const size_t N = 100000;
+        size_t n;
+        double t;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+
+        ASSERT_TRUE(e = calloc(N, sizeof(NftElement)));
+        ASSERT_TRUE(a = calloc(N, sizeof(Address)));
+        for (size_t i = 0; i < N; i++) {
+                e[i].address.family = AF_INET;
+                e[i].address.bytes[0] = 10;
+                e[i].address.bytes[1] = i >> 16;
+                e[i].address.bytes[2] = i >> 8;
+                e[i].address.bytes[3] = i;
+                if (i % 10 == 0) { /* every tenth an IPv6 address */
+                        e[i].address.family = AF_INET6;
+                        e[i].address.bytes[0] = 0x20;
+                        e[i].address.bytes[1] = 0x01;
+                        e[i].address.bytes[2] = 0x0d;
+                        e[i].address.bytes[3] = 0xb8;
+                        e[i].address.bytes[13] = i >> 16;
+                        e[i].address.bytes[14] = i >> 8;
+                        e[i].address.bytes[15] = i;
+                }
+                e[i].timeout = 600 * USEC_PER_SEC;
+                a[i] = e[i].address;
+        }
+
+        t = now_sec();
+        ASSERT_EQ(nft_set_add(s, e, N), 0);
+        fprintf(stderr, "   nft_set_add() of %zu elements: %.3f s\n", N, now_sec() - t);
+
+        t = now_sec();
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        fprintf(stderr, "   nft_set_list() of %zu elements: %.3f s\n", n, now_sec() - t);
+        ASSERT_EQ(n, N);
+        ASSERT_TRUE(find(l, n, "10.1.134.159"));   /* i = 99999 */
+        ASSERT_TRUE(find(l, n, "2001:db8::1:8696")); /* i = 99990 */
+
+        t = now_sec();
+        ASSERT_EQ(nft_set_remove(s, a, N), 0);
+        fprintf(stderr, "   nft_set_remove() of %zu elements: %.3f s\n", N, now_sec() - t);
+        ASSERT_EQ(nft_set_list(s, &l2, &n), 0);
+        ASSERT_EQ(n, 0);
+}
+
+TEST(remove_present_and_absent) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        NftElement e[] = {
+                elem("192.0.2.1", 100 * USEC_PER_SEC),
+                elem("192.0.2.2", 100 * USEC_PER_SEC),
+                elem("2001:db8::1", 100 * USEC_PER_SEC),
+        };
+        ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
+        nft("add element inet vpopguard banned6 { 2001:db8::2 }"); /* permanent */
+
+        Address r[] = {
+                addr("192.0.2.1"), addr("192.0.2.99"), addr("2001:db8::1"), addr("2001:db8::99"),
+                addr("192.0.2.1"), /* twice */ addr("2001:db8::2"),
+        };
+        ASSERT_EQ(nft_set_remove(s, r, ELEMENTSOF(r)), 0);
+        ASSERT_STREQ(nft_set_error(s), "");
+        ASSERT_EQ(nft_set_remove(s, r, ELEMENTSOF(r)), 0); /* all absent now */
+        ASSERT_EQ(nft_set_remove(s, NULL, 0), 0);
+
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(find(l, n, "192.0.2.2"));
+}
+
+TEST(create_table_no) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, "existing", false);
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), -ENOENT);
+        ASSERT_TRUE(strstr(nft_set_error(s), "existing"));
+        ASSERT_EQ(nft_set_exists(s), 0);
+        ASSERT_STREQ(nft("list ruleset"), ""); /* CreateTable=no never creates */
+
+        nft("add table inet existing\n"
+            "add set inet existing banned4 { type ipv4_addr; flags timeout; }\n");
+        ASSERT_EQ(nft_set_ensure(s), -ENOENT);
+        ASSERT_TRUE(strstr(nft_set_error(s), "banned6"));
+        ASSERT_EQ(nft_set_exists(s), 0);
+
+        /* A set of the same name in another table does not count. */
+        nft("add table inet other\n"
+            "add set inet other banned6 { type ipv6_addr; flags timeout; }\n");
+        ASSERT_EQ(nft_set_ensure(s), -ENOENT);
+
+        nft("add set inet existing banned6 { type ipv6_addr; flags timeout; }\n");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_STREQ(nft_set_error(s), "");
+        ASSERT_EQ(nft_set_exists(s), 1);
+        ASSERT_EQ(count_lines_with(nft("list table inet existing"), "chain"), 0);
+
+        NftElement e = elem("192.0.2.1", 10 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+}
+
+TEST(wrong_type) {
+        _cleanup_(nft_set_freep) NftSet *no = new_set(NULL, "wt", false), *yes = new_set(NULL, "wt", true),
+                *noflag = new_set(NULL, "nf", false), *noflag_yes = new_set(NULL, "nf", true);
+        int r;
+
+        nft("flush ruleset");
+        nft("add table inet wt\n"
+            "add set inet wt banned4 { type ipv6_addr; flags timeout; }\n"
+            "add set inet wt banned6 { type ipv6_addr; flags timeout; }\n"
+            "add table inet nf\n"
+            "add set inet nf banned4 { type ipv4_addr; }\n"
+            "add set inet nf banned6 { type ipv6_addr; flags timeout; }\n");
+
+        ASSERT_EQ(nft_set_ensure(no), -EMEDIUMTYPE);
+        ASSERT_TRUE(strstr(nft_set_error(no), "banned4"));
+        ASSERT_TRUE(strstr(nft_set_error(no), "ipv6_addr"));
+
+        ASSERT_EQ(nft_set_ensure(noflag), -EMEDIUMTYPE);
+        ASSERT_TRUE(strstr(nft_set_error(noflag), "without flag timeout"));
+
+        /* libnftables stops at the rule that uses the set ("datatype mismatch"); the error
+         * still names the set. */
+        r = nft_set_ensure(yes);
+        fprintf(stderr, "   error: %s\n", nft_set_error(yes));
+        ASSERT_EQ(r, -EEXIST);
+        ASSERT_TRUE(strstr(nft_set_error(yes), "banned4 has type ipv6_addr"));
+        ASSERT_FALSE(strchr(nft_set_error(yes), '\n'));
+        ASSERT_FALSE(strchr(nft_set_error(yes), '^'));
+
+        /* Here the kernel refuses the "add set" with EEXIST. */
+        r = nft_set_ensure(noflag_yes);
+        fprintf(stderr, "   error: %s\n", nft_set_error(noflag_yes));
+        ASSERT_EQ(r, -EEXIST);
+        ASSERT_TRUE(strstr(nft_set_error(noflag_yes), "File exists"));
+        ASSERT_TRUE(strstr(nft_set_error(noflag_yes), "without flag timeout"));
+        ASSERT_EQ(count_lines_with(nft("list table inet nf"), "chain"), 0);
+
+        /* The transaction was aborted as a whole: no chain. */
+        ASSERT_EQ(count_lines_with(nft("list table inet wt"), "chain"), 0);
+}
+
+TEST(family_ip_and_ip6) {
+        _cleanup_(nft_set_freep) NftSet *s4 = new_set("ip", "vpg", true), *s6 = new_set("ip6", "vpg", true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s4), 0);
+        ASSERT_EQ(nft_set_ensure(s6), 0);
+        ASSERT_EQ(nft_set_exists(s4), 1);
+        ASSERT_TRUE(nft_set_has_family(s4, AF_INET));
+        ASSERT_FALSE(nft_set_has_family(s4, AF_INET6));
+        ASSERT_FALSE(nft_set_has_family(s6, AF_INET));
+        ASSERT_TRUE(nft_set_has_family(s6, AF_INET6));
+        ASSERT_STREQ(nft("list table ip vpg"),
+                     "table ip vpg {\n"
+                     "\tset banned4 {\n"
+                     "\t\ttype ipv4_addr\n"
+                     "\t\tflags timeout\n"
+                     "\t}\n"
+                     "\n"
+                     "\tchain input {\n"
+                     "\t\ttype filter hook input priority -10; policy accept;\n"
+                     "\t\tip saddr @banned4 drop\n"
+                     "\t}\n"
+                     "}\n");
+        ASSERT_EQ(count_lines_with(nft("list table ip6 vpg"), "ip6 saddr @banned6 drop"), 1);
+
+        NftElement mixed[] = { elem("192.0.2.1", 10 * USEC_PER_SEC), elem("2001:db8::1", 10 * USEC_PER_SEC) };
+        ASSERT_EQ(nft_set_add(s4, mixed, 2), -EAFNOSUPPORT);
+        ASSERT_TRUE(strstr(nft_set_error(s4), "2001:db8::1"));
+        ASSERT_EQ(nft_set_add(s6, mixed, 2), -EAFNOSUPPORT);
+        ASSERT_EQ(nft_set_list(s4, &l, &n), 0);
+        ASSERT_EQ(n, 0); /* nothing half-done */
+        free(l);
+        l = NULL;
+
+        ASSERT_EQ(nft_set_add(s4, &mixed[0], 1), 0);
+        ASSERT_EQ(nft_set_add(s6, &mixed[1], 1), 0);
+        ASSERT_EQ(nft_set_list(s4, &l, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(find(l, n, "192.0.2.1"));
+
+        /* An IPv6 address cannot be in an "ip" table: nothing to remove. */
+        Address r = addr("2001:db8::1");
+        ASSERT_EQ(nft_set_remove(s4, &r, 1), 0);
+        ASSERT_TRUE(strstr(nft_with(0, "list set ip6 vpg banned6"), "2001:db8::1"));
+}
+
+TEST(flush_and_recreate) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        NftElement e = elem("192.0.2.1", 100 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_exists(s), 0);
+        ASSERT_STREQ(nft_set_error(s), "");
+        ASSERT_EQ(nft_set_list(s, &l, &n), -ENOENT);
+        ASSERT_TRUE(strstr(nft_set_error(s), "No such file or directory"));
+        ASSERT_EQ(nft_set_add(s, &e, 1), -ENOENT);
+
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_EQ(nft_set_exists(s), 1);
+        ASSERT_STREQ(nft("list ruleset"), golden_inet);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 0);
+}
+
+/* The test flushes the ruleset, so it always makes a network namespace of its own, even if the
+ * caller already made one: only a namespace it created itself is certainly not the host's. */
+static void enter_private_netns(void) {
+        struct stat before, after;
+
+        ASSERT_EQ(stat("/proc/self/ns/net", &before), 0);
+        if (unshare(CLONE_NEWNET) < 0) {
+                printf("SKIP: cannot create a network namespace: %s\n", strerror(errno));
+                exit(77);
+        }
+        ASSERT_EQ(stat("/proc/self/ns/net", &after), 0);
+        ASSERT_TRUE(before.st_ino != after.st_ino || before.st_dev != after.st_dev);
+}
+
+int main(void) {
+        enter_private_netns();
+
+        checker = nft_ctx_new(NFT_CTX_DEFAULT);
+        ASSERT_TRUE(checker);
+        ASSERT_EQ(nft_ctx_buffer_output(checker), 0);
+        ASSERT_EQ(nft_ctx_buffer_error(checker), 0);
+        if (!streq(nft("list ruleset"), "")) {
+                fprintf(stderr, "Refusing to run in a network namespace with a ruleset.\n");
+                return EXIT_FAILURE;
+        }
+
+        RUN(new_refuses_bad_names);
+        RUN(ensure_creates_and_is_idempotent);
+        RUN(add_and_list);
+        RUN(readd_refreshes_timeout);
+        RUN(many_in_one_call);
+        RUN(remove_present_and_absent);
+        RUN(create_table_no);
+        RUN(wrong_type);
+        RUN(family_ip_and_ip6);
+        RUN(flush_and_recreate);
+
+        nft_ctx_free(checker);
+        return 0;
+}
