@@ -51,3 +51,5 @@ size_t failure_table_size(const FailureTable *t);
 uint64_t failure_table_evictions(const FailureTable *t); /* addresses evicted while still inside their window */
 unsigned failure_table_max_retry(const FailureTable *t);
 usec_t failure_table_find_time(const FailureTable *t);
+/* Bytes allocated for the tracked addresses (entries, hash index, bookkeeping). */
+size_t failure_table_memory_usage(const FailureTable *t);

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+
+#include "address-map.h"
+#include "ban-table.h"
+#include "macro.h"
+
+static const char * const ban_origin_table[_BAN_ORIGIN_MAX] = {
+        [BAN_ORIGIN_JOURNAL] = "journal",
+        [BAN_ORIGIN_MANUAL] = "manual",
+};
+
+const char *ban_origin_to_string(BanOrigin o) {
+        if (o < 0 || o >= _BAN_ORIGIN_MAX)
+                return NULL;
+        return ban_origin_table[o];
+}
+
+BanOrigin ban_origin_from_string(const char *s) {
+        if (!s)
+                return _BAN_ORIGIN_INVALID;
+        for (BanOrigin o = 0; o < _BAN_ORIGIN_MAX; o++)
+                if (streq(ban_origin_table[o], s))
+                        return o;
+        return _BAN_ORIGIN_INVALID;
+}
+
+/* Invariant: heap[0 .. n_heap-1] holds every entry exactly once, as a binary min-heap on
+ * expires_usec, and each entry knows its own heap slot, so that the next expiry is read in O(1)
+ * and a ban is updated or removed in O(log n). The heap keeps a copy of the expiry so that
+ * sifting compares within the array instead of visiting an entry per step. */
+typedef struct BanEntry {
+        Ban ban;
+        uint32_t heap_index;
+} BanEntry;
+
+typedef struct HeapItem {
+        usec_t expires_usec;
+        uint32_t id;
+} HeapItem;
+
+struct BanTable {
+        AddressMap *map;
+        HeapItem *heap;
+        size_t n_heap, n_heap_allocated;
+};
+
+static BanEntry *entry(const BanTable *t, uint32_t id) {
+        return address_map_entry(t->map, id);
+}
+
+static void heap_set(BanTable *t, size_t i, HeapItem item) {
+        t->heap[i] = item;
+        entry(t, item.id)->heap_index = (uint32_t) i;
+}
+
+static void heap_sift_up(BanTable *t, size_t i) {
+        HeapItem item = t->heap[i];
+
+        while (i > 0) {
+                size_t parent = (i - 1) / 2;
+                if (t->heap[parent].expires_usec <= item.expires_usec)
+                        break;
+                heap_set(t, i, t->heap[parent]);
+                i = parent;
+        }
+        heap_set(t, i, item);
+}
+
+static void heap_sift_down(BanTable *t, size_t i) {
+        HeapItem item = t->heap[i];
+
+        for (;;) {
+                size_t c = 2 * i + 1;
+                if (c >= t->n_heap)
+                        break;
+                if (c + 1 < t->n_heap && t->heap[c + 1].expires_usec < t->heap[c].expires_usec)
+                        c++;
+                if (item.expires_usec <= t->heap[c].expires_usec)
+                        break;
+                heap_set(t, i, t->heap[c]);
+                i = c;
+        }
+        heap_set(t, i, item);
+}
+
+static void heap_delete(BanTable *t, size_t i) {
+        assert(i < t->n_heap);
+
+        t->n_heap--;
+        if (i == t->n_heap)
+                return;
+        heap_set(t, i, t->heap[t->n_heap]);
+        if (i > 0 && t->heap[(i - 1) / 2].expires_usec > t->heap[i].expires_usec)
+                heap_sift_up(t, i);
+        else
+                heap_sift_down(t, i);
+}
+
+static void on_move(void *p, uint32_t from, uint32_t to, void *userdata) {
+        BanTable *t = userdata;
+        BanEntry *e = p;
+
+        (void) from;
+        t->heap[e->heap_index].id = to;
+}
+
+/* Removes entry id from both the heap and the map. */
+static void drop(BanTable *t, uint32_t id) {
+        heap_delete(t, entry(t, id)->heap_index);
+        address_map_remove(t->map, id);
+
+        /* Give memory back after a flood of bans has expired. */
+        if (t->n_heap_allocated > 64 && t->n_heap < t->n_heap_allocated / 4) {
+                HeapItem *h = realloc(t->heap, t->n_heap_allocated / 2 * sizeof(HeapItem));
+                if (h) {
+                        t->heap = h;
+                        t->n_heap_allocated /= 2;
+                }
+        }
+}
+
+int ban_table_new(BanTable **ret) {
+        BanTable *t;
+        int r;
+
+        assert(ret);
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+
+        r = address_map_new(sizeof(BanEntry), on_move, t, &t->map);
+        if (r < 0) {
+                free(t);
+                return r;
+        }
+
+        *ret = t;
+        return 0;
+}
+
+BanTable *ban_table_free(BanTable *t) {
+        if (!t)
+                return NULL;
+        address_map_free(t->map);
+        free(t->heap);
+        free(t);
+        return NULL;
+}
+
+static bool ban_valid(const Ban *b) {
+        return (b->address.family == AF_INET || b->address.family == AF_INET6) &&
+                b->origin >= 0 && b->origin < _BAN_ORIGIN_MAX &&
+                memchr(b->jail, 0, sizeof(b->jail));
+}
+
+int ban_table_put(BanTable *t, const Ban *b) {
+        uint32_t id;
+        int r;
+
+        assert(t);
+        assert(b);
+
+        if (!ban_valid(b))
+                return -EINVAL;
+
+        id = address_map_find(t->map, &b->address);
+        if (id != ADDRESS_MAP_NONE) {
+                BanEntry *e = entry(t, id);
+
+                /* On a tie the newer ban wins, so a repeated put refreshes the other fields. */
+                if (b->expires_usec < e->ban.expires_usec)
+                        return 0;
+                bool later = b->expires_usec > e->ban.expires_usec;
+                e->ban = *b;
+                if (later) {
+                        t->heap[e->heap_index].expires_usec = b->expires_usec;
+                        heap_sift_down(t, e->heap_index);
+                }
+                return 0;
+        }
+
+        /* Make room in the heap first, so that a failure leaves the table as it was. */
+        if (t->n_heap == t->n_heap_allocated) {
+                size_t n = MAX(t->n_heap_allocated * 2, (size_t) 64);
+                HeapItem *h = realloc(t->heap, n * sizeof(HeapItem));
+                if (!h)
+                        return -ENOMEM;
+                t->heap = h;
+                t->n_heap_allocated = n;
+        }
+
+        r = address_map_put(t->map, &b->address, &id);
+        if (r < 0)
+                return r;
+        assert(r > 0);
+
+        entry(t, id)->ban = *b;
+        t->heap[t->n_heap] = (HeapItem) { .expires_usec = b->expires_usec, .id = id };
+        heap_sift_up(t, t->n_heap++);
+        return 1;
+}
+
+const Ban *ban_table_get(BanTable *t, const Address *a) {
+        uint32_t id;
+
+        assert(t);
+        assert(a);
+
+        id = address_map_find(t->map, a);
+        return id == ADDRESS_MAP_NONE ? NULL : &entry(t, id)->ban;
+}
+
+bool ban_table_remove(BanTable *t, const Address *a) {
+        uint32_t id;
+
+        assert(t);
+        assert(a);
+
+        id = address_map_find(t->map, a);
+        if (id == ADDRESS_MAP_NONE)
+                return false;
+        drop(t, id);
+        return true;
+}
+
+/* cb runs before the ban leaves the table and must not change the table. */
+size_t ban_table_expire(BanTable *t, usec_t now, void (*cb)(const Ban *b, void *userdata), void *userdata) {
+        size_t n = 0;
+
+        assert(t);
+
+        while (t->n_heap > 0 && t->heap[0].expires_usec <= now) {
+                uint32_t id = t->heap[0].id;
+
+                if (cb)
+                        cb(&entry(t, id)->ban, userdata);
+                drop(t, id);
+                n++;
+        }
+        return n;
+}
+
+usec_t ban_table_next_expiry(const BanTable *t) {
+        assert(t);
+        return t->n_heap > 0 ? t->heap[0].expires_usec : USEC_INFINITY;
+}
+
+bool ban_table_next(BanTable *t, size_t *iter, const Ban **ret) {
+        assert(t);
+        assert(iter);
+
+        if (*iter >= address_map_size(t->map))
+                return false;
+        if (ret)
+                *ret = &entry(t, (uint32_t) *iter)->ban;
+        (*iter)++;
+        return true;
+}
+
+size_t ban_table_size(const BanTable *t) {
+        return t ? address_map_size(t->map) : 0;
+}

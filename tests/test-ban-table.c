@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/socket.h>
+
+#include "ban-table.h"
+#include "macro.h"
+#include "tests.h"
+
+static Address addr(uint32_t n) {
+        Address a = { .family = n % 2 ? AF_INET : AF_INET6 };
+        a.bytes[0] = n >> 24;
+        a.bytes[1] = n >> 16;
+        a.bytes[2] = n >> 8;
+        a.bytes[3] = n;
+        return a;
+}
+
+static uint32_t addr_number(const Address *a) {
+        return (uint32_t) a->bytes[0] << 24 | (uint32_t) a->bytes[1] << 16 | (uint32_t) a->bytes[2] << 8 | a->bytes[3];
+}
+
+static Ban ban(uint32_t n, usec_t expires, unsigned failures, BanOrigin origin) {
+        Ban b = {
+                .address = addr(n),
+                .failures = failures,
+                .banned_usec = expires / 2,
+                .expires_usec = expires,
+                .origin = origin,
+        };
+        strcpy(b.jail, "vpopmail");
+        return b;
+}
+
+static BanTable *table(void) {
+        BanTable *t = NULL;
+        ASSERT_OK(ban_table_new(&t));
+        return t;
+}
+
+TEST(origin_strings) {
+        ASSERT_STREQ(ban_origin_to_string(BAN_ORIGIN_JOURNAL), "journal");
+        ASSERT_STREQ(ban_origin_to_string(BAN_ORIGIN_MANUAL), "manual");
+        ASSERT_TRUE(ban_origin_to_string(_BAN_ORIGIN_MAX) == NULL);
+        ASSERT_TRUE(ban_origin_to_string(_BAN_ORIGIN_INVALID) == NULL);
+        ASSERT_EQ(ban_origin_from_string("journal"), BAN_ORIGIN_JOURNAL);
+        ASSERT_EQ(ban_origin_from_string("manual"), BAN_ORIGIN_MANUAL);
+        ASSERT_EQ(ban_origin_from_string("Manual"), -EINVAL);
+        ASSERT_EQ(ban_origin_from_string(""), -EINVAL);
+        ASSERT_EQ(ban_origin_from_string(NULL), -EINVAL);
+}
+
+TEST(put_get_update) {
+        BanTable *t = table();
+        Ban b = ban(1, 1000, 3, BAN_ORIGIN_JOURNAL);
+        const Ban *g;
+
+        ASSERT_UINT_EQ(ban_table_size(t), 0);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), USEC_INFINITY);
+        ASSERT_TRUE(ban_table_get(t, &b.address) == NULL);
+
+        ASSERT_EQ(ban_table_put(t, &b), 1);
+        g = ban_table_get(t, &b.address);
+        ASSERT_TRUE(g);
+        ASSERT_UINT_EQ(g->expires_usec, 1000);
+        ASSERT_STREQ(g->jail, "vpopmail");
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1000);
+
+        /* A later ban of the same address replaces it, every field. */
+        Ban later = ban(1, 2000, 0, BAN_ORIGIN_MANUAL);
+        strcpy(later.jail, "other");
+        ASSERT_EQ(ban_table_put(t, &later), 0);
+        g = ban_table_get(t, &b.address);
+        ASSERT_UINT_EQ(g->expires_usec, 2000);
+        ASSERT_EQ(g->origin, BAN_ORIGIN_MANUAL);
+        ASSERT_UINT_EQ(g->failures, 0);
+        ASSERT_STREQ(g->jail, "other");
+        ASSERT_UINT_EQ(ban_table_size(t), 1);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 2000);
+
+        /* An earlier one changes nothing. */
+        Ban earlier = ban(1, 1500, 7, BAN_ORIGIN_JOURNAL);
+        ASSERT_EQ(ban_table_put(t, &earlier), 0);
+        g = ban_table_get(t, &b.address);
+        ASSERT_UINT_EQ(g->expires_usec, 2000);
+        ASSERT_EQ(g->origin, BAN_ORIGIN_MANUAL);
+        ASSERT_UINT_EQ(g->failures, 0);
+
+        /* The same expiry: the newer ban's fields. */
+        Ban same = ban(1, 2000, 5, BAN_ORIGIN_JOURNAL);
+        ASSERT_EQ(ban_table_put(t, &same), 0);
+        ASSERT_UINT_EQ(ban_table_get(t, &b.address)->failures, 5);
+
+        /* An update moves the ban in the expiry order. */
+        ASSERT_EQ(ban_table_put(t, (Ban[]) { ban(2, 3000, 3, BAN_ORIGIN_JOURNAL) }), 1);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 2000);
+        ASSERT_EQ(ban_table_put(t, (Ban[]) { ban(1, 4000, 3, BAN_ORIGIN_JOURNAL) }), 0);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 3000);
+
+        ASSERT_TRUE(ban_table_remove(t, &b.address));
+        ASSERT_FALSE(ban_table_remove(t, &b.address));
+        ASSERT_TRUE(ban_table_get(t, &b.address) == NULL);
+        ASSERT_UINT_EQ(ban_table_size(t), 1);
+        ban_table_free(t);
+}
+
+TEST(put_invalid) {
+        BanTable *t = table();
+        Ban b;
+
+        b = ban(1, 10, 3, BAN_ORIGIN_JOURNAL);
+        b.address.family = AF_UNSPEC;
+        ASSERT_EQ(ban_table_put(t, &b), -EINVAL);
+        b = ban(1, 10, 3, _BAN_ORIGIN_MAX);
+        ASSERT_EQ(ban_table_put(t, &b), -EINVAL);
+        b = ban(1, 10, 3, BAN_ORIGIN_JOURNAL);
+        memset(b.jail, 'x', sizeof(b.jail));
+        ASSERT_EQ(ban_table_put(t, &b), -EINVAL);
+        ASSERT_UINT_EQ(ban_table_size(t), 0);
+        ban_table_free(t);
+}
+
+typedef struct Seen {
+        BanTable *table;
+        uint32_t count[64];
+} Seen;
+
+static void collect(const Ban *b, void *userdata) {
+        Seen *seen = userdata;
+        uint32_t n = addr_number(&b->address);
+
+        ASSERT_LT(n, 64);
+        seen->count[n]++;
+        /* The callback sees the ban while it is still in the table. */
+        ASSERT_TRUE(ban_table_get(seen->table, &b->address) == b);
+}
+
+TEST(expire) {
+        BanTable *t = table();
+        Seen seen = { .table = t };
+
+        /* Expiries 100, 200, ... 6400 in a scrambled order. */
+        for (uint32_t i = 0; i < 64; i++) {
+                uint32_t k = (i * 37) % 64;
+                ASSERT_EQ(ban_table_put(t, (Ban[]) { ban(k, (k + 1) * 100, 3, BAN_ORIGIN_JOURNAL) }), 1);
+        }
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 100);
+
+        ASSERT_UINT_EQ(ban_table_expire(t, 99, collect, &seen), 0);
+        /* expires_usec <= now expires: exactly 100 .. 1000. */
+        ASSERT_UINT_EQ(ban_table_expire(t, 1000, collect, &seen), 10);
+        for (uint32_t k = 0; k < 64; k++) {
+                ASSERT_UINT_EQ(seen.count[k], k < 10);
+                ASSERT_EQ(ban_table_get(t, (Address[]) { addr(k) }) != NULL, k >= 10);
+        }
+        ASSERT_UINT_EQ(ban_table_size(t), 54);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1100);
+
+        /* Removing the earliest ones moves next_expiry on. */
+        ASSERT_TRUE(ban_table_remove(t, (Address[]) { addr(10) }));
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1200);
+        ASSERT_TRUE(ban_table_remove(t, (Address[]) { addr(30) }));
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1200);
+        ASSERT_TRUE(ban_table_remove(t, (Address[]) { addr(11) }));
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1300);
+
+        /* Without a callback. */
+        ASSERT_UINT_EQ(ban_table_expire(t, 1300, NULL, NULL), 1);
+        ASSERT_UINT_EQ(ban_table_expire(t, USEC_INFINITY, collect, &seen), 50);
+        ASSERT_UINT_EQ(ban_table_size(t), 0);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), USEC_INFINITY);
+        for (uint32_t k = 0; k < 64; k++)
+                ASSERT_UINT_EQ(seen.count[k], k == 10 || k == 11 || k == 12 || k == 30 ? 0 : 1);
+        ban_table_free(t);
+}
+
+static uint64_t rnd(uint64_t *s) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        return *s >> 22;
+}
+
+static usec_t min_by_iteration(BanTable *t) {
+        usec_t m = USEC_INFINITY;
+        size_t iter = 0;
+        const Ban *b;
+
+        while (ban_table_next(t, &iter, &b))
+                m = MIN(m, b->expires_usec);
+        return m;
+}
+
+static void check_order(const Ban *b, void *userdata) {
+        usec_t *last = userdata;
+
+        ASSERT_LE(*last, b->expires_usec);
+        *last = b->expires_usec;
+}
+
+TEST(many) {
+        enum { N = 100000 };
+        static uint8_t seen[N];
+        BanTable *t = table();
+        uint64_t s = 42;
+        size_t iter = 0, n = 0;
+        const Ban *b;
+
+        for (uint32_t i = 0; i < N; i++)
+                ASSERT_EQ(ban_table_put(t, (Ban[]) { ban(i, 1000 + rnd(&s) % 1000000, 3, BAN_ORIGIN_JOURNAL) }), 1);
+        ASSERT_UINT_EQ(ban_table_size(t), N);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), min_by_iteration(t));
+
+        /* Updates in both directions, and removals. */
+        for (uint32_t i = 0; i < N; i += 7)
+                ASSERT_EQ(ban_table_put(t, (Ban[]) { ban(i, rnd(&s) % 2000000, 4, BAN_ORIGIN_MANUAL) }), 0);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), min_by_iteration(t));
+        for (uint32_t i = 0; i < N; i += 5)
+                ASSERT_TRUE(ban_table_remove(t, (Address[]) { addr(i) }));
+        ASSERT_UINT_EQ(ban_table_size(t), N - N / 5);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), min_by_iteration(t));
+
+        while (ban_table_next(t, &iter, &b)) {
+                uint32_t k = addr_number(&b->address);
+                ASSERT_LT(k, N);
+                ASSERT_NE(k % 5, 0);
+                ASSERT_EQ(seen[k], 0);
+                seen[k] = 1;
+                ASSERT_TRUE(ban_table_get(t, &b->address) == b);
+                n++;
+        }
+        ASSERT_UINT_EQ(n, ban_table_size(t));
+
+        /* Expire in steps: each step removes exactly what is due, in expiry order. */
+        usec_t last = 0;
+        for (usec_t now = 0; now <= 2000000; now += 100000) {
+                size_t before = ban_table_size(t), due = 0;
+                iter = 0;
+                while (ban_table_next(t, &iter, &b))
+                        due += b->expires_usec <= now;
+                ASSERT_UINT_EQ(ban_table_expire(t, now, check_order, &last), due);
+                ASSERT_UINT_EQ(ban_table_size(t), before - due);
+                ASSERT_TRUE(ban_table_next_expiry(t) > now);
+                ASSERT_UINT_EQ(ban_table_next_expiry(t), min_by_iteration(t));
+        }
+        ASSERT_UINT_EQ(ban_table_size(t), 0);
+        ban_table_free(t);
+}
+
+int main(void) {
+        RUN(origin_strings);
+        RUN(put_get_update);
+        RUN(put_invalid);
+        RUN(expire);
+        RUN(many);
+        return 0;
+}
