@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <errno.h> /* for ban-table.h */
+
 #include "address.h"
 #include "ban-table.h"
 #include "journal-position.h"
+#include "macro.h"
 
 /* The daemon's whole durable state in one file, STATE_FILE_NAME in the state directory: the
  * journal cursor of the last processed entry, the open failure windows and the active bans.
@@ -18,18 +21,36 @@
 
 #define STATE_FILE_NAME "state"
 #define STATE_FILE_VERSION 1
+/* Temporary files are named STATE_FILE_TEMP_PREFIX plus six random characters; stale ones
+ * (from a crash) are removed by the next state_writer_open(). */
+#define STATE_FILE_TEMP_PREFIX ".#state."
+
+/* Limits, enforced by the writer (-E2BIG for a line, -EFBIG for the file) and the loader. */
+#define STATE_FILE_SIZE_MAX (UINT64_C(1) << 30)
+#define STATE_LINE_MAX (64U * 1024U)  /* bytes of one line, its newline included */
+#define STATE_CURSOR_MAX 4096U        /* the cursor line's text: any non-space printable ASCII */
 
 typedef struct StateWriter StateWriter;
 
-/* Starts a new state file in dir (a temporary file next to the final one). */
+/* Starts a new state file in dir (a temporary file next to the final one). dir must exist:
+ * -ENOENT otherwise; -EROFS, -EACCES, ... as open(2) reports them. */
 int state_writer_open(const char *dir, StateWriter **ret);
+/* At most one cursor (-EEXIST for a second one); -EINVAL if it is empty, longer than
+ * STATE_CURSOR_MAX or has bytes outside 0x21..0x7e. */
 int state_writer_cursor(StateWriter *w, const char *cursor);
+/* -EINVAL for an invalid jail name, address family or origin. */
 int state_writer_ban(StateWriter *w, const Ban *b);
+/* One failure window, failures oldest first. n == 0 writes nothing. A position whose cursor
+ * cannot be printed (see journal_position_to_cursor()) is saved with its timestamp only. */
 int state_writer_failures(StateWriter *w, const char *jail, const Address *a, const JournalPosition *failures, size_t n);
-/* Makes the new file the state (fsync, rename, fsync dir). Errors: -ENOSPC, -EROFS, -EIO, ... */
+/* Makes the new file the state (fsync, rename, fsync dir). Errors: -ENOSPC, -EROFS, -EIO, ...
+ * Buffered data is written as it accumulates, so the add calls above may fail with these too;
+ * after a write error every further call returns it. If only the final fsync of the directory
+ * fails, the new state is already in place and the error is still returned. */
 int state_writer_commit(StateWriter *w);
 /* Discards an uncommitted file. Accepts NULL, returns NULL. */
 StateWriter *state_writer_free(StateWriter *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(StateWriter *, state_writer_free);
 
 typedef struct StateCallbacks {
         int (*cursor)(const char *cursor, void *userdata);
@@ -41,5 +62,10 @@ typedef struct StateCallbacks {
  * any callback runs, so a damaged file changes nothing. Returns 0; -ENOENT if there is no
  * state file; -EBADMSG if it is damaged or truncated, -EPROTONOSUPPORT if it is from a newer
  * version (with *ret_error, allocated, e.g. "line 17: invalid address \"1.2.3\""); a
- * callback's negative return is passed through. */
+ * callback's negative return is passed through. *ret_error (may be NULL) is written only
+ * together with -EBADMSG or -EPROTONOSUPPORT. Callbacks run in this order: the cursor, then
+ * the bans, then the failure windows, each in file order; any of them may be NULL. The
+ * pointers they get are valid only during the call. */
 int state_load(const char *dir, const StateCallbacks *cb, void *userdata, char **ret_error);
+/* The same for the contents of a file in memory (tests and fuzzers). */
+int state_load_buffer(const char *data, size_t size, const StateCallbacks *cb, void *userdata, char **ret_error);

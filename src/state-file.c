@@ -1,0 +1,783 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "macro.h"
+#include "state-file.h"
+
+/* The format, one record per line, fields separated by one space:
+ *
+ *   vpopguard-state 1
+ *   cursor <cursor text>                                  at most once
+ *   ban <jail> <address> <failures> <banned_usec> <expires_usec> <origin>
+ *   fail <jail> <address> <failure> [<failure> ...]       one window, oldest failure first
+ *   end <number of records> <checksum>
+ *
+ * A failure is "<realtime>" or "<realtime>@<cursor>" (cursors have no '@' or space). Numbers
+ * are decimal without leading zeros. The checksum is the 64-bit FNV-1a of every byte before
+ * the "end" line, as 16 lowercase hex digits. Nothing may follow the trailer's newline. */
+
+#define HEADER "vpopguard-state "
+#define WRITE_BUFFER_SIZE (1024U * 1024U)
+#define TRAILER_MAX 64U
+#define FIELD_MAX (1U + 20U + 1U + JOURNAL_CURSOR_MAX) /* " <realtime>@<cursor>" */
+#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+
+static uint64_t fnv1a(uint64_t h, const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) p[i];
+                h *= FNV_PRIME;
+        }
+        return h;
+}
+
+static bool jail_name_valid(const char *s) {
+        size_t n = strnlen(s, JAIL_NAME_MAX + 1);
+
+        if (n == 0 || n > JAIL_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+static bool address_valid(const Address *a) {
+        return a->family == AF_INET || a->family == AF_INET6;
+}
+
+static bool cursor_text_valid(const char *s) {
+        size_t n = strnlen(s, STATE_CURSOR_MAX + 1);
+
+        if (n == 0 || n > STATE_CURSOR_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+struct StateWriter {
+        int dir_fd;
+        int fd;
+        char temp_name[sizeof STATE_FILE_TEMP_PREFIX + 6];
+        char *buf;          /* WRITE_BUFFER_SIZE bytes, used of them not yet written */
+        size_t used;
+        uint64_t size;      /* bytes so far, buffered ones included */
+        uint64_t checksum;  /* of those bytes */
+        size_t n_records;
+        bool has_cursor;
+        bool committed;     /* the temporary file no longer exists under its name */
+        int error;          /* sticky: once writing failed, the file is lost */
+};
+
+StateWriter *state_writer_free(StateWriter *w) {
+        if (!w)
+                return NULL;
+        safe_close(w->fd);
+        if (!w->committed && w->dir_fd >= 0)
+                (void) unlinkat(w->dir_fd, w->temp_name, 0);
+        safe_close(w->dir_fd);
+        free(w->buf);
+        free(w);
+        return NULL;
+}
+
+/* Only one daemon writes a state directory, so anything with our prefix is a leftover of a
+ * crash. If it was not, its writer fails cleanly at rename time. */
+static void remove_stale_temps(int dir_fd) {
+        int fd = dup(dir_fd);
+        struct dirent *de;
+        DIR *d;
+
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return;
+        }
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, STATE_FILE_TEMP_PREFIX, strlen(STATE_FILE_TEMP_PREFIX)) == 0)
+                        (void) unlinkat(dir_fd, de->d_name, 0);
+        closedir(d);
+}
+
+static int open_temp(int dir_fd, char name[static sizeof STATE_FILE_TEMP_PREFIX + 6]) {
+        static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        size_t k = strlen(STATE_FILE_TEMP_PREFIX);
+
+        for (unsigned attempt = 0; attempt < 100; attempt++) {
+                uint8_t rnd[6];
+                int fd;
+
+                if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t) sizeof rnd)
+                        for (size_t i = 0; i < sizeof rnd; i++) /* uniqueness, not secrecy */
+                                rnd[i] = (uint8_t) (getpid() + attempt * 7 + i * 13 + (uintptr_t) name);
+
+                memcpy(name, STATE_FILE_TEMP_PREFIX, k);
+                for (size_t i = 0; i < sizeof rnd; i++)
+                        name[k + i] = chars[rnd[i] % (sizeof chars - 1)];
+                name[k + 6] = 0;
+
+                fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd >= 0)
+                        return fd;
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+static int writer_flush(StateWriter *w) {
+        size_t done = 0;
+
+        while (done < w->used) {
+                ssize_t n = write(w->fd, w->buf + done, w->used - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO;
+                done += (size_t) n;
+        }
+        w->used = 0;
+        return 0;
+}
+
+static char *put_str(char *p, const char *s) {
+        size_t n = strlen(s);
+        memcpy(p, s, n);
+        return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v) {
+        char tmp[20];
+        size_t n = 0;
+
+        do {
+                tmp[n++] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
+}
+
+/* Returns where the next line is built, with room for STATE_LINE_MAX bytes. */
+static int writer_line_begin(StateWriter *w, char **ret) {
+        int r;
+
+        if (w->error < 0)
+                return w->error;
+        if (w->committed)
+                return -ESTALE;
+        if (WRITE_BUFFER_SIZE - w->used < STATE_LINE_MAX) {
+                r = writer_flush(w);
+                if (r < 0)
+                        return (w->error = r);
+        }
+        *ret = w->buf + w->used;
+        return 0;
+}
+
+static int writer_line_end(StateWriter *w, char *end, bool record) {
+        char *line = w->buf + w->used;
+        size_t n;
+
+        *end++ = '\n';
+        n = (size_t) (end - line);
+        if (w->size + n + (record ? TRAILER_MAX : 0) > STATE_FILE_SIZE_MAX)
+                return (w->error = -EFBIG);
+
+        w->checksum = fnv1a(w->checksum, line, n);
+        w->size += n;
+        w->used += n;
+        if (record)
+                w->n_records++;
+        return 0;
+}
+
+int state_writer_open(const char *dir, StateWriter **ret) {
+        _cleanup_(state_writer_freep) StateWriter *w = NULL;
+        char *p;
+        int r;
+
+        if (!dir || !ret)
+                return -EINVAL;
+
+        w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        w->fd = w->dir_fd = -EBADF;
+        w->committed = true; /* until the temporary file exists */
+        w->checksum = FNV_OFFSET;
+
+        w->buf = malloc(WRITE_BUFFER_SIZE);
+        if (!w->buf)
+                return -ENOMEM;
+
+        w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w->dir_fd < 0)
+                return -errno;
+
+        remove_stale_temps(w->dir_fd);
+        w->fd = open_temp(w->dir_fd, w->temp_name);
+        if (w->fd < 0)
+                return w->fd;
+        w->committed = false;
+
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p = put_str(p, HEADER);
+        p = put_u64(p, STATE_FILE_VERSION);
+        r = writer_line_end(w, p, false);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+int state_writer_cursor(StateWriter *w, const char *cursor) {
+        char *p;
+        int r;
+
+        if (!cursor || !cursor_text_valid(cursor))
+                return -EINVAL;
+        if (w->has_cursor)
+                return -EEXIST;
+
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p = put_str(p, "cursor ");
+        p = put_str(p, cursor);
+        r = writer_line_end(w, p, true);
+        if (r < 0)
+                return r;
+        w->has_cursor = true;
+        return 0;
+}
+
+int state_writer_ban(StateWriter *w, const Ban *b) {
+        char addr[ADDRESS_STRING_MAX];
+        const char *origin;
+        char *p;
+        int r;
+
+        origin = ban_origin_to_string(b->origin);
+        if (!origin || !jail_name_valid(b->jail) || !address_valid(&b->address))
+                return -EINVAL;
+
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p = put_str(p, "ban ");
+        p = put_str(p, b->jail);
+        *p++ = ' ';
+        p = put_str(p, address_to_string(&b->address, addr));
+        *p++ = ' ';
+        p = put_u64(p, b->failures);
+        *p++ = ' ';
+        p = put_u64(p, b->banned_usec);
+        *p++ = ' ';
+        p = put_u64(p, b->expires_usec);
+        *p++ = ' ';
+        p = put_str(p, origin);
+        return writer_line_end(w, p, true);
+}
+
+int state_writer_failures(StateWriter *w, const char *jail, const Address *a, const JournalPosition *failures, size_t n) {
+        char addr[ADDRESS_STRING_MAX];
+        char *line, *p;
+        int r;
+
+        if (!jail || !jail_name_valid(jail) || !address_valid(a) || (n > 0 && !failures))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+
+        r = writer_line_begin(w, &line);
+        if (r < 0)
+                return r;
+        p = put_str(line, "fail ");
+        p = put_str(p, jail);
+        *p++ = ' ';
+        p = put_str(p, address_to_string(a, addr));
+
+        for (size_t i = 0; i < n; i++) {
+                if ((size_t) (p - line) + FIELD_MAX + 1 > STATE_LINE_MAX)
+                        return -E2BIG; /* nothing of this line was committed */
+                *p++ = ' ';
+                p = put_u64(p, failures[i].realtime);
+                if (journal_position_has_cursor(&failures[i])) {
+                        r = journal_position_to_cursor(&failures[i], p + 1);
+                        if (r > 0) {
+                                *p = '@';
+                                p += 1 + r;
+                        }
+                }
+        }
+        return writer_line_end(w, p, true);
+}
+
+int state_writer_commit(StateWriter *w) {
+        char *p;
+        int r;
+
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p += snprintf(p, TRAILER_MAX, "end %zu %016" PRIx64, w->n_records, w->checksum);
+        r = writer_line_end(w, p, false);
+        if (r < 0)
+                return r;
+
+        r = writer_flush(w);
+        if (r < 0)
+                return (w->error = r);
+        if (fsync(w->fd) < 0)
+                return (w->error = -errno);
+        r = close(TAKE_FD(w->fd));
+        if (r < 0 && errno != EINTR)
+                return (w->error = -errno);
+
+        if (renameat(w->dir_fd, w->temp_name, w->dir_fd, STATE_FILE_NAME) < 0)
+                return (w->error = -errno);
+        w->committed = true;
+
+        if (fsync(w->dir_fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Loading. The file is read whole, checked as a whole (header, trailer, checksum), then every
+ * line is parsed into the arrays below; callbacks run only when all of that succeeded. */
+
+typedef struct Window {
+        const char *jail; /* points into the loader's copy of the file */
+        Address address;
+        size_t first, n;  /* range of Loader.positions */
+} Window;
+
+typedef struct Loader {
+        const char *cursor;
+        Ban *bans;
+        size_t n_bans, n_bans_allocated;
+        Window *windows;
+        size_t n_windows, n_windows_allocated;
+        JournalPosition *positions;
+        size_t n_positions, n_positions_allocated;
+        char **error;
+} Loader;
+
+static void loader_done(Loader *l) {
+        free(l->bans);
+        free(l->windows);
+        free(l->positions);
+}
+
+/* Returns p resized to hold at least need elements (p itself if it does), or NULL. */
+static void *grow_array(void *p, size_t *allocated, size_t need, size_t size) {
+        size_t n;
+
+        if (need <= *allocated)
+                return p;
+        n = MAX(need, MAX(*allocated * 2, (size_t) 16));
+        if (n > SIZE_MAX / size)
+                return NULL;
+        p = realloc(p, n * size);
+        if (p)
+                *allocated = n;
+        return p;
+}
+#define GROW(p, allocated, need)                                                 \
+        ({                                                                       \
+                void *_q = grow_array((p), &(allocated), (need), sizeof *(p));   \
+                if (_q)                                                          \
+                        (p) = _q;                                                \
+                _q ? 0 : -ENOMEM;                                                \
+        })
+
+static int load_error(Loader *l, int r, size_t line, const char *format, ...) _printf_(4, 5);
+static int load_error(Loader *l, int r, size_t line, const char *format, ...) {
+        char msg[256];
+        va_list ap;
+        int k = 0;
+
+        if (!l->error)
+                return r;
+        if (line > 0)
+                k = snprintf(msg, sizeof msg, "line %zu: ", line);
+        va_start(ap, format);
+        vsnprintf(msg + k, sizeof msg - (size_t) k, format, ap);
+        va_end(ap);
+        *l->error = strdup(msg); /* without memory, the caller has the error code alone */
+        return r;
+}
+
+/* Quotes damaged text for a message, escaped and shortened. */
+static const char *quote(const char *s, char buf[static 64]) {
+        return log_escape(s, strlen(s), buf, 64);
+}
+
+/* Splits off the next field of *p in place; NULL at the end of the line. */
+static char *next_field(char **p) {
+        char *s = *p, *e;
+
+        if (!s)
+                return NULL;
+        e = strchr(s, ' ');
+        if (e) {
+                *e = 0;
+                *p = e + 1;
+        } else
+                *p = NULL;
+        return s;
+}
+
+/* Decimal as put_u64() writes it: digits only, no leading zero, no overflow. */
+static int parse_u64(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!s || s[0] == 0 || (s[0] == '0' && s[1] != 0))
+                return -EINVAL;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9')
+                        return -EINVAL;
+                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (uint64_t) (*s - '0');
+        }
+        *ret = v;
+        return 0;
+}
+
+/* The jail and address fields that ban and fail records share. */
+static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret_jail, Address *ret_address) {
+        char q[64];
+        const char *jail, *addr;
+
+        jail = next_field(p);
+        addr = next_field(p);
+        if (!jail || !addr)
+                return load_error(l, -EBADMSG, line, "missing fields");
+        if (!jail_name_valid(jail))
+                return load_error(l, -EBADMSG, line, "invalid jail name \"%s\"", quote(jail, q));
+        if (address_parse(addr, strlen(addr), ret_address) < 0)
+                return load_error(l, -EBADMSG, line, "invalid address \"%s\"", quote(addr, q));
+        *ret_jail = jail;
+        return 0;
+}
+
+static int parse_ban(Loader *l, size_t line, char *p) {
+        const char *jail, *f[4];
+        uint64_t failures, banned, expires;
+        BanOrigin origin;
+        Address a;
+        char q[64];
+        int r;
+
+        r = parse_jail_address(l, line, &p, &jail, &a);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(f); i++)
+                f[i] = next_field(&p);
+        if (!f[3])
+                return load_error(l, -EBADMSG, line, "missing fields");
+        if (p)
+                return load_error(l, -EBADMSG, line, "too many fields");
+        if (parse_u64(f[0], &failures) < 0 || failures > UINT_MAX)
+                return load_error(l, -EBADMSG, line, "invalid failure count \"%s\"", quote(f[0], q));
+        if (parse_u64(f[1], &banned) < 0 || parse_u64(f[2], &expires) < 0)
+                return load_error(l, -EBADMSG, line, "invalid time");
+        origin = ban_origin_from_string(f[3]);
+        if (origin < 0)
+                return load_error(l, -EBADMSG, line, "invalid origin \"%s\"", quote(f[3], q));
+
+        if (GROW(l->bans, l->n_bans_allocated, l->n_bans + 1) < 0)
+                return -ENOMEM;
+        Ban *b = &l->bans[l->n_bans++];
+        *b = (Ban) {
+                .address = a,
+                .failures = (unsigned) failures,
+                .banned_usec = banned,
+                .expires_usec = expires,
+                .origin = origin,
+        };
+        strcpy(b->jail, jail); /* length checked by jail_name_valid() */
+        return 0;
+}
+
+static int parse_failures(Loader *l, size_t line, char *p) {
+        const char *jail;
+        char *f, *at;
+        Address a;
+        size_t first = l->n_positions;
+        int r;
+
+        r = parse_jail_address(l, line, &p, &jail, &a);
+        if (r < 0)
+                return r;
+        if (!p)
+                return load_error(l, -EBADMSG, line, "no failures");
+
+        for (size_t i = 1; (f = next_field(&p)); i++) {
+                JournalPosition pos;
+                uint64_t realtime;
+
+                at = strchr(f, '@');
+                if (at)
+                        *at = 0;
+                if (parse_u64(f, &realtime) < 0)
+                        return load_error(l, -EBADMSG, line, "failure %zu: invalid time", i);
+                if (at) {
+                        r = journal_position_parse(at + 1, realtime, &pos);
+                        if (r == -ENOSPC) /* a full id table loses the cursor, not the failure */
+                                r = journal_position_from_cursor(NULL, realtime, &pos);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return load_error(l, -EBADMSG, line, "failure %zu: invalid cursor", i);
+                } else
+                        (void) journal_position_from_cursor(NULL, realtime, &pos);
+
+                if (GROW(l->positions, l->n_positions_allocated, l->n_positions + 1) < 0)
+                        return -ENOMEM;
+                l->positions[l->n_positions++] = pos;
+        }
+
+        if (GROW(l->windows, l->n_windows_allocated, l->n_windows + 1) < 0)
+                return -ENOMEM;
+        l->windows[l->n_windows++] = (Window) {
+                .jail = jail,
+                .address = a,
+                .first = first,
+                .n = l->n_positions - first,
+        };
+        return 0;
+}
+
+static int parse_record(Loader *l, size_t line, char *p) {
+        char q[64];
+        const char *type;
+
+        if (*p == 0)
+                return load_error(l, -EBADMSG, line, "empty line");
+        if (p[0] == ' ' || p[strlen(p) - 1] == ' ' || strstr(p, "  "))
+                return load_error(l, -EBADMSG, line, "empty field");
+
+        type = next_field(&p);
+        if (streq(type, "ban"))
+                return parse_ban(l, line, p);
+        if (streq(type, "fail"))
+                return parse_failures(l, line, p);
+        if (streq(type, "cursor")) {
+                if (l->cursor)
+                        return load_error(l, -EBADMSG, line, "second cursor");
+                if (!p || !cursor_text_valid(p))
+                        return load_error(l, -EBADMSG, line, "invalid cursor");
+                l->cursor = p;
+                return 0;
+        }
+        if (streq(type, "end"))
+                return load_error(l, -EBADMSG, line, "trailer before the end of the file");
+        return load_error(l, -EBADMSG, line, "unknown record \"%s\"", quote(type, q));
+}
+
+/* Checks the header, the trailer and the checksum of buf (size bytes plus a NUL, modified in
+ * place), then parses the records in between. */
+static int parse_file(Loader *l, char *buf, size_t size) {
+        char *nul, *eol, *last, *p, *end, *s, c;
+        uint64_t version, n_records, checksum;
+        size_t line = 1, records = 0;
+        int r;
+
+        if (size == 0)
+                return load_error(l, -EBADMSG, 0, "empty file");
+
+        nul = memchr(buf, 0, size);
+        if (nul) {
+                for (p = buf; p < nul; p++)
+                        line += *p == '\n';
+                return load_error(l, -EBADMSG, line, "NUL byte");
+        }
+
+        eol = strchr(buf, '\n');
+        if (strncmp(buf, HEADER, strlen(HEADER)) != 0)
+                return load_error(l, -EBADMSG, 1, "not a vpopguard state file");
+        if (!eol)
+                return load_error(l, -EBADMSG, 1, "truncated header");
+        /* A newer version may change anything after its number. */
+        end = buf + size;
+        *eol = 0;
+        s = buf + strlen(HEADER);
+        p = s + strspn(s, "0123456789");
+        c = *p;
+        *p = 0;
+        r = parse_u64(s, &version);
+        *p = c;
+        if (r < 0 || version == 0)
+                return load_error(l, -EBADMSG, 1, "invalid header");
+        if (version > STATE_FILE_VERSION)
+                return load_error(l, -EPROTONOSUPPORT, 1, "version %" PRIu64 " is newer than supported (%d)",
+                                  version, STATE_FILE_VERSION);
+        if (c != 0)
+                return load_error(l, -EBADMSG, 1, "invalid header");
+        if (end - 1 == eol)
+                return load_error(l, -EBADMSG, 0, "truncated: no trailer");
+        if (end[-1] != '\n')
+                return load_error(l, -EBADMSG, 0, "truncated: incomplete last line");
+
+        /* The last line must be the trailer; a trailer elsewhere means bytes were appended. */
+        for (last = end - 1; last > eol + 1 && last[-1] != '\n'; last--)
+                ;
+        if (strncmp(last, "end ", 4) != 0) {
+                for (p = eol + 1, line = 2; p < end; p = strchr(p, '\n') + 1, line++)
+                        if (strncmp(p, "end ", 4) == 0)
+                                return load_error(l, -EBADMSG, line, "data after the trailer");
+                return load_error(l, -EBADMSG, 0, "truncated: no trailer");
+        }
+
+        end[-1] = 0;
+        s = last + 4;
+        p = strchr(s, ' ');
+        if (!p || strlen(p + 1) != 16 || strspn(p + 1, "0123456789abcdef") != 16)
+                return load_error(l, -EBADMSG, 0, "invalid trailer");
+        *p = 0;
+        if (parse_u64(s, &n_records) < 0)
+                return load_error(l, -EBADMSG, 0, "invalid trailer");
+        checksum = 0;
+        for (size_t i = 1; i <= 16; i++)
+                checksum = (checksum << 4) | (uint64_t) (p[i] <= '9' ? p[i] - '0' : p[i] - 'a' + 10);
+
+        *eol = '\n'; /* the checksum covers the header as written */
+        if (fnv1a(FNV_OFFSET, buf, (size_t) (last - buf)) != checksum)
+                return load_error(l, -EBADMSG, 0, "checksum mismatch: the file is damaged");
+        *eol = 0;
+
+        line = 1;
+        for (p = eol + 1; p < last; p = eol + 1) {
+                line++;
+                eol = strchr(p, '\n'); /* exists: last is preceded by a newline */
+                if ((size_t) (eol - p) + 1 > STATE_LINE_MAX)
+                        return load_error(l, -EBADMSG, line, "line too long");
+                *eol = 0;
+                r = parse_record(l, line, p);
+                if (r < 0)
+                        return r;
+                records++;
+        }
+        if (records != n_records)
+                return load_error(l, -EBADMSG, 0, "the trailer counts %" PRIu64 " records, the file has %zu",
+                                  n_records, records);
+        return 0;
+}
+
+static int load(char *buf, size_t size, const StateCallbacks *cb, void *userdata, char **ret_error) {
+        _cleanup_(loader_done) Loader l = { .error = ret_error };
+        int r;
+
+        r = parse_file(&l, buf, size);
+        if (r < 0)
+                return r;
+        if (!cb)
+                return 0;
+
+        if (l.cursor && cb->cursor) {
+                r = cb->cursor(l.cursor, userdata);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; cb->ban && i < l.n_bans; i++) {
+                r = cb->ban(&l.bans[i], userdata);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; cb->failures && i < l.n_windows; i++) {
+                const Window *w = &l.windows[i];
+                r = cb->failures(w->jail, &w->address, l.positions + w->first, w->n, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int state_load_buffer(const char *data, size_t size, const StateCallbacks *cb, void *userdata, char **ret_error) {
+        _cleanup_free_ char *buf = NULL;
+
+        if (size > STATE_FILE_SIZE_MAX) {
+                Loader l = { .error = ret_error };
+                return load_error(&l, -EBADMSG, 0, "file too large");
+        }
+        buf = malloc(size + 1);
+        if (!buf)
+                return -ENOMEM;
+        if (size > 0)
+                memcpy(buf, data, size);
+        buf[size] = 0;
+        return load(buf, size, cb, userdata, ret_error);
+}
+
+int state_load(const char *dir, const StateCallbacks *cb, void *userdata, char **ret_error) {
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        Loader l = { .error = ret_error };
+        size_t size = 0, allocated;
+        struct stat st;
+
+        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -errno;
+        /* Neither follow a symlink nor wait for a FIFO's writer: only a regular file is state. */
+        fd = openat(dir_fd, STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ELOOP)
+                return load_error(&l, -EBADMSG, 0, "not a regular file");
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return load_error(&l, -EBADMSG, 0, "not a regular file");
+        if ((uint64_t) st.st_size > STATE_FILE_SIZE_MAX)
+                return load_error(&l, -EBADMSG, 0, "file too large");
+
+        /* The size may change under us: read to the end, but never past the limit. */
+        allocated = (size_t) st.st_size + 1;
+        buf = malloc(allocated);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n;
+
+                if (size + 1 >= allocated) {
+                        if (size > STATE_FILE_SIZE_MAX)
+                                return load_error(&l, -EBADMSG, 0, "file too large");
+                        if (GROW(buf, allocated, MIN(allocated * 2, (size_t) STATE_FILE_SIZE_MAX + 2)) < 0)
+                                return -ENOMEM;
+                }
+                n = read(fd, buf + size, allocated - 1 - size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+        }
+        buf[size] = 0;
+        return load(buf, size, cb, userdata, ret_error);
+}
