@@ -20,6 +20,10 @@
 #define DEFAULT_FIND_TIME (10 * USEC_PER_MINUTE)
 #define DEFAULT_BAN_TIME USEC_PER_HOUR
 #define DEFAULT_MAX_TRACKED 100000U
+#define DEFAULT_FAMILY "inet"
+#define DEFAULT_TABLE "vpopguard"
+#define DEFAULT_SET4 "banned4"
+#define DEFAULT_SET6 "banned6"
 
 typedef struct UIDRange {
         uid_t first, last; /* inclusive */
@@ -71,7 +75,8 @@ typedef struct ConfigError {
 
 typedef struct ConfigErrors {
         ConfigError *errors;
-        size_t n_errors;
+        size_t n_errors;   /* at most CONFIG_ERRORS_MAX, the last one then says that more were left out */
+        size_t n_dropped;  /* errors found but not kept */
 } ConfigErrors;
 
 /* Loads main_file (may be missing: defaults apply) and the drop-ins "*.conf" of dropin_dirs
@@ -88,6 +93,8 @@ Config *config_free(Config *c);
 void config_errors_done(ConfigErrors *e);
 /* "FILE:LINE: [Section] Key=Value: message" per error, one per line. */
 void config_errors_print(const ConfigErrors *e, FILE *f);
+/* The same line for one error, without the newline, e.g. for log_error(). NULL on OOM. */
+char *config_error_to_string(const ConfigError *e);
 
 /* Writes the effective configuration as a configuration file that config_load() reads back to
  * the same Config (used by --test-config and golden tests). */
@@ -96,3 +103,66 @@ void config_dump(const Config *c, FILE *f);
 const JailConfig *config_find_jail(const Config *c, const char *name);
 bool jail_config_trusts_uid(const JailConfig *j, uid_t uid);
 bool jail_config_ignores_address(const JailConfig *j, const Address *a); /* includes loopback */
+
+/* Limits on what a configuration may hold, so that a damaged or hostile file costs bounded time
+ * and memory (config_load() is fuzzed with whole files). */
+#define CONFIG_FILE_MAX (1024U * 1024U)  /* bytes per file */
+#define CONFIG_LINE_MAX (64U * 1024U)    /* bytes per line */
+#define CONFIG_JAILS_MAX 1024U
+#define CONFIG_LIST_MAX 4096U            /* entries per list setting, also after inheritance */
+#define CONFIG_ERRORS_MAX 1000U          /* errors kept in a ConfigErrors */
+
+/* Names that go into nft command text: [A-Za-z_][A-Za-z0-9_]{0,63}. */
+bool nft_name_is_valid(const char *s);
+/* [A-Za-z0-9_.-]{1,64}, also for jail names from elsewhere (e.g. a varlink parameter). */
+bool jail_name_is_valid(const char *s);
+/* "FIELD=VALUE" with FIELD of [A-Z0-9_], not starting with a digit, at most 64 characters;
+ * VALUE may be empty. */
+bool journal_match_is_valid(const char *s);
+
+/* Internal to conf-parser.c (files, lines, sections, merging [Jail] sections by Name=) and
+ * config.c (checking each value, defaults, checks of the whole). Not for other modules. */
+enum {
+        JAIL_SET_ENABLED     = 1U << 0,
+        JAIL_SET_MAX_RETRY   = 1U << 1,
+        JAIL_SET_FIND_TIME   = 1U << 2,
+        JAIL_SET_BAN_TIME    = 1U << 3,
+        JAIL_SET_MAX_TRACKED = 1U << 4,
+};
+
+typedef struct ConfigBuilder {
+        Config *config;        /* [Firewall] (defaults until assigned), files read, jails */
+        unsigned *jail_set;    /* per jail: JAIL_SET_* of the scalars it assigned itself */
+        JailConfig defaults;   /* [Defaults]: built-in defaults until assigned */
+        const char *set_file;  /* where IPv4Set=/IPv6Set= was last assigned, for messages */
+        unsigned set_line;
+        ConfigErrors *errors;
+        size_t n_errors_start, n_dropped_start;
+} ConfigBuilder;
+
+/* One Key=Value as read, with where it was, for error messages. */
+typedef struct ConfigAssignment {
+        ConfigBuilder *builder;
+        const char *file;
+        unsigned line;
+        const char *section;
+        const char *key;
+        const char *value;
+} ConfigAssignment;
+
+/* Check and apply one assignment: problems are reported, the return value is 0 or -ENOMEM.
+ * For [Defaults] pass &builder->defaults and set NULL; for a jail its JAIL_SET_* mask. */
+int config_assign_firewall(const ConfigAssignment *a);
+int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set);
+
+int config_builder_init(ConfigBuilder *b, ConfigErrors *errors);
+void config_builder_done(ConfigBuilder *b);
+/* Applies [Defaults] to the jails and checks the whole; *ret is set only without errors. */
+int config_builder_finish(ConfigBuilder *b, Config **ret);
+void jail_config_done(JailConfig *j);
+
+/* Adds an error; every string may be NULL and is escaped. -ENOMEM on failure. Beyond
+ * CONFIG_ERRORS_MAX the error is only counted in n_dropped. */
+int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const char *section,
+                      const char *key, const char *value, const char *format, ...)
+        __attribute__((format(printf, 7, 8)));

@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "failregex.h"
+#include "macro.h"
+
+static bool char_is_alpha(char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static bool char_is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+bool nft_name_is_valid(const char *s) {
+        size_t n = 0;
+
+        if (!s || !(char_is_alpha(s[0]) || s[0] == '_'))
+                return false;
+        for (; s[n]; n++)
+                if (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && s[n] != '_')
+                        return false;
+        return n <= 64;
+}
+
+bool jail_name_is_valid(const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        for (; s[n]; n++)
+                if (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.-", s[n]))
+                        return false;
+        return n >= 1 && n <= 64;
+}
+
+bool journal_match_is_valid(const char *s) {
+        const char *eq;
+
+        if (!s || !(eq = strchr(s, '=')))
+                return false;
+        if (eq == s || eq - s > 64 || char_is_digit(s[0]))
+                return false;
+        for (const char *p = s; p < eq; p++)
+                if (!(*p >= 'A' && *p <= 'Z') && !char_is_digit(*p) && *p != '_')
+                        return false;
+        return true;
+}
+
+static int invalid(const ConfigAssignment *a, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static int invalid(const ConfigAssignment *a, const char *format, ...) {
+        char message[256];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+        return config_errors_add(a->builder->errors, a->file, a->line, a->section, a->key, a->value, "%s", message);
+}
+
+static int parse_bool(const char *v) {
+        static const char * const yes[] = { "yes", "true", "1", "on" }, * const no[] = { "no", "false", "0", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (streq(v, yes[i]))
+                        return 1;
+                if (streq(v, no[i]))
+                        return 0;
+        }
+        return -EINVAL;
+}
+
+/* Plain decimal digits only: no sign, no spaces, no "0x". */
+static int parse_u32(const char *v, size_t len, uint32_t *ret) {
+        uint64_t n = 0;
+
+        if (len == 0 || len > 10)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                if (v[i] < '0' || v[i] > '9')
+                        return -EINVAL;
+                n = n * 10 + (uint64_t) (v[i] - '0');
+        }
+        if (n > UINT32_MAX)
+                return -ERANGE;
+        *ret = (uint32_t) n;
+        return 0;
+}
+
+static int assign_uint(const ConfigAssignment *a, unsigned min, unsigned max, unsigned *ret) {
+        uint32_t n;
+
+        if (parse_u32(a->value, strlen(a->value), &n) < 0 || n < min || n > max)
+                return invalid(a, "expected a number from %u to %u", min, max);
+        *ret = n;
+        return 1;
+}
+
+static int assign_span(const ConfigAssignment *a, usec_t *ret) {
+        usec_t u;
+        int r;
+
+        r = parse_timespan(a->value, &u);
+        if (r == -EINVAL)
+                return invalid(a, "expected a time span such as \"10min\"");
+        if (r < 0 || u < USEC_PER_SEC || u > 365 * USEC_PER_DAY)
+                return invalid(a, "expected a time span from 1s to 365d");
+        *ret = u;
+        return 1;
+}
+
+/* "N" or "N-M". (uid_t) -1 means "no UID" to the kernel and is never in a range. */
+static int parse_uid_range(const char *v, UIDRange *ret) {
+        const char *dash = strchr(v, '-');
+        size_t len = strlen(v);
+        uint32_t a, b;
+
+        if (parse_u32(v, dash ? (size_t) (dash - v) : len, &a) < 0)
+                return -EINVAL;
+        if (!dash)
+                b = a;
+        else if (parse_u32(dash + 1, len - (size_t) (dash + 1 - v), &b) < 0)
+                return -EINVAL;
+        if (a > b || b == (uint32_t) (uid_t) -1)
+                return -EINVAL;
+        *ret = (UIDRange) { .first = a, .last = b };
+        return 0;
+}
+
+static int array_append(void *array, size_t *n, size_t size, const void *item) {
+        void **a = array;
+        uint8_t *grown;
+
+        grown = realloc(*a, size * (*n + 1));
+        if (!grown)
+                return -ENOMEM;
+        memcpy(grown + size * *n, item, size);
+        *a = grown;
+        (*n)++;
+        return 0;
+}
+
+static int list_is_full(const ConfigAssignment *a, size_t n) {
+        if (n < CONFIG_LIST_MAX)
+                return 0;
+        return invalid(a, "too many entries (at most %u)", CONFIG_LIST_MAX) ?: 1;
+}
+
+static int replace_string(char **s, const char *v) {
+        char *copy = strdup(v);
+
+        if (!copy)
+                return -ENOMEM;
+        free(*s);
+        *s = copy;
+        return 0;
+}
+
+int config_assign_firewall(const ConfigAssignment *a) {
+        FirewallConfig *fw = &a->builder->config->firewall;
+        const char *v = a->value, *k = a->key;
+        int r;
+
+        if (streq(k, "Family")) {
+                v = *v ? v : DEFAULT_FAMILY;
+                if (!streq(v, "inet") && !streq(v, "ip") && !streq(v, "ip6"))
+                        return invalid(a, "expected \"inet\", \"ip\" or \"ip6\"");
+                return replace_string(&fw->family, v);
+        }
+        if (streq(k, "Table") || streq(k, "IPv4Set") || streq(k, "IPv6Set")) {
+                char **field = streq(k, "Table") ? &fw->table : streq(k, "IPv4Set") ? &fw->set4 : &fw->set6;
+
+                v = *v ? v : streq(k, "Table") ? DEFAULT_TABLE : streq(k, "IPv4Set") ? DEFAULT_SET4 : DEFAULT_SET6;
+                /* These names become nft command text. */
+                if (!nft_name_is_valid(v))
+                        return invalid(a, "expected a name of letters, digits and '_', not starting with a digit, at most 64 characters");
+                if (field != &fw->table) {
+                        a->builder->set_file = a->file;
+                        a->builder->set_line = a->line;
+                }
+                return replace_string(field, v);
+        }
+        if (streq(k, "CreateTable")) {
+                r = *v ? parse_bool(v) : 1;
+                if (r < 0)
+                        return invalid(a, "expected a boolean (yes or no)");
+                fw->create_table = r;
+                return 0;
+        }
+        return invalid(a, "unknown key");
+}
+
+static int assign_regex(const ConfigAssignment *a, char ***l, RegexKind kind) {
+        _cleanup_free_ char *message = NULL;
+        Regex *re = NULL;
+        int r;
+
+        r = list_is_full(a, strv_length(*l));
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = regex_new(a->value, kind, &re, &message);
+        if (r == -ENOMEM)
+                return r;
+        regex_free(re);
+        if (r < 0)
+                return message ? invalid(a, "invalid regular expression: %s", message)
+                               : invalid(a, "invalid regular expression");
+        return strv_extend(l, a->value);
+}
+
+/* For [Defaults] an empty assignment restores the built-in default; for a jail it makes the
+ * scalar inherit from [Defaults]. */
+int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) {
+        const char *k = a->key, *v = a->value;
+        bool defaults = !set, empty = !*v;
+        unsigned dummy = 0, flag = 0;
+        int r = 1;
+
+        if (defaults)
+                set = &dummy;
+
+        if (!defaults && streq(k, "Enabled")) {
+                flag = JAIL_SET_ENABLED;
+                r = empty ? 1 : parse_bool(v);
+                if (r < 0)
+                        return invalid(a, "expected a boolean (yes or no)");
+                j->enabled = r;
+                r = 1;
+        } else if (streq(k, "MaxRetry")) {
+                flag = JAIL_SET_MAX_RETRY;
+                if (empty)
+                        j->max_retry = DEFAULT_MAX_RETRY;
+                else
+                        r = assign_uint(a, 1, 100, &j->max_retry);
+        } else if (streq(k, "MaxTrackedAddresses")) {
+                flag = JAIL_SET_MAX_TRACKED;
+                if (empty)
+                        j->max_tracked = DEFAULT_MAX_TRACKED;
+                else
+                        r = assign_uint(a, 1, 10000000, &j->max_tracked);
+        } else if (streq(k, "FindTime")) {
+                flag = JAIL_SET_FIND_TIME;
+                if (empty)
+                        j->find_time = DEFAULT_FIND_TIME;
+                else
+                        r = assign_span(a, &j->find_time);
+        } else if (streq(k, "BanTime")) {
+                flag = JAIL_SET_BAN_TIME;
+                if (empty)
+                        j->ban_time = DEFAULT_BAN_TIME;
+                else
+                        r = assign_span(a, &j->ban_time);
+        } else if (!defaults && (streq(k, "JournalMatch") || streq(k, "FailRegex") || streq(k, "IgnoreRegex"))) {
+                char ***l = streq(k, "JournalMatch") ? &j->journal_matches :
+                            streq(k, "FailRegex") ? &j->fail_regex : &j->ignore_regex;
+
+                if (empty) {
+                        *l = strv_free(*l);
+                        return 0;
+                }
+                if (l == &j->journal_matches) {
+                        if (!journal_match_is_valid(v))
+                                return invalid(a, "expected FIELD=VALUE with a journal field name of A-Z, 0-9 and '_' such as SYSLOG_IDENTIFIER=vpopmail");
+                        r = list_is_full(a, strv_length(*l));
+                        return r != 0 ? MIN(r, 0) : strv_extend(l, v);
+                }
+                return assign_regex(a, l, l == &j->fail_regex ? REGEX_FAIL : REGEX_IGNORE);
+        } else if (streq(k, "IgnoreAddress")) {
+                AddressPrefix p;
+
+                if (empty) {
+                        free(j->ignore_addresses);
+                        j->ignore_addresses = NULL;
+                        j->n_ignore_addresses = 0;
+                        return 0;
+                }
+                if (address_prefix_parse(v, &p) < 0)
+                        return invalid(a, "expected an address or prefix such as \"192.0.2.0/24\" or \"2001:db8::/32\"");
+                r = list_is_full(a, j->n_ignore_addresses);
+                return r != 0 ? MIN(r, 0) : array_append(&j->ignore_addresses, &j->n_ignore_addresses, sizeof p, &p);
+        } else if (streq(k, "TrustedUID")) {
+                UIDRange u;
+
+                if (empty) {
+                        free(j->trusted_uids);
+                        j->trusted_uids = NULL;
+                        j->n_trusted_uids = 0;
+                        return 0;
+                }
+                if (parse_uid_range(v, &u) < 0)
+                        return invalid(a, "expected a UID or a range of UIDs such as \"0-999\"");
+                r = list_is_full(a, j->n_trusted_uids);
+                return r != 0 ? MIN(r, 0) : array_append(&j->trusted_uids, &j->n_trusted_uids, sizeof u, &u);
+        } else
+                return invalid(a, "unknown key");
+
+        /* Scalars: r is 1 when a value was stored, 0 when it was invalid (and reported). */
+        if (r <= 0)
+                return r;
+        if (empty)
+                *set &= ~flag;
+        else
+                *set |= flag;
+        return 0;
+}
+
+/* Text from a configuration file may hold anything; printed errors hold only printable ASCII
+ * (control characters and non-ASCII bytes as \xNN) and at most max input bytes. Backslashes
+ * stay as they are, so regular expressions remain readable. */
+#define ESCAPE_INPUT_MAX 256U
+
+static char *escape(const char *s, size_t max) {
+        static const char hex[] = "0123456789abcdef";
+        size_t len, o = 0;
+        char *buf;
+
+        if (!s)
+                return NULL;
+        len = strnlen(s, max + 1);
+        buf = malloc(MIN(len, max) * 4 + 4);
+        if (!buf)
+                return NULL;
+        for (size_t i = 0; i < MIN(len, max); i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c >= 0x20 && c < 0x7f)
+                        buf[o++] = (char) c;
+                else {
+                        buf[o++] = '\\';
+                        buf[o++] = 'x';
+                        buf[o++] = hex[c >> 4];
+                        buf[o++] = hex[c & 15];
+                }
+        }
+        if (len > max)
+                for (int i = 0; i < 3; i++)
+                        buf[o++] = '.';
+        buf[o] = 0;
+        return buf;
+}
+
+static void config_error_done(ConfigError *e) {
+        free(e->file);
+        free(e->section);
+        free(e->key);
+        free(e->value);
+        free(e->message);
+}
+
+int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const char *section,
+                      const char *key, const char *value, const char *format, ...) {
+        _cleanup_free_ char *message = NULL;
+        ConfigError n = { .line = line };
+        ConfigError *grown;
+        va_list ap;
+        int r;
+
+        /* A file of a million bad lines must not cost a million messages. */
+        if (e->n_errors >= CONFIG_ERRORS_MAX) {
+                e->n_dropped++;
+                return 0;
+        }
+        if (e->n_errors == CONFIG_ERRORS_MAX - 1) {
+                e->n_dropped++;
+                file = section = key = value = NULL;
+                line = 0;
+                format = "too many errors, not listing more";
+        }
+
+        va_start(ap, format);
+        r = vasprintf(&message, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+
+        /* Messages may quote other modules' text (regex_new()), so they are escaped too. */
+        n.message = escape(message, 4 * ESCAPE_INPUT_MAX);
+        n.file = escape(file, ESCAPE_INPUT_MAX);
+        n.section = escape(section, ESCAPE_INPUT_MAX);
+        n.key = escape(key, ESCAPE_INPUT_MAX);
+        n.value = escape(value, ESCAPE_INPUT_MAX);
+        if (!n.message || (file && !n.file) || (section && !n.section) || (key && !n.key) || (value && !n.value))
+                goto oom;
+
+        grown = realloc(e->errors, sizeof(ConfigError) * (e->n_errors + 1));
+        if (!grown)
+                goto oom;
+        e->errors = grown;
+        e->errors[e->n_errors++] = n;
+        return 0;
+
+oom:
+        config_error_done(&n);
+        return -ENOMEM;
+}
+
+void config_errors_done(ConfigErrors *e) {
+        if (!e)
+                return;
+        for (size_t i = 0; i < e->n_errors; i++)
+                config_error_done(&e->errors[i]);
+        free(e->errors);
+        e->errors = NULL;
+        e->n_errors = 0;
+        e->n_dropped = 0;
+}
+
+char *config_error_to_string(const ConfigError *x) {
+        char *s = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        f = open_memstream(&s, &n);
+        if (!f)
+                return NULL;
+        if (x->file && x->line > 0)
+                fprintf(f, "%s:%u: ", x->file, x->line);
+        else if (x->file)
+                fprintf(f, "%s: ", x->file);
+        if (x->section)
+                fprintf(f, "[%s]", x->section);
+        if (x->key)
+                fprintf(f, "%s%s%s%s", x->section ? " " : "", x->key, x->value ? "=" : "", x->value ?: "");
+        if (x->section || x->key)
+                fputs(": ", f);
+        fputs(x->message, f);
+        if (fclose(f) != 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+void config_errors_print(const ConfigErrors *e, FILE *f) {
+        for (size_t i = 0; e && i < e->n_errors; i++) {
+                _cleanup_free_ char *s = config_error_to_string(&e->errors[i]);
+
+                fprintf(f, "%s\n", s ?: e->errors[i].message);
+        }
+}
+
+void jail_config_done(JailConfig *j) {
+        free(j->name);
+        strv_free(j->journal_matches);
+        strv_free(j->fail_regex);
+        strv_free(j->ignore_regex);
+        free(j->ignore_addresses);
+        free(j->trusted_uids);
+        free(j->source_file);
+        *j = (JailConfig) {};
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->firewall.family);
+        free(c->firewall.table);
+        free(c->firewall.set4);
+        free(c->firewall.set6);
+        for (size_t i = 0; i < c->n_jails; i++)
+                jail_config_done(&c->jails[i]);
+        free(c->jails);
+        strv_free(c->files);
+        free(c);
+        return NULL;
+}
+
+int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
+        Config *c;
+
+        *b = (ConfigBuilder) {
+                .errors = errors,
+                .n_errors_start = errors->n_errors,
+                .n_dropped_start = errors->n_dropped,
+                .defaults = {
+                        .enabled = true,
+                        .max_retry = DEFAULT_MAX_RETRY,
+                        .find_time = DEFAULT_FIND_TIME,
+                        .ban_time = DEFAULT_BAN_TIME,
+                        .max_tracked = DEFAULT_MAX_TRACKED,
+                },
+        };
+
+        c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        b->config = c;
+        c->firewall = (FirewallConfig) {
+                .family = strdup(DEFAULT_FAMILY),
+                .table = strdup(DEFAULT_TABLE),
+                .set4 = strdup(DEFAULT_SET4),
+                .set6 = strdup(DEFAULT_SET6),
+                .create_table = true,
+        };
+        c->files = calloc(1, sizeof(char *));
+        if (!c->firewall.family || !c->firewall.table || !c->firewall.set4 || !c->firewall.set6 || !c->files)
+                return -ENOMEM;
+        return 0;
+}
+
+void config_builder_done(ConfigBuilder *b) {
+        b->config = config_free(b->config);
+        free(b->jail_set);
+        b->jail_set = NULL;
+        jail_config_done(&b->defaults);
+}
+
+static int jail_error(ConfigBuilder *b, const JailConfig *j, const char *message) {
+        return config_errors_add(b->errors, j->source_file, j->source_line, "Jail", "Name", j->name, "%s", message);
+}
+
+/* The jail's own addresses follow [Defaults]' ones. */
+static int jail_inherit_addresses(ConfigBuilder *b, JailConfig *j) {
+        const JailConfig *d = &b->defaults;
+        size_t n = d->n_ignore_addresses + j->n_ignore_addresses;
+        AddressPrefix *all;
+
+        if (d->n_ignore_addresses == 0)
+                return 0;
+        if (n > CONFIG_LIST_MAX)
+                return config_errors_add(b->errors, j->source_file, j->source_line, "Jail", "Name", j->name,
+                                         "too many IgnoreAddress= entries with those of [Defaults] (at most %u)",
+                                         CONFIG_LIST_MAX);
+        all = malloc(sizeof(AddressPrefix) * n);
+        if (!all)
+                return -ENOMEM;
+        memcpy(all, d->ignore_addresses, sizeof(AddressPrefix) * d->n_ignore_addresses);
+        if (j->n_ignore_addresses > 0)
+                memcpy(all + d->n_ignore_addresses, j->ignore_addresses, sizeof(AddressPrefix) * j->n_ignore_addresses);
+        free(j->ignore_addresses);
+        j->ignore_addresses = all;
+        j->n_ignore_addresses = n;
+        return 0;
+}
+
+static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
+        const JailConfig *d = &b->defaults;
+        int r;
+
+        /* Unset scalars come from [Defaults], wherever in the files it was. */
+        if (!(set & JAIL_SET_ENABLED))
+                j->enabled = true;
+        if (!(set & JAIL_SET_MAX_RETRY))
+                j->max_retry = d->max_retry;
+        if (!(set & JAIL_SET_FIND_TIME))
+                j->find_time = d->find_time;
+        if (!(set & JAIL_SET_BAN_TIME))
+                j->ban_time = d->ban_time;
+        if (!(set & JAIL_SET_MAX_TRACKED))
+                j->max_tracked = d->max_tracked;
+
+        if (j->n_trusted_uids == 0 && d->n_trusted_uids > 0) {
+                j->trusted_uids = malloc(sizeof(UIDRange) * d->n_trusted_uids);
+                if (!j->trusted_uids)
+                        return -ENOMEM;
+                memcpy(j->trusted_uids, d->trusted_uids, sizeof(UIDRange) * d->n_trusted_uids);
+                j->n_trusted_uids = d->n_trusted_uids;
+        }
+
+        r = jail_inherit_addresses(b, j);
+        if (r < 0)
+                return r;
+
+        /* An enabled jail must say what it reads and what counts: never the whole journal. */
+        if (j->enabled && strv_length(j->journal_matches) == 0) {
+                r = jail_error(b, j, "enabled jail needs at least one JournalMatch=");
+                if (r < 0)
+                        return r;
+        }
+        if (j->enabled && strv_length(j->fail_regex) == 0) {
+                r = jail_error(b, j, "enabled jail needs at least one FailRegex=");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int config_builder_finish(ConfigBuilder *b, Config **ret) {
+        Config *c = b->config;
+        int r;
+
+        for (size_t i = 0; i < c->n_jails; i++) {
+                r = jail_inherit(b, &c->jails[i], b->jail_set[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Both sets live in one table, with different types. */
+        if (streq(c->firewall.set4, c->firewall.set6)) {
+                r = config_errors_add(b->errors, b->set_file, b->set_line, "Firewall", "IPv6Set", c->firewall.set6,
+                                      "IPv4Set= and IPv6Set= must differ");
+                if (r < 0)
+                        return r;
+        }
+
+        if (b->errors->n_errors > b->n_errors_start || b->errors->n_dropped > b->n_dropped_start)
+                return -EINVAL;
+        *ret = TAKE_PTR(b->config);
+        return 0;
+}
+
+static void dump_list(FILE *f, const char *key, char * const *l) {
+        STRV_FOREACH(s, l)
+                fprintf(f, "%s=%s\n", key, *s);
+}
+
+void config_dump(const Config *c, FILE *f) {
+        fprintf(f,
+                "[Firewall]\n"
+                "Family=%s\n"
+                "Table=%s\n"
+                "IPv4Set=%s\n"
+                "IPv6Set=%s\n"
+                "CreateTable=%s\n",
+                c->firewall.family, c->firewall.table, c->firewall.set4, c->firewall.set6,
+                c->firewall.create_table ? "yes" : "no");
+
+        for (size_t i = 0; i < c->n_jails; i++) {
+                const JailConfig *j = &c->jails[i];
+                char a[TIMESPAN_MAX], b[TIMESPAN_MAX];
+
+                fprintf(f, "\n[Jail]\nName=%s\nEnabled=%s\n", j->name, j->enabled ? "yes" : "no");
+                dump_list(f, "JournalMatch", j->journal_matches);
+                dump_list(f, "FailRegex", j->fail_regex);
+                dump_list(f, "IgnoreRegex", j->ignore_regex);
+                fprintf(f, "MaxRetry=%u\nFindTime=%s\nBanTime=%s\n", j->max_retry,
+                        format_timespan(a, sizeof a, j->find_time), format_timespan(b, sizeof b, j->ban_time));
+                for (size_t k = 0; k < j->n_ignore_addresses; k++) {
+                        char buf[ADDRESS_STRING_MAX + 4];
+                        fprintf(f, "IgnoreAddress=%s\n", address_prefix_to_string(&j->ignore_addresses[k], buf));
+                }
+                for (size_t k = 0; k < j->n_trusted_uids; k++) {
+                        const UIDRange *u = &j->trusted_uids[k];
+                        if (u->first == u->last)
+                                fprintf(f, "TrustedUID=%lu\n", (unsigned long) u->first);
+                        else
+                                fprintf(f, "TrustedUID=%lu-%lu\n", (unsigned long) u->first, (unsigned long) u->last);
+                }
+                fprintf(f, "MaxTrackedAddresses=%u\n", j->max_tracked);
+        }
+}
+
+const JailConfig *config_find_jail(const Config *c, const char *name) {
+        if (!c || !name)
+                return NULL;
+        for (size_t i = 0; i < c->n_jails; i++)
+                if (streq(c->jails[i].name, name))
+                        return &c->jails[i];
+        return NULL;
+}
+
+bool jail_config_trusts_uid(const JailConfig *j, uid_t uid) {
+        if (j->n_trusted_uids == 0)
+                return true;
+        for (size_t i = 0; i < j->n_trusted_uids; i++)
+                if (uid >= j->trusted_uids[i].first && uid <= j->trusted_uids[i].last)
+                        return true;
+        return false;
+}
+
+bool jail_config_ignores_address(const JailConfig *j, const Address *a) {
+        if (address_is_loopback(a))
+                return true;
+        for (size_t i = 0; i < j->n_ignore_addresses; i++)
+                if (address_prefix_contains(&j->ignore_addresses[i], a))
+                        return true;
+        return false;
+}
