@@ -74,7 +74,7 @@ static int add_active_bans(Manager *m) {
         if (!elements)
                 return log_oom();
         while (ban_table_next(m->bans, &iter, &b))
-                if (b->expires_usec > now)
+                if (b->expires_usec > now && nft_set_has_family(m->nft, b->address.family))
                         elements[n++] = (NftElement) { .address = b->address, .timeout = b->expires_usec - now };
         if (n == 0)
                 return 0;
@@ -132,12 +132,21 @@ static int commit_pending_to_kernel(Manager *m) {
         elements = malloc(m->n_pending * sizeof(NftElement));
         if (!elements)
                 return log_oom();
+        size_t n = 0;
         for (size_t i = 0; i < m->n_pending; i++) {
                 const Ban *b = &m->pending[i].ban;
-                elements[i] = (NftElement) { .address = b->address,
-                                             .timeout = b->expires_usec > now ? b->expires_usec - now : 1 };
+                if (!nft_set_has_family(m->nft, b->address.family)) {
+                        /* Family=ip or ip6: the ban is kept and logged, the kernel cannot hold it. */
+                        log_warning("No nftables set for %s addresses (Family=%s): ban of jail %s not enforced.",
+                                    b->address.family == AF_INET ? "IPv4" : "IPv6", m->config->firewall.family, b->jail);
+                        continue;
+                }
+                elements[n++] = (NftElement) { .address = b->address,
+                                               .timeout = b->expires_usec > now ? b->expires_usec - now : 1 };
         }
-        r = nft_set_add(m->nft, elements, m->n_pending);
+        if (n == 0)
+                return 0;
+        r = nft_set_add(m->nft, elements, n);
         if (r >= 0)
                 return 0;
 

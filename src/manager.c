@@ -121,13 +121,8 @@ static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_ja
         r = config_load(m->config_file, (const char * const *) m->dropin_dirs, &c, &errors);
         if (r < 0) {
                 for (size_t i = 0; i < errors.n_errors; i++) {
-                        const ConfigError *e = &errors.errors[i];
-                        char line[16] = "";
-                        if (e->line > 0)
-                                snprintf(line, sizeof line, ":%u", e->line);
-                        log_error("%s%s: %s%s%s%s%s%s%s", e->file ?: m->config_file, line,
-                                  e->section ? "[" : "", e->section ?: "", e->section ? "] " : "",
-                                  e->key ?: "", e->key ? "=" : "", e->value ?: "", e->message);
+                        _cleanup_free_ char *text = config_error_to_string(&errors.errors[i]);
+                        log_error("%s", text ?: "(out of memory)");
                 }
                 return log_error_errno(r, "Configuration is invalid (%zu error%s), refusing it.",
                                        errors.n_errors, errors.n_errors == 1 ? "" : "s");

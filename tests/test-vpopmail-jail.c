@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The shipped jail against the table of real and hostile vpopmail lines: loads
- * conf.d/vpopmail.conf with config_load(), compiles its patterns, and checks every line of
+ * conf.d/10-vpopmail.conf with config_load(), compiles its patterns, and checks every line of
  * tests/vpopmail-lines.txt, with JIT and with the interpreter. Usage: test-vpopmail-jail [SRCDIR] */
 
 #include <stdio.h>
@@ -225,7 +225,7 @@ TEST(jail_table) {
         const JailConfig *j;
         int k;
 
-        ASSERT_TRUE(asprintf(&conf, "%s/conf.d/vpopmail.conf", srcdir) > 0);
+        ASSERT_TRUE(asprintf(&conf, "%s/conf.d/10-vpopmail.conf", srcdir) > 0);
         ASSERT_TRUE(asprintf(&table, "%s/tests/vpopmail-lines.txt", srcdir) > 0);
 
         /* config_load() accepts a missing main file (defaults apply): say what is wrong. */
