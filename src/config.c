@@ -276,10 +276,19 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                         j->n_ignore_addresses = 0;
                         return 0;
                 }
-                if (address_prefix_parse(v, &p) < 0)
-                        return invalid(a, "expected an address or prefix such as \"192.0.2.0/24\" or \"2001:db8::/32\"");
-                r = list_is_full(a, j->n_ignore_addresses);
-                return r != 0 ? MIN(r, 0) : array_append(&j->ignore_addresses, &j->n_ignore_addresses, sizeof p, &p);
+                /* Several addresses may share one assignment, separated by spaces. */
+                for (const char *w = v; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
+                        char word[64];
+                        size_t n = strcspn(w, " \t");
+                        if (n >= sizeof word || (snprintf(word, sizeof word, "%.*s", (int) n, w), address_prefix_parse(word, &p) < 0))
+                                return invalid(a, "expected addresses or prefixes such as \"192.0.2.0/24 2001:db8::/32\"");
+                        r = list_is_full(a, j->n_ignore_addresses);
+                        if (r == 0)
+                                r = array_append(&j->ignore_addresses, &j->n_ignore_addresses, sizeof p, &p);
+                        if (r != 0)
+                                return MIN(r, 0);
+                }
+                return 0;
         } else if (streq(k, "TrustedUID")) {
                 UIDRange u;
 
@@ -289,10 +298,18 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                         j->n_trusted_uids = 0;
                         return 0;
                 }
-                if (parse_uid_range(v, &u) < 0)
-                        return invalid(a, "expected a UID or a range of UIDs such as \"0-999\"");
-                r = list_is_full(a, j->n_trusted_uids);
-                return r != 0 ? MIN(r, 0) : array_append(&j->trusted_uids, &j->n_trusted_uids, sizeof u, &u);
+                for (const char *w = v; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
+                        char word[32];
+                        size_t n = strcspn(w, " \t");
+                        if (n >= sizeof word || (snprintf(word, sizeof word, "%.*s", (int) n, w), parse_uid_range(word, &u) < 0))
+                                return invalid(a, "expected UIDs or ranges of UIDs such as \"0 100-999\"");
+                        r = list_is_full(a, j->n_trusted_uids);
+                        if (r == 0)
+                                r = array_append(&j->trusted_uids, &j->n_trusted_uids, sizeof u, &u);
+                        if (r != 0)
+                                return MIN(r, 0);
+                }
+                return 0;
         } else
                 return invalid(a, "unknown key");
 

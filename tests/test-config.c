@@ -441,6 +441,26 @@ TEST(syntax) {
         config_free(c);
 }
 
+TEST(space_separated_lists) {
+        _cleanup_free_ char *errors = NULL;
+        Config *c = NULL;
+        int r;
+
+        errors = load_text("[Defaults]\nIgnoreAddress= 192.0.2.0/24\t2001:db8::/32  198.51.100.7 \n"
+                           "TrustedUID=0 100-199\n" MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].n_ignore_addresses, 3);
+        ASSERT_EQ(c->jails[0].n_trusted_uids, 2);
+        ASSERT_EQ(c->jails[0].trusted_uids[1].first, 100);
+        ASSERT_EQ(c->jails[0].trusted_uids[1].last, 199);
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Defaults]\nIgnoreAddress=192.0.2.0/24 mail.example.com\n" MINIMAL_JAIL, NULL, &r);
+        ASSERT_EQ(r, -EINVAL);
+        ASSERT_TRUE(strstr(errors, "IgnoreAddress=192.0.2.0/24 mail.example.com") != NULL);
+}
+
 static void assert_one_error(const char *text, const char *expected) {
         _cleanup_free_ char *actual = NULL;
         int r;
@@ -693,6 +713,7 @@ int main(int argc, char *argv[]) {
         RUN(errors_print);
         RUN(predicates);
         RUN(name_validators);
+        RUN(space_separated_lists);
 
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", scratch);
         ASSERT_EQ(system(cmd), 0);
