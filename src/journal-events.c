@@ -76,7 +76,7 @@ int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *cau
         return r;
 }
 
-int journal_event_unban(const Ban *b, UnbanReason reason) {
+int journal_event_unban(const Ban *b, UnbanReason reason, bool dry_run) {
         char address[ADDRESS_STRING_MAX];
         Fields *f = calloc(1, sizeof(Fields));
         int r;
@@ -86,9 +86,11 @@ int journal_event_unban(const Ban *b, UnbanReason reason) {
         address_to_string(&b->address, address);
         fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
         fields_add(f, "PRIORITY=%d", LOG_NOTICE);
-        fields_add(f, "MESSAGE=Unbanned %s (jail %s): %s.", address, b->jail,
+        fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s.", dry_run ? "[dry run] " : "", address, b->jail,
                    reason == UNBAN_MANUAL ? "lifted by hand" : "ban time over");
         fields_add_ban(f, b, address);
+        if (dry_run)
+                fields_add(f, "VPOPGUARD_DRY_RUN=1");
         fields_add(f, "VPOPGUARD_UNBAN_REASON=%s", reason == UNBAN_MANUAL ? "manual" : "expired");
 
         if (!log_stderr_is_journal())

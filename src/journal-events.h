@@ -20,6 +20,6 @@ typedef enum UnbanReason {
 /* causes: the failures that led to the ban, oldest first (their cursors become
  * VPOPGUARD_CAUSE_CURSOR= fields). Failing to log is not fatal: returns negative errno. */
 int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes, bool dry_run);
-int journal_event_unban(const Ban *b, UnbanReason reason);
+int journal_event_unban(const Ban *b, UnbanReason reason, bool dry_run);
 /* The cursor we saved no longer exists in the journal: entries may have been missed. */
 int journal_event_entries_missed(const char *cursor);

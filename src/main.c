@@ -151,7 +151,14 @@ static int test_config(void) {
                 return r;
         }
         config_dump(c, stdout);
+        bool any_enabled = false;
+        for (size_t i = 0; i < c->n_jails; i++)
+                any_enabled = any_enabled || c->jails[i].enabled;
         config_free(c);
+        if (!any_enabled) {
+                fprintf(stderr, "No jail is enabled: vpopguardd would refuse to run.\n");
+                return -EINVAL;
+        }
         return 0;
 }
 

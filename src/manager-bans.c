@@ -195,8 +195,8 @@ int manager_commit(Manager *m) {
 }
 
 static void on_ban_expired(const Ban *b, void *userdata) {
-        (void) userdata;
-        (void) journal_event_unban(b, UNBAN_EXPIRED);
+        Manager *m = userdata;
+        (void) journal_event_unban(b, UNBAN_EXPIRED, m->options.dry_run);
 }
 
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
