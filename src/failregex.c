@@ -46,7 +46,7 @@ static bool is_address_neighbour(unsigned char c) {
  * it must be a whole token (so "11.2.3.4" never yields "1.2.3.4"), must not end in ':' (an
  * unknown client leaves the line ending in ':'), and colon IPv6 must be longer than what
  * vpopmail would have printed with underscores: a short colon form is attacker text or the
- * tail of a longer address. */
+ * tail of a longer address (IPv4-mapped text excepted, see below). */
 static bool host_text_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
         size_t len = end - start;
         const char *s = subject + start;
@@ -59,11 +59,13 @@ static bool host_text_is_valid(const char *subject, size_t subject_len, size_t s
                 return false;
         if (s[len - 1] == ':')
                 return false;
-        if (memchr(s, ':', len) && len < IPV6_COLON_TEXT_MIN)
-                return false;
-
         Address a;
         if (address_parse(s, len, &a) < 0)
+                return false;
+        /* IPv4-mapped text ("::ffff:192.0.2.7") ends in its own dotted quad, which is a shorter
+         * candidate and wins first wherever the start of <HOST> is not fixed, so accepting it
+         * cannot move the address. */
+        if (memchr(s, ':', len) && len < IPV6_COLON_TEXT_MIN && a.family != AF_INET)
                 return false;
         if (ret)
                 *ret = a;

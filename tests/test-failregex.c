@@ -111,7 +111,12 @@ TEST(host_forms) {
         check("^x:<HOST>$", "x:2001:db8:aaa:bbbb:cccc:ddd:e:f", "none");
         check("^x:<HOST>$", "x:2001:db8:aaaa:bbbb:cccc:ddd:e:f", "2001:db8:aaaa:bbbb:cccc:ddd:e:f");
         check("^x:<HOST>$", "x:2001:db8::7", "none");
-        check("^x:<HOST>$", "x:::ffff:192.0.2.7", "none");
+        /* IPv4-mapped colon text is normalised to IPv4, in case a log passes it through. */
+        check("^x:<HOST>$", "x:::ffff:192.0.2.7", "192.0.2.7");
+        check("^x:<HOST>$", "x:::FFFF:192.0.2.7", "192.0.2.7");
+        check("^x:<HOST>$", "x:::1.2.3.4", "none");
+        /* Free text before it: the dotted quad alone is the shorter candidate, with the same result. */
+        check("^x (.*):<HOST>$", "x a:::ffff:192.0.2.7", "192.0.2.7");
         check("^x:<HOST>$", "x:", "none");
         check("^x:<HOST>$", "x:mail.example.com", "none");
         check("^x:<HOST>$", "x:192.0.2.07", "none");

@@ -1,0 +1,398 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Shared helpers for vpopguard's integration tests. A test script does:
+#
+#       set -euo pipefail
+#       . "$(dirname "$0")/lib.sh"
+#       vg_require_root_or_skip
+#       vg_enter_namespaces "$@"      # re-executes the script; all below runs in private namespaces
+#       vg_start_journald
+#       ...
+#
+# Powers: after vg_enter_namespaces the script runs in its own mount, network and PID namespaces.
+# The host's journal, nftables ruleset, /dev and /etc are never changed: every mount below is
+# private to the mount namespace, and when the script (PID 1 of its PID namespace) exits, the
+# kernel ends whatever it left behind and drops the namespaces with their mounts and rules.
+#
+# Do not install your own EXIT trap (it would replace the cleanup); use vg_on_exit instead.
+# Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail.
+
+VG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VG_SRC_DIR=$(cd "$VG_LIB_DIR/../.." && pwd) # the source tree, for fixtures
+export VG_SRC_DIR
+VG_NFT_FAMILY=${VG_NFT_FAMILY:-inet}
+VG_NFT_TABLE=${VG_NFT_TABLE:-vpopguard}
+VG_JOURNALD_BIN=${VG_JOURNALD_BIN:-/lib/systemd/systemd-journald}
+VG_JOURNAL_REMOTE_BIN=${VG_JOURNAL_REMOTE_BIN:-/lib/systemd/systemd-journal-remote}
+
+VG_PIDS=()       # processes this script started, stopped at exit in reverse order
+VG_MOUNTS=()     # mount points this script mounted, unmounted at exit in reverse order
+VG_ON_EXIT=()    # commands registered with vg_on_exit, run first
+VG_JOURNALD_CONF_LINES=()
+VG_TMPDIR=${VG_TMPDIR:-}
+VG_JOURNALD_PID=${VG_JOURNALD_PID:-}
+
+vg_log() {
+        printf '%s: %s\n' "${0##*/}" "$*" >&2
+}
+
+vg_fail() {
+        printf '%s: FAIL: %s\n' "${0##*/}" "$*" >&2
+        exit 1
+}
+
+vg_skip() {
+        if [[ ${CI:-} == true ]]; then
+                vg_fail "would skip, but CI=true: $*"
+        fi
+        printf '%s: SKIP: %s\n' "${0##*/}" "$*" >&2
+        exit 77
+}
+
+vg_require_root_or_skip() {
+        [[ $(id -u) -eq 0 ]] || vg_skip "needs root"
+}
+
+# vg_require_commands CMD...: skip (fail in CI) unless every CMD is available.
+vg_require_commands() {
+        local c
+        for c in "$@"; do
+                command -v "$c" >/dev/null 2>&1 || [[ -x $c ]] || vg_skip "missing $c"
+        done
+}
+
+vg_assert_eq() {
+        [[ $# -eq 3 ]] || vg_fail "usage: vg_assert_eq EXPECTED ACTUAL MESSAGE"
+        [[ $1 == "$2" ]] || vg_fail "$3: expected '$1', got '$2'"
+}
+
+# vg_assert_files_eq EXPECTED_FILE ACTUAL_FILE MESSAGE: prints a diff on mismatch.
+vg_assert_files_eq() {
+        diff -u "$1" "$2" >&2 || vg_fail "$3: $1 and $2 differ"
+}
+
+# vg_on_exit COMMAND: runs COMMAND (a string for eval) at exit, before the processes are stopped.
+vg_on_exit() {
+        VG_ON_EXIT+=("$*")
+}
+
+# Milliseconds on the monotonic-enough bash clock, without forking date(1).
+vg__now_ms() {
+        local t=${EPOCHREALTIME/[.,]/}
+        echo $((10#$t / 1000))
+}
+
+# vg_poll SECONDS CMD...: runs CMD until it succeeds; fails the test after SECONDS (may have a
+# fraction, e.g. 0.5). Waits a little longer between tries, from 10 ms up to 200 ms.
+vg_poll() {
+        local limit=$1 end delay=0.01
+        shift
+        [[ $limit =~ ^([0-9]+)(\.([0-9]{1,3}))?$ ]] || vg_fail "vg_poll: bad deadline '$limit'"
+        local frac=${BASH_REMATCH[3]:-0}
+        while ((${#frac} < 3)); do frac+=0; done
+        end=$(($(vg__now_ms) + 10#${BASH_REMATCH[1]} * 1000 + 10#$frac))
+        while :; do
+                if "$@"; then
+                        return 0
+                fi
+                (($(vg__now_ms) < end)) || vg_fail "timed out after ${limit}s waiting for: $*"
+                sleep "$delay"
+                case $delay in
+                0.01) delay=0.02 ;; 0.02) delay=0.05 ;; 0.05) delay=0.1 ;; *) delay=0.2 ;;
+                esac
+        done
+}
+
+vg__pid_alive() {
+        local state
+        [[ -r /proc/$1/stat ]] || return 1
+        state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+        [[ -n $state && $state != Z ]]
+}
+
+# vg_kill PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 10); reaps and untracks it.
+# Only for processes this script started (see vg_spawn).
+vg_kill() {
+        local pid=$1 limit=${2:-10} end i
+        end=$(($(vg__now_ms) + limit * 1000))
+        kill -TERM "$pid" 2>/dev/null || true
+        while vg__pid_alive "$pid" && (($(vg__now_ms) < end)); do
+                sleep 0.02
+        done
+        if vg__pid_alive "$pid"; then
+                vg_log "process $pid ignored SIGTERM for ${limit}s, killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+        for i in "${!VG_PIDS[@]}"; do
+                [[ ${VG_PIDS[i]} != "$pid" ]] || unset 'VG_PIDS[i]'
+        done
+        VG_PIDS=("${VG_PIDS[@]}")
+}
+
+# vg_spawn LOGFILE CMD...: starts CMD in the background with stdout+stderr in LOGFILE and
+# tracks it for cleanup. Its PID is in VG_LAST_PID (not printed: a $(...) would lose track).
+vg_spawn() {
+        local logfile=$1
+        shift
+        if [[ -n ${VG_HOST_NETNS_FD:-} ]]; then
+                "$@" >"$logfile" 2>&1 </dev/null {VG_HOST_NETNS_FD}<&- &
+        else
+                "$@" >"$logfile" 2>&1 </dev/null &
+        fi
+        VG_LAST_PID=$!
+        VG_PIDS+=("$VG_LAST_PID")
+}
+
+vg__cleanup() {
+        local rc=$? i
+        set +e
+        trap - EXIT INT TERM
+        # In subshells, so that a failing command cannot end the cleanup early.
+        for ((i = ${#VG_ON_EXIT[@]} - 1; i >= 0; i--)); do
+                (eval "${VG_ON_EXIT[i]}") || vg_log "exit command failed: ${VG_ON_EXIT[i]}"
+        done
+        for ((i = ${#VG_PIDS[@]} - 1; i >= 0; i--)); do
+                vg_kill "${VG_PIDS[i]}" 5
+        done
+        for ((i = ${#VG_MOUNTS[@]} - 1; i >= 0; i--)); do
+                umount -l "${VG_MOUNTS[i]}" 2>/dev/null
+        done
+        if [[ -n $VG_TMPDIR && -d $VG_TMPDIR ]]; then
+                if [[ $rc -ne 0 && $rc -ne 77 && -n ${VG_KEEP_TMPDIR:-} ]]; then
+                        vg_log "keeping $VG_TMPDIR"
+                else
+                        # Never follow a bind mount that survived into the host's files.
+                        rm -rf --one-file-system -- "$VG_TMPDIR"
+                fi
+        fi
+        exit "$rc"
+}
+
+vg__mount() {
+        local target=${*: -1}
+        mount "$@" || vg_fail "mount $* failed"
+        VG_MOUNTS+=("$target")
+}
+
+# vg_enter_namespaces "$@": re-executes the calling script in new mount (private propagation),
+# network and PID namespaces, brings up lo, creates VG_TMPDIR and installs the cleanup trap.
+# A file descriptor on the host's network namespace stays open as VG_HOST_NETNS_FD, so that
+# tests can show (read only) that nothing leaked to the host; vg_spawn'ed processes do not get it.
+vg_enter_namespaces() {
+        if [[ ${VG_IN_NAMESPACES:-} != 1 ]]; then
+                vg_require_commands unshare ip
+                exec {VG_HOST_NETNS_FD}</proc/self/ns/net
+                export VG_HOST_NETNS_FD VG_IN_NAMESPACES=1
+                exec unshare --mount --propagation private --net --pid --fork --kill-child --mount-proc \
+                        -- "$BASH" "$0" "$@"
+        fi
+        # A test started from inside another test gets namespaces of its own.
+        unset VG_IN_NAMESPACES
+        trap vg__cleanup EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+        ip link set lo up || vg_fail "cannot bring up lo"
+        VG_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vpopguard-test.XXXXXX") || vg_fail "mktemp failed"
+        export VG_TMPDIR
+}
+
+# vg_tmpdir [NAME]: prints the per-test temporary directory, or a new subdirectory NAME of it.
+# Everything in it is removed at exit (kept on failure if VG_KEEP_TMPDIR is set).
+vg_tmpdir() {
+        [[ -n $VG_TMPDIR ]] || vg_fail "vg_tmpdir: call vg_enter_namespaces first"
+        if [[ $# -eq 0 ]]; then
+                echo "$VG_TMPDIR"
+                return
+        fi
+        mkdir -p -- "$VG_TMPDIR/$1" && echo "$VG_TMPDIR/$1"
+}
+
+# Gives the namespace a /dev/log that leads to our journald without touching the host's /dev:
+# an overlay on /dev whose upper layer holds the symlink, with /dev's submounts moved on top.
+vg__setup_dev_log() {
+        local dir=$VG_TMPDIR/.dev-overlay sub i=0 subs=()
+        [[ $(readlink /dev/log 2>/dev/null) != /run/systemd/journal/dev-log ]] || return 0
+        mkdir -p "$dir"
+        vg__mount -t tmpfs -o mode=0755 vg-dev "$dir"
+        mkdir -p "$dir/upper" "$dir/work"
+        while read -r sub; do
+                [[ ${sub%/*} == /dev && $sub != /dev ]] || continue
+                [[ " ${subs[*]} " != *" $sub "* ]] || continue
+                subs+=("$sub")
+                mkdir -p "$dir/sub$i"
+                vg__mount --rbind "$sub" "$dir/sub$((i++))"
+        done < <(findmnt -rn -o TARGET -R /dev)
+        vg__mount -t overlay vg-dev -o "lowerdir=/dev,upperdir=$dir/upper,workdir=$dir/work" /dev
+        for i in "${!subs[@]}"; do
+                mount --move "$dir/sub$i" "${subs[i]}" || vg_fail "cannot move ${subs[i]}"
+        done
+        ln -sfn /run/systemd/journal/dev-log /dev/log
+}
+
+vg__hide_dir() {
+        [[ -d $1 ]] || return 0
+        vg__mount -t tmpfs -o mode=0755,ro vg-empty "$1"
+}
+
+# vg_start_journald [LINE...]: a private systemd-journald with RateLimitBurst=0 and
+# Storage=persistent (files in /var/log/journal/MACHINE-ID/, so journalctl --rotate, --sync,
+# --vacuum-* and the daemon see what a real system has). Each LINE is added to [Journal], e.g.
+# "SystemMaxFileSize=1M"; without LINEs the previous call's are kept. The first call sets up the
+# mounts; later calls (after vg_stop_journald) reuse them and keep the journal files. Exports
+# VG_JOURNALD_PID.
+# shellcheck disable=SC2120 # LINEs are optional
+vg_start_journald() {
+        local conf=$VG_TMPDIR/journald.conf line
+        [[ -n $VG_TMPDIR ]] || vg_fail "vg_start_journald: call vg_enter_namespaces first"
+        [[ -z $VG_JOURNALD_PID ]] || vg_fail "journald is already running as $VG_JOURNALD_PID"
+        vg_require_commands "$VG_JOURNALD_BIN" journalctl logger setpriv findmnt timeout
+
+        [[ $# -eq 0 ]] || VG_JOURNALD_CONF_LINES=("$@")
+        {
+                echo "[Journal]"
+                echo "Storage=persistent"
+                echo "RateLimitIntervalSec=0"
+                echo "RateLimitBurst=0"
+                echo "ReadKMsg=no"
+                echo "ForwardToSyslog=no"
+                echo "ForwardToKMsg=no"
+                echo "ForwardToConsole=no"
+                echo "ForwardToWall=no"
+                for line in "${VG_JOURNALD_CONF_LINES[@]}"; do
+                        echo "$line"
+                done
+        } >"$conf"
+
+        if [[ -z ${VG_JOURNALD_MOUNTED:-} ]]; then
+                vg__mount -t tmpfs -o mode=0755 vg-run-systemd /run/systemd
+                vg__mount -t tmpfs -o mode=0755 vg-run-log /run/log
+                if [[ -d /var/log/journal ]]; then
+                        vg__mount -t tmpfs -o mode=2755 vg-journal /var/log/journal
+                else
+                        vg__mount -t tmpfs -o mode=0755 vg-var-log /var/log
+                        mkdir -p /var/log/journal
+                fi
+                if [[ -e /etc/systemd/journald.conf ]]; then
+                        vg__mount --bind "$conf" /etc/systemd/journald.conf
+                else
+                        vg__mount -t tmpfs -o mode=0755 vg-etc-systemd /etc/systemd
+                        ln -s "$conf" /etc/systemd/journald.conf
+                fi
+                for line in /etc/systemd/journald.conf.d /usr/lib/systemd/journald.conf.d \
+                        /usr/local/lib/systemd/journald.conf.d /lib/systemd/journald.conf.d; do
+                        vg__hide_dir "$line"
+                done
+                vg__setup_dev_log
+                VG_JOURNALD_MOUNTED=1
+        fi
+
+        mkdir -p /run/systemd/journal
+        # Sockets left by a previous instance would make the wait below pass too early.
+        rm -f /run/systemd/journal/{socket,stdout,dev-log,io.systemd.journal}
+        # Write to /var/log/journal at once, as after systemd-journal-flush.service.
+        touch /run/systemd/journal/flushed
+        vg_spawn "$VG_TMPDIR/journald.log" "$VG_JOURNALD_BIN"
+        VG_JOURNALD_PID=$VG_LAST_PID
+        export VG_JOURNALD_PID
+        vg_poll 10 vg__journald_listening
+        timeout 10 journalctl --sync || vg_fail "journald does not answer (see $VG_TMPDIR/journald.log)"
+}
+
+vg__journald_listening() {
+        vg__pid_alive "$VG_JOURNALD_PID" || vg_fail "journald exited: $(cat "$VG_TMPDIR/journald.log")"
+        [[ -S /run/systemd/journal/socket && -S /run/systemd/journal/stdout &&
+                -S /run/systemd/journal/dev-log && -S /run/systemd/journal/io.systemd.journal ]]
+}
+
+vg_stop_journald() {
+        [[ -n $VG_JOURNALD_PID ]] || vg_fail "vg_stop_journald: journald is not running"
+        vg_kill "$VG_JOURNALD_PID"
+        VG_JOURNALD_PID=
+}
+
+vg_restart_journald() {
+        vg_stop_journald
+        # shellcheck disable=SC2119 # keeps the LINEs of the previous start
+        vg_start_journald
+}
+
+# Everything logged before this returns is in the journal files (journald's Synchronize call).
+vg_journal_sync() {
+        timeout 10 journalctl --sync || vg_fail "journalctl --sync failed"
+}
+
+# vg_log_vpopmail MESSAGE: logs like vchkpw (syslog socket, mail.notice, with PID) as root.
+vg_log_vpopmail() {
+        logger --socket-errors=on --id -p mail.notice -t vpopmail -- "$1" ||
+                vg_fail "logger failed"
+}
+
+# vg_log_vpopmail_as_uid UID MESSAGE: the same line written by an unprivileged local user.
+vg_log_vpopmail_as_uid() {
+        setpriv --reuid="$1" --regid="$1" --clear-groups \
+                logger --socket-errors=on --id -p mail.notice -t vpopmail -- "$2" ||
+                vg_fail "logger as uid $1 failed"
+}
+
+# vg_journal_has MATCH...: true if journalctl finds at least one entry for the matches
+# (e.g. SYSLOG_IDENTIFIER=vpopmail "MESSAGE=..."). For vg_poll.
+vg_journal_has() {
+        [[ -n $(journalctl -q --no-pager -n 1 -o export "$@" 2>/dev/null) ]]
+}
+
+# vg_loadgen: path of the load generator, from VPOPGUARD_LOADGEN or VPOPGUARD_BUILD_DIR.
+vg_loadgen() {
+        local p=${VPOPGUARD_LOADGEN:-${VPOPGUARD_BUILD_DIR:-}/tests/loadgen/vpopguard-loadgen}
+        [[ -x $p ]] || vg_skip "no load generator at '$p' (set VPOPGUARD_BUILD_DIR or VPOPGUARD_LOADGEN)"
+        echo "$p"
+}
+
+# vg_daemon: path of vpopguardd, from VPOPGUARD_BUILD_DIR.
+vg_daemon() {
+        local p=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardd
+        [[ -x $p ]] || vg_skip "no daemon at '$p' (set VPOPGUARD_BUILD_DIR)"
+        echo "$p"
+}
+
+# vg_export_to_journal FILE.journal: journal export format on stdin into a journal file
+# (systemd-journal-remote rotates large outputs into FILE@....journal next to it).
+vg_export_to_journal() {
+        vg_require_commands "$VG_JOURNAL_REMOTE_BIN"
+        "$VG_JOURNAL_REMOTE_BIN" --output="$1" - 2>"$1.log" ||
+                vg_fail "systemd-journal-remote failed: $(tail -n 5 "$1.log")"
+}
+
+# Prints the elements of SET, or returns 1 if there is no such set.
+vg__nft_set_elements() {
+        local json
+        json=$(nft -j list set "$VG_NFT_FAMILY" "$VG_NFT_TABLE" "$1" 2>/dev/null) || return 1
+        jq -r '.nftables[] | select(.set) | .set.elem // [] | .[]
+                | if type == "object" and has("elem") then .elem.val else . end
+                | if type == "object" and has("prefix") then "\(.prefix.addr)/\(.prefix.len)" else . end
+                | tostring' <<<"$json" | LC_ALL=C sort
+}
+
+# vg_nft_set_elements SET: the elements of SET in table $VG_NFT_FAMILY $VG_NFT_TABLE, one per
+# line, sorted as LC_ALL=C sort does (prefixes as ADDR/LEN). Fails if the set does not exist.
+vg_nft_set_elements() {
+        vg_require_commands nft jq
+        vg__nft_set_elements "$1" || vg_fail "no set $VG_NFT_FAMILY $VG_NFT_TABLE $1"
+}
+
+# vg_nft_set_has SET ADDRESS: true if ADDRESS (as nft prints it) is an element of SET; false
+# also while the set does not exist yet, so that it can be polled.
+vg_nft_set_has() {
+        local elements
+        vg_require_commands nft jq
+        elements=$(vg__nft_set_elements "$1") || return 1
+        grep -qxF -- "$2" <<<"$elements"
+}
+
+# vg_host_nft_tables: the host's tables as "FAMILY NAME" lines, read only (nft list tables).
+vg_host_nft_tables() {
+        [[ -n ${VG_HOST_NETNS_FD:-} ]] || vg_fail "no handle on the host network namespace"
+        nsenter --net="/proc/self/fd/$VG_HOST_NETNS_FD" nft list tables |
+                sed -n 's/^table \([a-z0-9]*\) \(.*\)$/\1 \2/p'
+}
