@@ -25,10 +25,12 @@ static int get_field(const char *field, const char **ret_value, size_t *ret_len,
 }
 
 static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_journal_continue(sd_event_source *s, void *userdata);
 
 void manager_close_journal(Manager *m) {
         m->journal_io = sd_event_source_disable_unref(m->journal_io);
+        m->journal_eager = sd_event_source_disable_unref(m->journal_eager);
         m->journal_continue = sd_event_source_disable_unref(m->journal_continue);
         sd_journal_close(m->journal);
         m->journal = NULL;
@@ -197,6 +199,28 @@ static int process_entry(Manager *m, usec_t now) {
         return 0;
 }
 
+/* Entries are arriving: keep re-reading for a while without waiting for journald's wakeup. */
+static void schedule_eager_read(Manager *m) {
+        usec_t now = now_monotonic();
+        int r;
+
+        m->eager_until = now + MANAGER_EAGER_WINDOW_USEC;
+        if (!m->journal_eager)
+                r = sd_event_add_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, now + MANAGER_EAGER_INTERVAL_USEC,
+                                      USEC_PER_MSEC, on_journal_eager, m);
+        else {
+                int enabled = SD_EVENT_OFF;
+                (void) sd_event_source_get_enabled(m->journal_eager, &enabled);
+                if (enabled != SD_EVENT_OFF)
+                        return;
+                r = sd_event_source_set_time(m->journal_eager, now + MANAGER_EAGER_INTERVAL_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->journal_eager, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_debug_errno(r, "Failed to schedule an early journal read, relying on journald's wakeups: %m");
+}
+
 int manager_process_journal(Manager *m) {
         usec_t now = now_realtime();
         size_t n = 0;
@@ -243,8 +267,11 @@ int manager_process_journal(Manager *m) {
         else if (m->journal_at_end && !m->options.follow)
                 return sd_event_exit(m->event, r < 0 ? r : 0);
 
-        if (n > 0)
+        if (n > 0) {
                 manager_update_status(m);
+                if (m->options.follow)
+                        schedule_eager_read(m);
+        }
         return r;
 }
 
@@ -262,5 +289,16 @@ static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *use
 static int on_journal_continue(sd_event_source *s, void *userdata) {
         (void) s;
         (void) manager_process_journal(userdata);
+        return 0;
+}
+
+static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) manager_process_journal(m);
+        /* Nothing new for a while: back to waiting on journald alone. */
+        if (now_monotonic() < m->eager_until) {
+                (void) sd_event_source_set_time(s, usec + MANAGER_EAGER_INTERVAL_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
         return 0;
 }

@@ -19,6 +19,11 @@
 
 #define MANAGER_BATCH_MAX 16384U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
+/* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
+ * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
+ * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
+#define MANAGER_EAGER_INTERVAL_USEC (5 * USEC_PER_MSEC)
+#define MANAGER_EAGER_WINDOW_USEC (1 * USEC_PER_SEC)
 
 typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
@@ -47,6 +52,8 @@ typedef struct Manager {
         sd_journal *journal;
         sd_event_source *journal_io;
         sd_event_source *journal_continue; /* defer source: the batch limit was hit */
+        sd_event_source *journal_eager;    /* re-reads while an attack is in progress */
+        usec_t eager_until;                /* CLOCK_MONOTONIC */
         char *cursor;                      /* of the last processed entry */
         bool state_dirty;                  /* something changed since the last save */
         bool journal_at_end;

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+/* A varlink server (https://varlink.org) on sd-event, because libsystemd 252 exports none.
+ *
+ * Wire format: each message is one JSON object followed by a NUL byte. A call is
+ *   {"method": "iface.Method", "parameters": {...}, "more": bool, "oneway": bool}
+ * and a reply {"parameters": {...}, "continues": bool} or {"error": "iface.Name",
+ * "parameters": {...}}. Calls on one connection are answered in order: the next message is
+ * only read once the current call has ended.
+ *
+ * The server implements org.varlink.service (GetInfo, GetInterfaceDescription) and its errors
+ * (InterfaceNotFound, MethodNotFound, InvalidParameter, ExpectedMore) itself; "parameters"
+ * omitted, null or {} all mean "no parameters".
+ *
+ * Everything a local client can grow has a named limit below. A client that breaks one (too
+ * large a message, too much unread output, too many connections, idle too long, garbage) is
+ * disconnected; it can never block the event loop or other clients. Nothing here logs above
+ * debug level: a misbehaving client must not be able to fill the journal. */
+
+#define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message, NUL included */
+#define VARLINK_OUTPUT_MAX (128U * 1024U * 1024U)  /* queued, unread output per connection */
+#define VARLINK_CONNECTIONS_MAX 1024U
+#define VARLINK_CONNECTIONS_PER_UID_MAX 64U
+#define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL) /* no call in progress and no input */
+#define VARLINK_READ_MAX (64U * 1024U)             /* bytes read from one connection per wakeup */
+#define VARLINK_DISPATCH_PER_WAKEUP 16U            /* pipelined calls run per wakeup of a connection */
+#define VARLINK_ACCEPT_PER_WAKEUP 16U              /* connections accepted per wakeup of a listener */
+#define VARLINK_ACCEPT_RETRY_USEC (250U * 1000ULL) /* pause of the listeners when out of fds */
+
+#define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
+#define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
+#define VARLINK_ERROR_INVALID_PARAMETER "org.varlink.service.InvalidParameter"
+#define VARLINK_ERROR_EXPECTED_MORE "org.varlink.service.ExpectedMore"
+/* Not in the standard IDL: sent with {"errno": N} when a method handler fails without ending
+ * its call. */
+#define VARLINK_ERROR_INTERNAL "org.varlink.service.InternalError"
+
+typedef struct VarlinkServer VarlinkServer;
+typedef struct VarlinkCall VarlinkCall;
+
+/* A method handler. parameters is a JSON object (never NULL; {} when the client sent none),
+ * borrowed for the duration of the call. The handler must end the call with
+ * varlink_call_reply() or varlink_call_error() before it returns, or take a reference
+ * (varlink_call_ref()) to end it later (for "more" calls that stream replies). Its return
+ * value: 0, or a negative errno, on which the server replies VARLINK_ERROR_INTERNAL if the call
+ * has not ended. A handler that returns without ending the call and without a reference of its
+ * own gets VARLINK_ERROR_INTERNAL sent for it too, so no client waits forever. Handlers must not
+ * free the server. */
+typedef int (*VarlinkMethod)(VarlinkCall *call, json_t *parameters, void *userdata);
+
+typedef struct VarlinkMethodEntry {
+        const char *name; /* "GetStatus" (without the interface) */
+        VarlinkMethod callback;
+} VarlinkMethodEntry;
+
+typedef struct VarlinkInterface {
+        const char *name;        /* "io.vpopguard.Manager" */
+        const char *description; /* the IDL text, for GetInterfaceDescription */
+        const VarlinkMethodEntry *methods; /* terminated by an entry with name == NULL */
+} VarlinkInterface;
+
+typedef struct VarlinkServerInfo {
+        const char *vendor, *product, *version, *url;
+} VarlinkServerInfo;
+
+int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *userdata, VarlinkServer **ret);
+VarlinkServer *varlink_server_free(VarlinkServer *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
+
+/* The interface must stay valid while the server lives. */
+int varlink_server_add_interface(VarlinkServer *s, const VarlinkInterface *iface);
+
+/* Accepts connections on a listening socket we were handed (socket activation); it is never
+ * unlinked. The server owns fd from then on. */
+int varlink_server_listen_fd(VarlinkServer *s, int fd);
+/* Creates, binds and listens on an AF_UNIX stream socket at path with the given mode; a stale
+ * socket file is replaced, and the file is unlinked when the server is freed. */
+int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
+
+size_t varlink_server_connections(const VarlinkServer *s);
+
+/* Overrides VARLINK_IDLE_TIMEOUT_USEC (0 = never) and VARLINK_OUTPUT_MAX for connections
+ * accepted from now on (for tests and small deployments). */
+void varlink_server_set_idle_timeout(VarlinkServer *s, uint64_t usec);
+void varlink_server_set_output_max(VarlinkServer *s, size_t bytes);
+
+/* The calling peer's credentials, from SO_PEERCRED when it connected. */
+uid_t varlink_call_peer_uid(const VarlinkCall *c);
+pid_t varlink_call_peer_pid(const VarlinkCall *c);
+const char *varlink_call_method(const VarlinkCall *c); /* "io.vpopguard.Manager.GetStatus" */
+bool varlink_call_wants_more(const VarlinkCall *c);
+bool varlink_call_is_oneway(const VarlinkCall *c);
+
+/* Ends the call with a reply; parameters may be NULL (= {}). Steals the reference to
+ * parameters. For a oneway call nothing is sent. Returns 0 or negative errno (-ENOTCONN if the
+ * client is gone, -EALREADY if the call already ended, which callers may ignore). The call ends
+ * even when sending fails. None of these functions ever closes a connection synchronously or runs
+ * a close callback: a failed connection is closed from the event loop, so they are safe to use
+ * while iterating the owner's list of calls. */
+int varlink_call_reply(VarlinkCall *c, json_t *parameters);
+/* Sends one reply with "continues": true and keeps the call open; only for calls with "more".
+ * Steals the reference to parameters. -ENOBUFS if the client does not read fast enough (the
+ * connection is then closed). */
+int varlink_call_notify(VarlinkCall *c, json_t *parameters);
+/* Ends the call with an error such as "io.vpopguard.Manager.NoSuchJail"; parameters may be
+ * NULL. Steals the reference. */
+int varlink_call_error(VarlinkCall *c, const char *error, json_t *parameters);
+/* org.varlink.service.InvalidParameter with {"parameter": name}. */
+int varlink_call_error_invalid_parameter(VarlinkCall *c, const char *name);
+
+/* Keeps a call alive after its method handler returned (streaming). The close callback runs
+ * once when the client disconnects, its connection fails (e.g. after -ENOBUFS from notify) or
+ * the server goes away, so the owner can drop its reference; it is not called for calls that
+ * ended by reply or error. It runs from the event loop (or varlink_server_free()), never from
+ * inside a varlink_call_*() function. An owner that drops its reference before that should
+ * clear the callback first (callback NULL). */
+VarlinkCall *varlink_call_ref(VarlinkCall *c);
+VarlinkCall *varlink_call_unref(VarlinkCall *c);
+void varlink_call_set_close_callback(VarlinkCall *c, void (*callback)(VarlinkCall *c, void *userdata), void *userdata);
+
+/* Validates parameters against a table: every field present in parameters must be listed
+ * (else InvalidParameter naming it), and have the listed type; required fields must be
+ * present and not null; nullable ones may be absent or null. On a violation this replies
+ * InvalidParameter itself and returns -EINVAL. */
+typedef enum VarlinkFieldType {
+        VARLINK_STRING,
+        VARLINK_INT,     /* a JSON integer */
+        VARLINK_BOOL,
+        VARLINK_OBJECT,  /* e.g. [string]string maps (values checked by the caller) */
+        VARLINK_ARRAY,
+} VarlinkFieldType;
+
+typedef struct VarlinkField {
+        const char *name;
+        VarlinkFieldType type;
+        bool required;
+} VarlinkField;
+
+int varlink_check_parameters(VarlinkCall *c, json_t *parameters, const VarlinkField *fields, size_t n_fields);
