@@ -209,7 +209,7 @@ int varlink_client_receive(VarlinkClient *c, json_t **ret_parameters, char **ret
         json_auto_t *reply = NULL, *parameters = NULL;
         _cleanup_free_ char *error_name = NULL;
         json_t *e, *p, *cont;
-        size_t len;
+        size_t len = 0;
         int r;
 
         if (c->broken)
