@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "manager-varlink.h"
 #include "manager.h"
 
 #define DEFAULT_STATE_DIRECTORY "/var/lib/vpopguard"
@@ -13,6 +14,7 @@
 static const char *arg_config_file = NULL;
 static const char *arg_journal_directory = NULL;
 static const char *arg_state_directory = NULL;
+static const char *arg_socket = NULL;
 static bool arg_dry_run = false;
 static bool arg_follow = true;
 static bool arg_test_config = false;
@@ -28,6 +30,8 @@ static void help(void) {
                "     --journal-directory=DIR  Read journal files in DIR instead of the system journal\n"
                "     --state-directory=DIR    Keep the state in DIR (default: $STATE_DIRECTORY or\n"
                "                              " DEFAULT_STATE_DIRECTORY ")\n"
+               "     --socket=PATH            Serve the varlink interface on PATH when not socket-activated\n"
+               "                              (default: " MANAGER_VARLINK_SOCKET "; empty: none)\n"
                "     --no-follow              Process the journal to its end, then exit\n"
                "     --dry-run                Decide and log bans, but never touch nftables or the state\n"
                "     --log-level=LEVEL        debug, info (default), notice, warning or err\n");
@@ -55,6 +59,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_NO_FOLLOW,
                 ARG_DRY_RUN,
                 ARG_LOG_LEVEL,
+                ARG_SOCKET,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -66,6 +71,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-follow", no_argument, NULL, ARG_NO_FOLLOW },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "socket", required_argument, NULL, ARG_SOCKET },
                 {}
         };
         int c, level;
@@ -89,6 +95,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_STATE_DIRECTORY:
                         arg_state_directory = optarg;
+                        break;
+                case ARG_SOCKET:
+                        arg_socket = optarg;
                         break;
                 case ARG_NO_FOLLOW:
                         arg_follow = false;
@@ -177,6 +186,7 @@ static int run(int argc, char *argv[]) {
                 .config_file = arg_config_file,
                 .journal_directory = arg_journal_directory,
                 .state_directory = arg_state_directory,
+                .socket_path = arg_socket,
                 .dry_run = arg_dry_run,
                 .follow = arg_follow,
         };
@@ -193,6 +203,9 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         r = manager_open_journal(m);
+        if (r < 0)
+                return r;
+        r = manager_setup_varlink(m);
         if (r < 0)
                 return r;
         return manager_run(m);

@@ -162,6 +162,7 @@ static void emit_pending_events(Manager *m) {
                 int r = journal_event_ban(&p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
                 if (r < 0)
                         log_debug_errno(r, "Failed to log the ban event: %m");
+                manager_monitor_event(m, "ban", &p->ban);
                 free(p->causes);
         }
         m->n_pending = 0;
@@ -197,6 +198,7 @@ int manager_commit(Manager *m) {
 static void on_ban_expired(const Ban *b, void *userdata) {
         Manager *m = userdata;
         (void) journal_event_unban(b, UNBAN_EXPIRED, m->options.dry_run);
+        manager_monitor_event(m, "expire", b);
 }
 
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -222,4 +224,74 @@ int manager_arm_expiry_timer(Manager *m) {
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(m->expiry_timer, SD_EVENT_ONESHOT);
+}
+
+int manager_ban_manually(Manager *m, const Ban *b) {
+        const Ban *existing = ban_table_get(m->bans, &b->address);
+        usec_t now = now_realtime(), expires = b->expires_usec;
+        int r;
+
+        /* The element's timeout must match what the table keeps: the later expiry wins. */
+        if (existing && existing->expires_usec > expires)
+                expires = existing->expires_usec;
+
+        if (!m->options.dry_run) {
+                if (!nft_set_has_family(m->nft, b->address.family))
+                        return -EAFNOSUPPORT;
+                NftElement e = { .address = b->address, .timeout = expires > now ? expires - now : 1 };
+                r = nft_set_add(m->nft, &e, 1);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to add a manual ban (%s); checking the table.", nft_set_error(m->nft));
+                        /* Recreates the table if it vanished; a ban that is still refused is reported. */
+                        if (manager_reconcile_firewall(m) < 0 || nft_set_add(m->nft, &e, 1) < 0)
+                                return r;
+                }
+        }
+
+        r = ban_table_put(m->bans, b);
+        if (r < 0)
+                return log_oom();
+        for (size_t i = 0; i < m->n_jails; i++)
+                failure_table_forget(m->jails[i]->failures, &b->address);
+        m->bans_total++;
+
+        (void) journal_event_ban(b, 0, NULL, 0, m->options.dry_run);
+        manager_monitor_event(m, "ban", b);
+        (void) manager_arm_expiry_timer(m);
+        m->state_dirty = true;
+        if (!m->options.dry_run && manager_save_state(m) >= 0)
+                m->state_dirty = false;
+        manager_update_status(m);
+        return 0;
+}
+
+int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban) {
+        const Ban *found = ban_table_get(m->bans, a);
+        Ban b;
+        int r;
+
+        if (!found || found->expires_usec <= now_realtime() || (jail && !streq(found->jail, jail)))
+                return -ENOENT;
+        b = *found;
+
+        if (!m->options.dry_run) {
+                r = nft_set_remove(m->nft, a, 1);
+                if (r < 0)
+                        return log_warning_errno(r, "Failed to remove a ban from the nftables sets: %s", nft_set_error(m->nft));
+        }
+        ban_table_remove(m->bans, a);
+        /* Failures read before the unban must not ban the address again, now or after a restart. */
+        for (size_t i = 0; i < m->n_jails; i++)
+                failure_table_forget(m->jails[i]->failures, a);
+
+        (void) journal_event_unban(&b, UNBAN_MANUAL, m->options.dry_run);
+        manager_monitor_event(m, "unban", &b);
+        (void) manager_arm_expiry_timer(m);
+        m->state_dirty = true;
+        if (!m->options.dry_run && manager_save_state(m) >= 0)
+                m->state_dirty = false;
+        manager_update_status(m);
+        if (ret_ban)
+                *ret_ban = b;
+        return 0;
 }

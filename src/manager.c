@@ -24,6 +24,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         manager_close_journal(m);
+        manager_close_varlink(m);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->expiry_timer);
         sd_event_unref(m->event);
@@ -51,7 +52,7 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void) s;
         (void) si;
-        (void) manager_reload(userdata);
+        (void) manager_reload(userdata, NULL);
         return 0;
 }
 
@@ -110,8 +111,9 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
         return 0;
 }
 
-/* Loads the configuration into a new Config and jail list; nothing of m changes on failure. */
-static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_jails, size_t *ret_n) {
+/* Loads the configuration into a new Config and jail list; nothing of m changes on failure.
+ * *ret_message (if given) receives every error, one per line, for a varlink caller. */
+static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_jails, size_t *ret_n, char **ret_message) {
         _cleanup_(config_errors_done) ConfigErrors errors = {};
         Config *c = NULL;
         Jail **jails;
@@ -120,9 +122,21 @@ static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_ja
 
         r = config_load(m->config_file, (const char * const *) m->dropin_dirs, &c, &errors);
         if (r < 0) {
+                char *message = NULL;
+                size_t size = 0;
+                FILE *f = ret_message ? open_memstream(&message, &size) : NULL;
+
                 for (size_t i = 0; i < errors.n_errors; i++) {
                         _cleanup_free_ char *text = config_error_to_string(&errors.errors[i]);
                         log_error("%s", text ?: "(out of memory)");
+                        if (f)
+                                fprintf(f, "%s%s", i > 0 ? "\n" : "", text ?: "(out of memory)");
+                }
+                if (f) {
+                        if (errors.n_errors == 0)
+                                fprintf(f, "%s", strerror(-r));
+                        fclose(f);
+                        *ret_message = message;
                 }
                 return log_error_errno(r, "Configuration is invalid (%zu error%s), refusing it.",
                                        errors.n_errors, errors.n_errors == 1 ? "" : "s");
@@ -147,6 +161,8 @@ static int load_config_and_jails(Manager *m, Config **ret_config, Jail ***ret_ja
         if (n == 0) {
                 jails_free(jails, n);
                 config_free(c);
+                if (ret_message)
+                        *ret_message = strdup("No jail is enabled.");
                 return log_error_errno(EINVAL, "No jail is enabled in %s or its drop-ins, refusing to run.",
                                        m->config_file);
         }
@@ -172,7 +188,7 @@ int manager_load_config(Manager *m) {
         Config *c;
         Jail **jails;
         size_t n;
-        int r = load_config_and_jails(m, &c, &jails, &n);
+        int r = load_config_and_jails(m, &c, &jails, &n, NULL);
         if (r < 0)
                 return r;
         manager_set_jails(m, c, jails, n);
@@ -184,7 +200,7 @@ static bool firewall_config_equal(const FirewallConfig *a, const FirewallConfig 
                streq(a->set6, b->set6) && a->create_table == b->create_table;
 }
 
-int manager_reload(Manager *m) {
+int manager_reload(Manager *m, char **ret_message) {
         Config *c;
         Jail **jails;
         size_t n;
@@ -196,24 +212,24 @@ int manager_reload(Manager *m) {
         /* Finish the batch in flight under the old configuration first. */
         (void) manager_commit(m);
 
-        r = load_config_and_jails(m, &c, &jails, &n);
+        r = load_config_and_jails(m, &c, &jails, &n, ret_message);
         if (r < 0) {
                 log_error("Keeping the previous configuration.");
                 goto finish;
         }
 
         if (!firewall_config_equal(&c->firewall, &m->config->firewall) && !m->options.dry_run) {
-                NftSet *nft;
+                NftSet *nft = NULL;
                 r = nft_set_new(&c->firewall, &nft);
-                if (r >= 0) {
+                if (r >= 0)
                         r = nft_set_ensure(nft);
-                        if (r < 0) {
-                                log_error_errno(r, "New [Firewall] settings cannot be applied: %s", nft_set_error(nft));
-                                nft_set_free(nft);
-                        }
-                }
                 if (r < 0) {
-                        log_error("Keeping the previous configuration.");
+                        log_error_errno(r, "New [Firewall] settings cannot be applied (%s); keeping the previous "
+                                        "configuration.", nft ? nft_set_error(nft) : "libnftables failed");
+                        if (ret_message && asprintf(ret_message, "[Firewall] settings cannot be applied: %s",
+                                                    nft ? nft_set_error(nft) : strerror(-r)) < 0)
+                                *ret_message = NULL;
+                        nft_set_free(nft);
                         jails_free(jails, n);
                         config_free(c);
                         goto finish;

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "jail.h"
 #include "nft-set.h"
+#include "varlink.h"
 
 /* The Manager owns everything that lives as long as the daemon: the event loop, the
  * configuration and jails, the journal, the firewall and the ban table.
@@ -29,6 +30,7 @@ typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
         const char *journal_directory; /* NULL: the local system journal */
         const char *state_directory;
+        const char *socket_path;       /* NULL: the default unless --no-follow; "": no varlink */
         bool dry_run;
         bool follow;
 } ManagerOptions;
@@ -66,6 +68,10 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
 
+        VarlinkServer *varlink;
+        VarlinkCall **monitors;            /* Monitor() calls streaming events */
+        size_t n_monitors;
+
         uint64_t entries_read;
         uint64_t entries_matched;
         uint64_t bans_total;
@@ -81,7 +87,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 int manager_load_config(Manager *m);
 int manager_run(Manager *m);
 void manager_update_status(Manager *m);
-int manager_reload(Manager *m);
+/* Returns negative errno if the new configuration was refused; *ret_message then says why. */
+int manager_reload(Manager *m, char **ret_message);
 
 /* manager-journal.c */
 int manager_open_journal(Manager *m);
@@ -97,6 +104,22 @@ int manager_commit(Manager *m);
 /* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
 int manager_reconcile_firewall(Manager *m);
 int manager_arm_expiry_timer(Manager *m);
+
+/* Bans by hand (origin manual): one nft transaction, the journal event, monitors, the state
+ * file, before returning. -EIO etc. if the kernel refused (nothing changed then). */
+int manager_ban_manually(Manager *m, const Ban *b);
+/* Lifts the ban of a (if jail is non-NULL, only a ban of that jail) and forgets a's failures
+ * in every jail, then saves the state at once, so a restart does not ban it again from
+ * entries already read. -ENOENT if a is not banned. *ret_ban (optional) is the lifted ban. */
+int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban);
+
+/* manager-varlink.c */
+/* Listens on the socket passed by socket activation (name "varlink", or a single fd), else on
+ * options.socket_path. */
+int manager_setup_varlink(Manager *m);
+void manager_close_varlink(Manager *m);
+/* Tells every Monitor() caller: event is "ban", "unban" or "expire". */
+void manager_monitor_event(Manager *m, const char *event, const Ban *b);
 
 /* manager-state.c */
 int manager_load_state(Manager *m);

@@ -18,7 +18,12 @@
  *
  * The server implements org.varlink.service (GetInfo, GetInterfaceDescription) and its errors
  * (InterfaceNotFound, MethodNotFound, InvalidParameter, ExpectedMore) itself; "parameters"
- * omitted, null or {} all mean "no parameters".
+ * omitted, null or {} all mean "no parameters". Unknown fields of a call are ignored.
+ *
+ * A message that is not a well-formed call (invalid JSON, not an object, "method" missing or not
+ * a string, "parameters" neither an object nor null, "more"/"oneway" not booleans or both true,
+ * "upgrade" requested) gets no reply: the connection is closed, since we cannot tell what the
+ * client meant.
  *
  * Everything a local client can grow has a named limit below. A client that breaks one (too
  * large a message, too much unread output, too many connections, idle too long, garbage) is
@@ -29,7 +34,9 @@
 #define VARLINK_OUTPUT_MAX (128U * 1024U * 1024U)  /* queued, unread output per connection */
 #define VARLINK_CONNECTIONS_MAX 1024U
 #define VARLINK_CONNECTIONS_PER_UID_MAX 64U
-#define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL) /* no call in progress and no input */
+/* Closed after this long without a call in progress, a call ended or output drained; half a
+ * message dripping in does not count as activity. */
+#define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL)
 #define VARLINK_READ_MAX (64U * 1024U)             /* bytes read from one connection per wakeup */
 #define VARLINK_DISPATCH_PER_WAKEUP 16U            /* pipelined calls run per wakeup of a connection */
 #define VARLINK_ACCEPT_PER_WAKEUP 16U              /* connections accepted per wakeup of a listener */
@@ -79,7 +86,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(VarlinkServer *, varlink_server_free);
 int varlink_server_add_interface(VarlinkServer *s, const VarlinkInterface *iface);
 
 /* Accepts connections on a listening socket we were handed (socket activation); it is never
- * unlinked. The server owns fd from then on. */
+ * unlinked. The server owns fd from then on (on failure the caller still does) and makes it
+ * nonblocking. */
 int varlink_server_listen_fd(VarlinkServer *s, int fd);
 /* Creates, binds and listens on an AF_UNIX stream socket at path with the given mode; a stale
  * socket file is replaced, and the file is unlinked when the server is freed. */

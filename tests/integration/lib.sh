@@ -194,6 +194,10 @@ vg_enter_namespaces() {
         trap 'exit 130' INT
         trap 'exit 143' TERM
         ip link set lo up || vg_fail "cannot bring up lo"
+        # A private /run: the daemon binds its varlink socket under /run/vpopguard by default,
+        # and journald lives under /run/systemd and /run/log; none of it may reach the host.
+        mount -t tmpfs -o mode=0755 vg-run /run || vg_fail "cannot mount a private /run"
+        mkdir -p /run/systemd /run/log /run/vpopguard
         VG_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vpopguard-test.XXXXXX") || vg_fail "mktemp failed"
         export VG_TMPDIR
 }

@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager-varlink.h"
+#include "manager.h"
+
+/* io.vpopguard.Manager: every method validates its parameters against a table first, checks
+ * the caller where it changes something (UID 0 only), then acts through the same manager
+ * functions the journal path uses. Reading methods are open to every local user. */
+
+#define ERROR_PREFIX MANAGER_VARLINK_INTERFACE "."
+
+static json_t *ban_to_json(const Ban *b) {
+        char address[ADDRESS_STRING_MAX];
+        return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}",
+                         "address", address_to_string(&b->address, address),
+                         "jail", b->jail,
+                         "failures", (json_int_t) b->failures,
+                         "bannedUSec", (json_int_t) b->banned_usec,
+                         "expiresUSec", (json_int_t) b->expires_usec,
+                         "origin", ban_origin_to_string(b->origin));
+}
+
+static Jail *find_jail(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_jails; i++)
+                if (streq(m->jails[i]->config->name, name))
+                        return m->jails[i];
+        return NULL;
+}
+
+static bool caller_is_root(VarlinkCall *call) {
+        if (varlink_call_peer_uid(call) == 0)
+                return true;
+        (void) varlink_call_error(call, ERROR_PREFIX "PermissionDenied", NULL);
+        return false;
+}
+
+/* Replies NoSuchJail unless name is NULL or a configured jail (enabled or not). */
+static bool jail_name_ok(Manager *m, VarlinkCall *call, const char *name) {
+        if (!name || config_find_jail(m->config, name))
+                return true;
+        (void) varlink_call_error(call, ERROR_PREFIX "NoSuchJail", json_pack("{s:s}", "jail", name));
+        return false;
+}
+
+static bool parse_address_param(VarlinkCall *call, const char *text, Address *ret) {
+        if (text && address_parse(text, strlen(text), ret) >= 0)
+                return true;
+        (void) varlink_call_error(call, ERROR_PREFIX "InvalidAddress", json_pack("{s:s}", "address", text ?: ""));
+        return false;
+}
+
+static const char *string_param(json_t *parameters, const char *name) {
+        return json_string_value(json_object_get(parameters, name));
+}
+
+static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *userdata) {
+        Manager *m = userdata;
+        json_t *jails;
+        usec_t now = now_realtime();
+
+        if (varlink_check_parameters(call, parameters, NULL, 0) < 0)
+                return 0;
+
+        jails = json_array();
+        for (size_t i = 0; jails && i < m->config->n_jails; i++) {
+                const JailConfig *jc = &m->config->jails[i];
+                Jail *j = find_jail(m, jc->name);
+                size_t banned = 0, iter = 0;
+                const Ban *b;
+
+                while (ban_table_next(m->bans, &iter, &b))
+                        banned += streq(b->jail, jc->name) && b->expires_usec > now;
+                json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                        "name", jc->name,
+                        "enabled", jc->enabled,
+                        "maxRetry", (json_int_t) jc->max_retry,
+                        "findTimeUSec", (json_int_t) jc->find_time,
+                        "banTimeUSec", (json_int_t) jc->ban_time,
+                        "tracked", (json_int_t) (j ? failure_table_size(j->failures) : 0),
+                        "banned", (json_int_t) banned,
+                        "failuresTotal", (json_int_t) (j ? j->failures_total : 0),
+                        "bansTotal", (json_int_t) (j ? j->bans_total : 0)));
+        }
+
+        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:o}",
+                "version", VPOPGUARD_VERSION,
+                "startedUSec", (json_int_t) m->started_usec,
+                "cursor", m->cursor ? json_string(m->cursor) : json_null(),
+                "entriesRead", (json_int_t) m->entries_read,
+                "entriesMatched", (json_int_t) m->entries_matched,
+                "bansActive", (json_int_t) ban_table_size(m->bans),
+                "jails", jails ?: json_array()));
+}
+
+static int vl_method_list_bans(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = { { "jail", VARLINK_STRING, false } };
+        Manager *m = userdata;
+        usec_t now = now_realtime();
+        const char *jail;
+        const Ban *b;
+        size_t iter = 0;
+        json_t *bans;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        jail = string_param(parameters, "jail");
+        if (!jail_name_ok(m, call, jail))
+                return 0;
+
+        bans = json_array();
+        while (bans && ban_table_next(m->bans, &iter, &b))
+                if (b->expires_usec > now && (!jail || streq(b->jail, jail)))
+                        json_array_append_new(bans, ban_to_json(b));
+        return varlink_call_reply(call, json_pack("{s:o}", "bans", bans ?: json_array()));
+}
+
+static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = {
+                { "jail", VARLINK_STRING, false },
+                { "address", VARLINK_STRING, false },
+        };
+        Manager *m = userdata;
+        const char *jail, *address_text;
+        Address address;
+        json_t *failures;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        jail = string_param(parameters, "jail");
+        address_text = string_param(parameters, "address");
+        if (!jail_name_ok(m, call, jail))
+                return 0;
+        if (address_text && !parse_address_param(call, address_text, &address))
+                return 0;
+
+        failures = json_array();
+        for (size_t i = 0; failures && i < m->n_jails; i++) {
+                Jail *j = m->jails[i];
+                FailureWindow w;
+                size_t iter = 0;
+
+                if (jail && !streq(j->config->name, jail))
+                        continue;
+                while (failure_table_next(j->failures, &iter, &w)) {
+                        char text[ADDRESS_STRING_MAX];
+                        if (address_text && !address_equal(&w.address, &address))
+                                continue;
+                        json_array_append_new(failures, json_pack("{s:s, s:s, s:I, s:I, s:I}",
+                                "address", address_to_string(&w.address, text),
+                                "jail", j->config->name,
+                                "count", (json_int_t) w.n_failures,
+                                "firstUSec", (json_int_t) w.failures[0].realtime,
+                                "lastUSec", (json_int_t) w.failures[w.n_failures - 1].realtime));
+                }
+        }
+        return varlink_call_reply(call, json_pack("{s:o}", "failures", failures ?: json_array()));
+}
+
+static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = {
+                { "address", VARLINK_STRING, true },
+                { "jail", VARLINK_STRING, false },
+                { "durationUSec", VARLINK_INT, false },
+        };
+        Manager *m = userdata;
+        const char *jail;
+        json_t *duration;
+        Address address;
+        Jail *j;
+        int r;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        if (!caller_is_root(call))
+                return 0;
+        if (!parse_address_param(call, string_param(parameters, "address"), &address))
+                return 0;
+        if (address_is_loopback(&address))
+                /* Banning loopback would cut the machine off from its own services. */
+                return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
+                                          json_pack("{s:s}", "address", string_param(parameters, "address")));
+
+        jail = string_param(parameters, "jail");
+        if (!jail_name_ok(m, call, jail))
+                return 0;
+        j = jail ? find_jail(m, jail) : m->jails[0];
+        if (!j) /* configured but disabled */
+                return varlink_call_error(call, ERROR_PREFIX "NoSuchJail", json_pack("{s:s}", "jail", jail));
+
+        usec_t span = j->config->ban_time;
+        duration = json_object_get(parameters, "durationUSec");
+        if (duration && !json_is_null(duration)) {
+                json_int_t d = json_integer_value(duration);
+                if (d <= 0 || (uint64_t) d > 10 * 365 * USEC_PER_DAY)
+                        return varlink_call_error_invalid_parameter(call, "durationUSec");
+                span = (usec_t) d;
+        }
+
+        usec_t now = now_realtime();
+        Ban b = {
+                .address = address,
+                .failures = 0,
+                .banned_usec = now,
+                .expires_usec = now + span,
+                .origin = BAN_ORIGIN_MANUAL,
+        };
+        snprintf(b.jail, sizeof b.jail, "%s", j->config->name);
+
+        r = manager_ban_manually(m, &b);
+        if (r == -EAFNOSUPPORT)
+                return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
+                                          json_pack("{s:s}", "address", string_param(parameters, "address")));
+        if (r < 0)
+                return varlink_call_error(call, ERROR_PREFIX "FirewallError",
+                                          json_pack("{s:s}", "message", m->nft ? nft_set_error(m->nft) : strerror(-r)));
+
+        const Ban *now_banned = ban_table_get(m->bans, &address);
+        return varlink_call_reply(call, json_pack("{s:o}", "ban", ban_to_json(now_banned ?: &b)));
+}
+
+static int vl_method_unban(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = {
+                { "address", VARLINK_STRING, true },
+                { "jail", VARLINK_STRING, false },
+        };
+        Manager *m = userdata;
+        const char *jail;
+        Address address;
+        int r;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        if (!caller_is_root(call))
+                return 0;
+        if (!parse_address_param(call, string_param(parameters, "address"), &address))
+                return 0;
+        jail = string_param(parameters, "jail");
+        if (!jail_name_ok(m, call, jail))
+                return 0;
+
+        r = manager_unban(m, &address, jail, NULL);
+        if (r == -ENOENT)
+                return varlink_call_error(call, ERROR_PREFIX "NotBanned",
+                                          json_pack("{s:s}", "address", string_param(parameters, "address")));
+        if (r < 0)
+                return varlink_call_error(call, ERROR_PREFIX "FirewallError",
+                                          json_pack("{s:s}", "message", m->nft ? nft_set_error(m->nft) : strerror(-r)));
+        return varlink_call_reply(call, NULL);
+}
+
+typedef struct TestFields {
+        json_t *fields; /* NULL: no field checks */
+} TestFields;
+
+static int test_get_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
+        TestFields *t = userdata;
+        const char *v = json_string_value(json_object_get(t->fields, field));
+        if (!v)
+                return -ENOENT;
+        *ret_value = v;
+        *ret_len = strlen(v);
+        return 0;
+}
+
+static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = {
+                { "message", VARLINK_STRING, true },
+                { "fields", VARLINK_OBJECT, false },
+        };
+        /* When no jail counts the message, the most telling reason wins. */
+        static const JailVerdict priority[] = {
+                JAIL_VERDICT_IGNORED_ADDRESS, JAIL_VERDICT_IGNORE_REGEX, JAIL_VERDICT_LIMIT,
+                JAIL_VERDICT_UNTRUSTED, JAIL_VERDICT_NO_MATCH,
+        };
+        Manager *m = userdata;
+        TestFields t = {};
+        const char *message, *key;
+        json_t *value, *f;
+        JailVerdict best = JAIL_VERDICT_NO_MATCH;
+        const char *best_jail = NULL;
+        Address best_address;
+        bool have_address = false;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        message = string_param(parameters, "message");
+        f = json_object_get(parameters, "fields");
+        if (f && !json_is_null(f)) {
+                json_object_foreach(f, key, value)
+                        if (!json_is_string(value))
+                                return varlink_call_error_invalid_parameter(call, "fields");
+                t.fields = f;
+        }
+
+        for (size_t i = 0; i < m->n_jails; i++) {
+                Jail *j = m->jails[i];
+                JailVerdict v;
+                Address a;
+
+                if (t.fields && !jail_accepts_entry(j, test_get_field, &t, &v))
+                        ;
+                else
+                        v = jail_match_message(j, message, strlen(message), &a);
+
+                if (v == JAIL_VERDICT_FAILURE) {
+                        char text[ADDRESS_STRING_MAX];
+                        return varlink_call_reply(call, json_pack("{s:s, s:s, s:b, s:s}",
+                                "jail", j->config->name,
+                                "address", address_to_string(&a, text),
+                                "ignored", false,
+                                "reason", jail_verdict_to_string(v)));
+                }
+                for (size_t k = 0; k < ELEMENTSOF(priority); k++) {
+                        if (priority[k] == best)
+                                break;
+                        if (priority[k] == v) {
+                                best = v;
+                                best_jail = j->config->name;
+                                /* jail_match_message() sets the address only for FAILURE; re-derive
+                                 * it for an ignored address so the caller sees which one. */
+                                have_address = false;
+                                if (v == JAIL_VERDICT_IGNORED_ADDRESS) {
+                                        for (size_t r = 0; r < j->n_fail_regex && !have_address; r++)
+                                                have_address = regex_match(j->fail_regex[r], message, strlen(message),
+                                                                           &best_address) > 0;
+                                }
+                                break;
+                        }
+                }
+        }
+
+        char text[ADDRESS_STRING_MAX];
+        bool ignored = best == JAIL_VERDICT_IGNORED_ADDRESS || best == JAIL_VERDICT_IGNORE_REGEX;
+        return varlink_call_reply(call, json_pack("{s:o, s:o, s:b, s:s}",
+                "jail", best_jail && best != JAIL_VERDICT_NO_MATCH ? json_string(best_jail) : json_null(),
+                "address", have_address ? json_string(address_to_string(&best_address, text)) : json_null(),
+                "ignored", ignored,
+                "reason", jail_verdict_to_string(best)));
+}
+
+static int vl_method_reload(VarlinkCall *call, json_t *parameters, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *message = NULL;
+
+        if (varlink_check_parameters(call, parameters, NULL, 0) < 0)
+                return 0;
+        if (!caller_is_root(call))
+                return 0;
+        if (manager_reload(m, &message) < 0)
+                return varlink_call_error(call, ERROR_PREFIX "ConfigurationError",
+                                          json_pack("{s:s}", "message", message ?: "The configuration was refused."));
+        return varlink_call_reply(call, NULL);
+}
+
+static void on_monitor_closed(VarlinkCall *call, void *userdata) {
+        Manager *m = userdata;
+        for (size_t i = 0; i < m->n_monitors; i++)
+                if (m->monitors[i] == call) {
+                        m->monitors[i] = m->monitors[--m->n_monitors];
+                        varlink_call_unref(call);
+                        return;
+                }
+}
+
+static int vl_method_monitor(VarlinkCall *call, json_t *parameters, void *userdata) {
+        Manager *m = userdata;
+        VarlinkCall **grown;
+
+        if (varlink_check_parameters(call, parameters, NULL, 0) < 0)
+                return 0;
+        if (!varlink_call_wants_more(call))
+                return varlink_call_error(call, "org.varlink.service.ExpectedMore", NULL);
+
+        grown = realloc(m->monitors, (m->n_monitors + 1) * sizeof(VarlinkCall *));
+        if (!grown)
+                return -ENOMEM;
+        m->monitors = grown;
+        m->monitors[m->n_monitors++] = varlink_call_ref(call);
+        varlink_call_set_close_callback(call, on_monitor_closed, m);
+        return 0;
+}
+
+void manager_monitor_event(Manager *m, const char *event, const Ban *b) {
+        /* Back to front: a notify that fails closes the connection, which removes the entry. */
+        for (size_t i = m->n_monitors; i > 0; i--)
+                (void) varlink_call_notify(m->monitors[i - 1],
+                                           json_pack("{s:s, s:o}", "event", event, "ban", ban_to_json(b)));
+}
+
+static const VarlinkMethodEntry manager_methods[] = {
+        { "GetStatus", vl_method_get_status },
+        { "ListBans", vl_method_list_bans },
+        { "ListFailures", vl_method_list_failures },
+        { "Ban", vl_method_ban },
+        { "Unban", vl_method_unban },
+        { "TestMessage", vl_method_test_message },
+        { "Reload", vl_method_reload },
+        { "Monitor", vl_method_monitor },
+        {}
+};
+
+static const VarlinkInterface manager_interface = {
+        .name = MANAGER_VARLINK_INTERFACE,
+        .description = manager_varlink_idl,
+        .methods = manager_methods,
+};
+
+/* The socket from socket activation: the one named "varlink", or the only one passed. */
+static int take_activation_fd(void) {
+        char **names = NULL;
+        int n, fd = -EBADF;
+
+        n = sd_listen_fds_with_names(true, &names);
+        if (n <= 0)
+                return n < 0 ? n : -ENOENT;
+        for (int i = 0; i < n; i++)
+                if (names && names[i] && streq(names[i], "varlink"))
+                        fd = SD_LISTEN_FDS_START + i;
+        if (fd < 0 && n == 1)
+                fd = SD_LISTEN_FDS_START;
+        for (int i = 0; names && i < n; i++)
+                free(names[i]);
+        free(names);
+        if (fd < 0)
+                return log_error_errno(EINVAL, "%d sockets were passed, none named \"varlink\".", n);
+        return fd;
+}
+
+int manager_setup_varlink(Manager *m) {
+        static const VarlinkServerInfo info = {
+                .vendor = "vpopguard",
+                .product = "vpopguardd",
+                .version = VPOPGUARD_VERSION,
+                .url = "man:vpopguardd(8)",
+        };
+        const char *path = m->options.socket_path;
+        int fd, r;
+
+        fd = take_activation_fd();
+        if (fd < 0 && fd != -ENOENT)
+                return fd;
+        if (fd == -ENOENT && path && !*path)
+                return 0; /* --socket= with no value: no control interface */
+        if (fd == -ENOENT && !path && !m->options.follow)
+                return 0; /* a --no-follow run is over before anyone could ask */
+
+        r = varlink_server_new(m->event, &info, m, &m->varlink);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the varlink server: %m");
+        r = varlink_server_add_interface(m->varlink, &manager_interface);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the varlink server: %m");
+
+        if (fd >= 0) {
+                r = varlink_server_listen_fd(m->varlink, fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to listen on the socket passed by the service manager: %m");
+                log_debug("Listening on the socket passed by the service manager.");
+                return 0;
+        }
+
+        if (!path) {
+                path = MANAGER_VARLINK_SOCKET;
+                (void) mkdir("/run/vpopguard", 0755);
+        }
+        r = varlink_server_listen_path(m->varlink, path, 0666);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", path);
+        log_debug("Listening on %s.", path);
+        return 0;
+}
+
+void manager_close_varlink(Manager *m) {
+        /* Freeing the server fires the monitors' close callbacks, which empty the list. */
+        m->varlink = varlink_server_free(m->varlink);
+        for (size_t i = 0; i < m->n_monitors; i++)
+                varlink_call_unref(m->monitors[i]);
+        m->n_monitors = 0;
+        free(m->monitors);
+        m->monitors = NULL;
+}

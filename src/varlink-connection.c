@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "varlink-internal.h"
+
+/* One client connection: buffers, reading, writing, and closing. This file is the only place
+ * that frees a connection, and does so only from the connection's own event sources (or
+ * varlink_server_free()), so the close callbacks of calls never run inside a method handler or a
+ * varlink_call_*() function; those only mark a connection failed. */
+
+#define BUFFER_MIN 4096U
+#define BUFFER_KEEP (64U * 1024U) /* larger buffers are freed once empty */
+
+VarlinkConnection *varlink_connection_free(VarlinkConnection *c) {
+        VarlinkServer *s;
+
+        if (!c)
+                return NULL;
+
+        s = c->server;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_connections--;
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->idle = sd_event_source_disable_unref(c->idle);
+        c->defer = sd_event_source_disable_unref(c->defer);
+        c->fd = safe_close(c->fd);
+
+        /* Last, so that a close callback finds the connection already gone. */
+        if (c->call)
+                varlink_call_disconnect(TAKE_PTR(c->call));
+
+        free(c->in);
+        free(c->out);
+        free(c);
+        return NULL;
+}
+
+void varlink_connection_fail(VarlinkConnection *c) {
+        if (c->failed)
+                return;
+        c->failed = true;
+        /* Closing is not a continuation that must yield (see varlink_connection_new()). A defer source
+         * cannot fail to enable; should it, EPOLLHUP or the idle timer still ends the
+         * connection. */
+        (void) sd_event_source_set_priority(c->defer, SD_EVENT_PRIORITY_NORMAL);
+        (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+}
+
+/* Activity: restarts the idle timeout if no call is in progress. */
+static void connection_touch(VarlinkConnection *c) {
+        if (!c->idle || c->failed)
+                return;
+        if (c->call) {
+                (void) sd_event_source_set_enabled(c->idle, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_source_set_time_relative(c->idle, c->server->idle_timeout_usec) < 0 ||
+            sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT) < 0)
+                varlink_connection_fail(c);
+}
+
+static void connection_update_events(VarlinkConnection *c) {
+        uint32_t e = 0;
+
+        if (c->failed)
+                return;
+        /* While a call is in progress input is still read, up to one message's worth. */
+        if (!c->read_eof && c->in_end - c->in_start < VARLINK_MESSAGE_MAX)
+                e |= EPOLLIN;
+        if (c->out_end > c->out_start)
+                e |= EPOLLOUT;
+        if (e == c->events)
+                return;
+        if (sd_event_source_set_io_events(c->io, e) < 0)
+                varlink_connection_fail(c);
+        else
+                c->events = e;
+}
+
+static int connection_flush(VarlinkConnection *c) {
+        bool progress = false;
+
+        while (c->out_start < c->out_end) {
+                ssize_t n = send(c->fd, c->out + c->out_start, c->out_end - c->out_start, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        int r = log_debug_errno(errno, "Varlink client (pid %d): write failed: %m", (int) c->pid);
+                        varlink_connection_fail(c);
+                        return r;
+                }
+                c->out_start += (size_t) n;
+                progress = true;
+        }
+
+        if (c->out_start == c->out_end) {
+                c->out_start = c->out_end = 0;
+                if (c->out_alloc > BUFFER_KEEP) {
+                        free(c->out);
+                        c->out = NULL;
+                        c->out_alloc = 0;
+                }
+        }
+        if (progress)
+                connection_touch(c); /* a client that reads its replies is not idle */
+        return 0;
+}
+
+typedef struct DumpContext {
+        VarlinkConnection *connection;
+        bool overflow;
+} DumpContext;
+
+static int on_dump(const char *buffer, size_t size, void *userdata) {
+        DumpContext *d = userdata;
+        VarlinkConnection *c = d->connection;
+        size_t pending = c->out_end - c->out_start;
+
+        if (size > c->output_max - pending) {
+                d->overflow = true;
+                return -1;
+        }
+        if (c->out_alloc - c->out_end < size && c->out_start > 0) {
+                memmove(c->out, c->out + c->out_start, pending);
+                c->out_start = 0;
+                c->out_end = pending;
+        }
+        if (c->out_alloc - c->out_end < size) {
+                size_t n = MAX(MAX(c->out_alloc * 2, c->out_end + size), (size_t) BUFFER_MIN);
+                char *p = realloc(c->out, n);
+                if (!p)
+                        return -1;
+                c->out = p;
+                c->out_alloc = n;
+        }
+        memcpy(c->out + c->out_end, buffer, size);
+        c->out_end += size;
+        return 0;
+}
+
+int varlink_connection_send(VarlinkConnection *c, json_t *message) {
+        DumpContext d = { .connection = c };
+        size_t pending = c->out_end - c->out_start;
+        int r;
+
+        if (c->failed)
+                return -ENOTCONN;
+
+        /* Serialized straight into the output buffer, then the NUL terminator. */
+        if (json_dump_callback(message, on_dump, &d, JSON_COMPACT) < 0 || on_dump("", 1, &d) < 0) {
+                c->out_end = c->out_start + pending; /* drop the partial message */
+                log_debug("Varlink client (pid %d): %s, disconnecting.", (int) c->pid,
+                          d.overflow ? "too much unread output" : "cannot serialize reply");
+                varlink_connection_fail(c);
+                return d.overflow ? -ENOBUFS : -ENOMEM;
+        }
+
+        r = connection_flush(c);
+        if (r < 0)
+                return r;
+        connection_update_events(c);
+        return 0;
+}
+
+void varlink_connection_end_call(VarlinkConnection *c) {
+        VarlinkCall *call = TAKE_PTR(c->call);
+
+        call->connection = NULL;
+        varlink_call_unref(call);
+        if (c->failed)
+                return;
+
+        connection_touch(c);
+        /* Buffered calls (or a pending EOF) are taken up from the event loop, not from inside
+         * whoever ended this call. */
+        if (c->in_end > c->in_start || c->read_eof)
+                (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+        connection_update_events(c);
+}
+
+static void connection_read(VarlinkConnection *c) {
+        size_t unconsumed = c->in_end - c->in_start;
+        ssize_t n;
+
+        if (c->in_start > 0) {
+                memmove(c->in, c->in + c->in_start, unconsumed);
+                c->in_start = 0;
+                c->in_end = unconsumed;
+        }
+        /* Grows on demand up to one maximal message; never more, so in_alloc - in_end is also
+         * what the current message may still take. */
+        if (c->in_alloc - c->in_end < BUFFER_MIN / 4 && c->in_alloc < VARLINK_MESSAGE_MAX) {
+                size_t a = MIN(MAX(c->in_alloc * 2, (size_t) BUFFER_MIN), (size_t) VARLINK_MESSAGE_MAX);
+                char *p = realloc(c->in, a);
+                if (!p) {
+                        varlink_connection_fail(c);
+                        return;
+                }
+                c->in = p;
+                c->in_alloc = a;
+        }
+        if (c->in_alloc == c->in_end)
+                return; /* full: connection_process() decides */
+
+        n = recv(c->fd, c->in + c->in_end, MIN(c->in_alloc - c->in_end, (size_t) VARLINK_READ_MAX), MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                        return;
+                log_debug_errno(errno, "Varlink client (pid %d): read failed: %m", (int) c->pid);
+                varlink_connection_fail(c);
+                return;
+        }
+        if (n == 0)
+                c->read_eof = true;
+        c->in_end += (size_t) n;
+}
+
+static int connection_parse(VarlinkConnection *c, const char *text, size_t len) {
+        json_auto_t *message = NULL;
+        json_error_t error;
+        char buf[LOG_ESCAPE_MAX];
+
+        message = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+        if (!message) {
+                /* jansson quotes the offending input in its text. */
+                log_debug("Varlink client (pid %d): invalid JSON at byte %d: %s", (int) c->pid, error.position,
+                          log_escape(error.text, strlen(error.text), buf, sizeof buf));
+                return -EBADMSG;
+        }
+        return varlink_connection_dispatch(c, message);
+}
+
+static void connection_process(VarlinkConnection *c) {
+        bool drained = false;
+        unsigned n = 0;
+        int r;
+
+        while (!c->failed && !c->call) {
+                char *start = c->in + c->in_start, *nul;
+                size_t unconsumed = c->in_end - c->in_start;
+
+                nul = unconsumed > c->in_scanned ? memchr(start + c->in_scanned, 0, unconsumed - c->in_scanned) : NULL;
+                if (!nul) {
+                        c->in_scanned = unconsumed;
+                        if (unconsumed >= VARLINK_MESSAGE_MAX) {
+                                log_debug("Varlink client (pid %d): message too long, disconnecting.", (int) c->pid);
+                                varlink_connection_fail(c);
+                        }
+                        drained = true;
+                        break;
+                }
+                if (n++ >= VARLINK_DISPATCH_PER_WAKEUP) {
+                        /* Give other event sources a turn; we continue in the next iteration. */
+                        (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
+                        break;
+                }
+
+                c->in_start += (size_t) (nul - start) + 1;
+                c->in_scanned = 0;
+                r = connection_parse(c, start, (size_t) (nul - start));
+                if (r < 0) {
+                        log_debug_errno(r, "Varlink client (pid %d): protocol violation, disconnecting: %m", (int) c->pid);
+                        varlink_connection_fail(c);
+                }
+        }
+
+        if (c->in_start == c->in_end) {
+                c->in_start = c->in_end = c->in_scanned = 0;
+                if (c->in_alloc > BUFFER_KEEP) {
+                        free(c->in);
+                        c->in = NULL;
+                        c->in_alloc = 0;
+                }
+        }
+        if (c->failed)
+                return;
+        if (c->call)
+                connection_touch(c); /* stops the idle timer */
+
+        /* The client shut down its side: we answer what it sent, then close. */
+        if (c->read_eof && drained && !c->call && c->out_start == c->out_end) {
+                varlink_connection_fail(c);
+                return;
+        }
+        connection_update_events(c);
+}
+
+static int on_connection_io(_unused_ sd_event_source *source, _unused_ int fd, uint32_t revents, void *userdata) {
+        VarlinkConnection *c = userdata;
+        bool did_read = false;
+
+        if (!c->failed && (revents & EPOLLOUT))
+                (void) connection_flush(c);
+        if (!c->failed && (revents & EPOLLIN) && (c->events & EPOLLIN)) {
+                connection_read(c);
+                did_read = true;
+        }
+        /* Hangup with reading off (EOF seen, or input full during a call): nobody is left to
+         * answer. With reading on, read first: EOF then comes in order after the last data. */
+        if (!c->failed && (revents & (EPOLLHUP | EPOLLERR)) && !did_read) {
+                log_debug("Varlink client (pid %d): hung up.", (int) c->pid);
+                varlink_connection_fail(c);
+        }
+        if (!c->failed)
+                connection_process(c);
+        if (c->failed)
+                varlink_connection_free(c);
+        return 0;
+}
+
+static int on_connection_defer(_unused_ sd_event_source *source, void *userdata) {
+        VarlinkConnection *c = userdata;
+
+        if (!c->failed)
+                connection_process(c);
+        if (c->failed)
+                varlink_connection_free(c);
+        return 0;
+}
+
+static int on_connection_idle(_unused_ sd_event_source *source, _unused_ uint64_t usec, void *userdata) {
+        VarlinkConnection *c = userdata;
+
+        if (c->call && !c->failed)
+                return 0;
+        log_debug("Varlink client (pid %d): idle, disconnecting.", (int) c->pid);
+        varlink_connection_free(c);
+        return 0;
+}
+
+int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid) {
+        VarlinkConnection *c;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        *c = (VarlinkConnection) {
+                .server = s,
+                .fd = fd,
+                .uid = uid,
+                .pid = pid,
+                .events = EPOLLIN,
+                .output_max = s->output_max,
+                .next = s->connections,
+        };
+        if (s->connections)
+                s->connections->prev = c;
+        s->connections = c;
+        s->n_connections++;
+
+        r = sd_event_add_io(s->event, &c->io, c->fd, c->events, on_connection_io, c);
+        if (r >= 0)
+                r = sd_event_add_defer(s->event, &c->defer, on_connection_defer, c);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
+        /* Continuing a pipelined batch must yield to everything else that is ready, or one
+         * client's batch would run to its end before anybody else's turn. */
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->defer, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r >= 0 && s->idle_timeout_usec > 0)
+                r = sd_event_add_time_relative(s->event, &c->idle, CLOCK_MONOTONIC, s->idle_timeout_usec, 0,
+                                               on_connection_idle, c);
+        if (r < 0) {
+                varlink_connection_free(c);
+                return r;
+        }
+        return 0;
+}

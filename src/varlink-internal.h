@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Shared by varlink.c (server, listeners, connection limits), varlink-connection.c (one client's
+ * socket and buffers) and varlink-call.c (calls, method dispatch, org.varlink.service). Nothing
+ * else includes it. */
+
+#include "varlink.h"
+
+typedef struct VarlinkListener VarlinkListener;
+typedef struct VarlinkConnection VarlinkConnection;
+
+struct VarlinkServer {
+        sd_event *event;
+        void *userdata;
+        char *vendor, *product, *version, *url;
+
+        const VarlinkInterface **interfaces;
+        size_t n_interfaces;
+
+        VarlinkListener *listeners;
+        sd_event_source *accept_retry; /* re-enables the listeners after EMFILE and friends */
+
+        VarlinkConnection *connections;
+        size_t n_connections;
+
+        uint64_t idle_timeout_usec;
+        size_t output_max;
+};
+
+/* Invariant: call != NULL exactly while a call is in progress; the connection then holds one
+ * reference to it and call->connection points back here. Input after the current message stays
+ * buffered until the call ends. */
+struct VarlinkConnection {
+        VarlinkServer *server;
+        VarlinkConnection *next, *prev;
+
+        int fd;
+        uid_t uid;
+        pid_t pid;
+        sd_event_source *io, *idle, *defer;
+        uint32_t events; /* what io is currently armed for */
+
+        char *in;
+        size_t in_alloc, in_start, in_end;
+        size_t in_scanned; /* bytes after in_start known to contain no NUL */
+
+        char *out;
+        size_t out_alloc, out_start, out_end;
+        size_t output_max;
+
+        VarlinkCall *call;
+        bool read_eof; /* the peer shut down its sending side */
+        bool failed;   /* to be closed from the event loop */
+};
+
+struct VarlinkCall {
+        unsigned n_ref;
+        VarlinkConnection *connection; /* NULL once the call ended or its connection closed */
+        json_t *message;               /* keeps the parameters alive as long as the call */
+        const char *method;            /* points into message */
+        uid_t uid;
+        pid_t pid;
+        bool more, oneway, ended;
+        void (*close_callback)(VarlinkCall *c, void *userdata);
+        void *close_userdata;
+};
+
+/* varlink-connection.c */
+/* Takes fd in all cases. */
+int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid);
+/* Closes at once and runs the close callback of a call in progress; only from our own event
+ * sources and varlink_server_free(). */
+VarlinkConnection *varlink_connection_free(VarlinkConnection *c);
+/* Queues message (with its NUL) and tries to send it. On failure the connection is marked
+ * failed and closed later from the event loop: -ENOBUFS over the output cap, else -errno. */
+int varlink_connection_send(VarlinkConnection *c, json_t *message);
+/* Schedules closing from the event loop; safe from anywhere, including method handlers. */
+void varlink_connection_fail(VarlinkConnection *c);
+/* The call in progress ended: drop our reference and carry on with buffered input later. */
+void varlink_connection_end_call(VarlinkConnection *c);
+
+/* varlink-call.c */
+extern const VarlinkInterface varlink_service_interface; /* org.varlink.service */
+/* Takes one parsed message: < 0 for a protocol violation (the caller disconnects). Otherwise the
+ * method ran and c->call is set if the call is still in progress. */
+int varlink_connection_dispatch(VarlinkConnection *c, json_t *message);
+/* The connection closes under a call in progress: detach it and run its close callback. */
+void varlink_call_disconnect(VarlinkCall *call);
