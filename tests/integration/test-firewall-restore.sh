@@ -91,6 +91,12 @@ has_ban() {
         vg_nft_set_has banned4 "$1" || vg_nft_set_has banned6 "$1"
 }
 
+# The ban event follows the nft commit, so wait for both.
+wait_for_ban() { # ADDRESS
+        vg_poll 20 has_ban "$1"
+        vg_poll 10 vg_journal_has "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$1"
+}
+
 assert_banned_exactly() { # ADDRESS...
         printf '%s\n' "$@" | LC_ALL=C sort >"$tmp/want-banned"
         banned_elements >"$tmp/banned"
@@ -135,16 +141,19 @@ ban_field() { # ADDRESS FIELD: the field of the (last) ban event of ADDRESS
 # Every ADDRESS is in the kernel for no longer than what is left of its ban: 0 < expires <=
 # BanTime, and <= the time until VPOPGUARD_EXPIRES_USEC of its event (plus the second that
 # libnftables rounds up). A ban put back with a fresh BanTime fails the second bound once a few
-# seconds have passed since the ban (see wait_for_bans_to_age).
+# seconds have passed since the ban (see ban_age_at_least).
 assert_remaining_timeouts() { # WHAT ADDRESS...
         local what=$1 a now expires_usec expires
+        # Fields of an export entry come in no particular order (journald sorts them by where
+        # their data is stored), so each entry is read up to the blank line that ends it.
         local -A ends=() left=()
         shift
         vg_journal_sync
         while read -r a expires_usec; do
                 ends[$a]=$expires_usec
         done < <(journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_MESSAGE_ID" |
-                awk '/^VPOPGUARD_ADDRESS=/ { a = substr($0, 19) } /^VPOPGUARD_EXPIRES_USEC=/ { print a, substr($0, 24) }')
+                awk '/^VPOPGUARD_ADDRESS=/ { a = substr($0, 19) } /^VPOPGUARD_EXPIRES_USEC=/ { e = substr($0, 24) }
+                     /^$/ { print a, e; a = e = "" } END { if (a != "") print a, e }')
         now=${EPOCHREALTIME/[.,]/}
         while read -r a expires; do
                 left[$a]=$expires
@@ -166,6 +175,7 @@ ban_age_at_least() { # SECONDS ADDRESS...: every ban is older than SECONDS
         shift
         for a in "$@"; do
                 banned=$(ban_field "$a" VPOPGUARD_BANNED_USEC)
+                [[ -n $banned ]] || vg_fail "no ban event of $a"
                 ((10#$now - 10#$banned >= min * 1000000)) || return 1
         done
 }
@@ -175,7 +185,7 @@ old=(198.51.100.1 198.51.100.2 2001:db8::1 203.0.113.3)
 start_daemon
 assert_table_complete "first start"
 for a in "${old[@]}"; do ban "${a//:/_}"; done
-for a in "${old[@]}"; do vg_poll 20 has_ban "$a"; done
+for a in "${old[@]}"; do wait_for_ban "$a"; done
 mapfile -t old < <(printf '%s\n' "${old[@]}" | LC_ALL=C sort)
 assert_banned_exactly "${old[@]}"
 handles=$(table_handles)
@@ -190,7 +200,6 @@ vg_assert_eq "$handles" "$(table_handles)" "table, set and chain handles after a
 assert_table_complete "restart" # in particular, the rules are not doubled
 
 # Let the bans age, so that one put back with a new BanTime shows.
-vg_journal_sync
 vg_poll 10 ban_age_at_least 3 "${old[@]}"
 
 # --- 1. SIGTERM, nft flush ruleset, start: everything is back, with the time that was left.
@@ -214,7 +223,7 @@ assert_remaining_timeouts "start after SIGKILL and nft flush ruleset" "${old[@]}
 nft delete table inet vpopguard
 new=198.51.100.77
 ban "$new"
-vg_poll 20 has_ban "$new"
+wait_for_ban "$new"
 alive "$DAEMON_PID" || vg_fail "vpopguardd exited after the table was deleted: $(cat "$DAEMON_LOG")"
 assert_table_complete "after nft delete table and a new ban"
 assert_banned_exactly "${old[@]}" "$new"
@@ -261,8 +270,8 @@ assert_banned_exactly "${old[@]}" "$new"
 assert_remaining_timeouts "CreateTable=no, saved bans" "${old[@]}" "$new"
 ban 203.0.113.9
 ban 2001_db8__9
-vg_poll 20 has_ban 203.0.113.9
-vg_poll 20 has_ban 2001:db8::9
+wait_for_ban 203.0.113.9
+wait_for_ban 2001:db8::9
 assert_banned_exactly "${old[@]}" "$new" 2001:db8::9 203.0.113.9
 assert_remaining_timeouts "CreateTable=no, new bans" 203.0.113.9 2001:db8::9
 nft -t list table inet vpopguard >"$tmp/hand-made-after"
