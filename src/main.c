@@ -199,6 +199,7 @@ static int run(int argc, char *argv[]) {
         r = manager_load_state(m);
         if (r < 0)
                 return r;
+        (void) manager_load_logged_bans(m);
         r = manager_setup_firewall(m);
         if (r < 0)
                 return r;

@@ -9,7 +9,8 @@
  * journal events, then the state file. The ban table is the truth; the kernel's sets are made
  * to match it whenever they may have drifted (start, reload, a failed commit). */
 
-int manager_queue_ban(Manager *m, const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes) {
+int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, const JournalPosition *causes,
+                      size_t n_causes) {
         PendingBan *p;
         int r;
 
@@ -28,7 +29,7 @@ int manager_queue_ban(Manager *m, const Ban *b, usec_t find_time, const JournalP
                 return log_oom();
 
         p = &m->pending[m->n_pending];
-        *p = (PendingBan) { .ban = *b, .find_time = find_time };
+        *p = (PendingBan) { .ban = *b, .logged = logged, .find_time = find_time };
         if (n_causes > 0) {
                 p->causes = malloc(n_causes * sizeof(JournalPosition));
                 if (!p->causes)
@@ -159,9 +160,11 @@ static int commit_pending_to_kernel(Manager *m) {
 static void emit_pending_events(Manager *m) {
         for (size_t i = 0; i < m->n_pending; i++) {
                 PendingBan *p = &m->pending[i];
-                int r = journal_event_ban(&p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to log the ban event: %m");
+                if (!p->logged) {
+                        int r = journal_event_ban(&p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
+                        if (r < 0)
+                                log_debug_errno(r, "Failed to log the ban event: %m");
+                }
                 manager_monitor_event(m, "ban", &p->ban);
                 free(p->causes);
         }

@@ -151,9 +151,10 @@ static int record_failure(Manager *m, Jail *jail, const Address *a, usec_t now) 
         };
         snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);
 
+        bool logged = manager_take_logged_ban(m, a, cursor, &b);
         if (!failure_table_get(jail->failures, a, &w))
                 return -ESRCH;
-        r = manager_queue_ban(m, &b, jail->config->find_time, w.failures, w.n_failures);
+        r = manager_queue_ban(m, &b, logged, jail->config->find_time, w.failures, w.n_failures);
         if (r < 0)
                 return r;
         failure_table_forget(jail->failures, a);
@@ -260,6 +261,8 @@ int manager_process_journal(Manager *m) {
         int k = manager_commit(m);
         if (r >= 0 && k < 0)
                 r = k;
+        if (m->journal_at_end && m->n_logged_bans > 0)
+                manager_forget_logged_bans(m); /* the replay is over */
 
         if (!m->journal_at_end && r >= 0)
                 /* More is waiting: continue on the next loop iteration, after other events. */

@@ -25,6 +25,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         manager_close_journal(m);
         manager_close_varlink(m);
+        manager_forget_logged_bans(m);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->expiry_timer);
         sd_event_unref(m->event);

@@ -35,8 +35,11 @@ typedef struct ManagerOptions {
         bool follow;
 } ManagerOptions;
 
+typedef struct LoggedBan LoggedBan;
+
 typedef struct PendingBan {
         Ban ban;
+        bool logged; /* its event is already in the journal (a replay after a crash) */
         usec_t find_time;
         JournalPosition *causes;
         size_t n_causes;
@@ -68,6 +71,9 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
 
+        LoggedBan *logged_bans;            /* see manager-recover.c */
+        size_t n_logged_bans;
+
         VarlinkServer *varlink;
         VarlinkCall **monitors;            /* Monitor() calls streaming events */
         size_t n_monitors;
@@ -98,7 +104,8 @@ int manager_process_journal(Manager *m);
 
 /* manager-bans.c */
 int manager_setup_firewall(Manager *m);
-int manager_queue_ban(Manager *m, const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes);
+int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, const JournalPosition *causes,
+                      size_t n_causes);
 /* One nft transaction for the queued bans, their journal events, then the state file. */
 int manager_commit(Manager *m);
 /* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
@@ -120,6 +127,14 @@ int manager_setup_varlink(Manager *m);
 void manager_close_varlink(Manager *m);
 /* Tells every Monitor() caller: event is "ban", "unban" or "expire". */
 void manager_monitor_event(Manager *m, const char *event, const Ban *b);
+
+/* manager-recover.c */
+/* Reads the ban events logged after the saved state (a crash between logging and saving). */
+int manager_load_logged_bans(Manager *m);
+/* If a ban of a triggered by trigger_cursor was logged before a crash, gives b its original
+ * times and returns true: the event must not be logged again. */
+bool manager_take_logged_ban(Manager *m, const Address *a, const char *trigger_cursor, Ban *b);
+void manager_forget_logged_bans(Manager *m);
 
 /* manager-state.c */
 int manager_load_state(Manager *m);
