@@ -12,10 +12,12 @@ set -euo pipefail
 
 vg_require_root_or_skip
 vg_enter_namespaces "$@"
-vg_require_commands nft jq python3 journalctl timeout
+vg_require_commands nft jq journalctl timeout
 daemon=$(vg_daemon)
 tmp=$(vg_tmpdir reload)
 
+# Deadline of each wait, in seconds: generous, as a busy machine is no failure.
+T=20
 conf=$tmp/vpopguard.conf
 mkdir -p "$conf.d"
 cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
@@ -55,11 +57,16 @@ has_line_with "$tmp/bad-start.log" "$bad.d/50-local.conf:4:" "MaxRetry=0" ||
 vg_assert_eq "" "$(nft list tables)" "nftables tables after the refused start"
 [[ ! -e $tmp/bad-state ]] || vg_fail "the refused start created its state directory"
 
+# Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+vg_require_commands "$py"
+
 # --- 3 and 4. The running daemon, with a NOTIFY_SOCKET the test reads (one field a line).
 vg_start_journald
 sock=$tmp/notify
 notify_out=$tmp/notify.out
-vg_spawn "$tmp/notify.log" python3 -c '
+vg_spawn "$tmp/notify.log" "$py" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -70,13 +77,16 @@ with open(sys.argv[2], "a") as f:
                 f.write(field + "\n")
         f.flush()
 ' "$sock" "$notify_out"
-vg_poll 10 test -S "$sock"
+vg_poll 30 test -S "$sock"
 
 count_ready() { # N: READY=1 arrived N times
         [[ $(grep -cx READY=1 "$notify_out") -eq $1 ]]
 }
 protocol() { # the lifecycle fields, in order
         grep -xE 'READY=1|RELOADING=1|STOPPING=1' "$notify_out" | paste -sd' ' -
+}
+exited() { # PID: has exited (a zombie until waited for)
+        ! vg__pid_alive "$1"
 }
 logged=0
 fail() { # ADDRESS COUNT
@@ -96,25 +106,25 @@ not_banned() {
 log=$tmp/daemon.log
 vg_spawn "$log" env NOTIFY_SOCKET="$sock" "$daemon" --config="$conf" --state-directory="$tmp/state"
 pid=$VG_LAST_PID
-vg_poll 10 count_ready 1
+vg_poll "$T" count_ready 1
 grep -q '^STATUS=.*jail' "$notify_out" || vg_fail "no STATUS= naming the jails: $(cat "$notify_out")"
 
 # MaxRetry=3 to begin with.
 fail 192.0.2.1 3
-vg_poll 10 banned 192.0.2.1
+vg_poll "$T" banned 192.0.2.1
 
 # A broken drop-in (one good line, one bad): logged with file:line, nothing of it applied.
 printf '[Defaults]\nMaxRetry=2\nFindTime=banana\n' >"$conf.d/90-local.conf"
 kill -HUP "$pid"
-vg_poll 10 count_ready 2
+vg_poll "$T" count_ready 2
 vg_assert_eq "READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the broken reload"
-vg_poll 10 has_line_with "$log" "$conf.d/90-local.conf:3:" "FindTime=banana"
-vg_poll 10 grep -q 'Keeping the previous configuration' "$log"
+vg_poll "$T" has_line_with "$log" "$conf.d/90-local.conf:3:" "FindTime=banana"
+vg_poll "$T" grep -q 'Keeping the previous configuration' "$log"
 # Still MaxRetry=3: two failures are not enough, the sentinel's three are.
 fail 192.0.2.2 2
 fail 192.0.2.31 1 # its first failure, before the good reload
 fail 192.0.2.9 3
-vg_poll 10 banned 192.0.2.9
+vg_poll "$T" banned 192.0.2.9
 not_banned 192.0.2.2
 not_banned 192.0.2.31
 vg_assert_eq "$(printf '%s\n' 192.0.2.1 192.0.2.9)" "$(vg_nft_set_elements banned4)" "banned4 after the broken reload"
@@ -122,26 +132,26 @@ vg_assert_eq "$(printf '%s\n' 192.0.2.1 192.0.2.9)" "$(vg_nft_set_elements banne
 # A good drop-in: MaxRetry=2 from now on, and 192.0.2.31's first failure still counts.
 printf '[Defaults]\nMaxRetry=2\n' >"$conf.d/90-local.conf"
 kill -HUP "$pid"
-vg_poll 10 count_ready 3
+vg_poll "$T" count_ready 3
 vg_assert_eq "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the good reload"
-vg_poll 10 grep -q 'Configuration reloaded' "$log"
+vg_poll "$T" grep -q 'Configuration reloaded' "$log"
 fail 192.0.2.31 1
 fail 192.0.2.32 1 # one failure, none before: not enough
 fail 192.0.2.3 2
-vg_poll 10 banned 192.0.2.3
-vg_poll 10 banned 192.0.2.31
+vg_poll "$T" banned 192.0.2.3
+vg_poll "$T" banned 192.0.2.31
 not_banned 192.0.2.32
 grep -qxF 'Banned 192.0.2.31 for 1h (jail vpopmail): 2 failures within 10min.' "$log" ||
         vg_fail "no ban line for 192.0.2.31: $(cat "$log")"
 # The reloads reread nothing: "entries read" is what was logged.
-vg_poll 10 grep -q "^STATUS=.* $logged entries read" "$notify_out"
+vg_poll "$T" grep -q "^STATUS=.* $logged entries read" "$notify_out"
 vg_assert_eq "$logged" "$(sed -n 's/^STATUS=.* \([0-9]*\) entries read.*/\1/p' "$notify_out" | sort -n | tail -n 1)" \
         "entries read"
 
 # SIGTERM: STOPPING=1, exit status 0.
 kill -TERM "$pid"
-vg_poll 10 grep -qx STOPPING=1 "$notify_out"
-vg_poll 10 eval '! vg__pid_alive "$pid"'
+vg_poll "$T" grep -qx STOPPING=1 "$notify_out"
+vg_poll "$T" exited "$pid"
 rc=0
 wait "$pid" || rc=$?
 vg_kill "$pid" # only forgets it: it has exited

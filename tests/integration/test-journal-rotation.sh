@@ -13,17 +13,24 @@ set -euo pipefail
 
 vg_require_root_or_skip
 vg_enter_namespaces "$@"
-vg_require_commands nft jq python3 journalctl
+vg_require_commands nft jq journalctl
 daemon=$(vg_daemon)
 tmp=$(vg_tmpdir rotation)
 vg_start_journald
 
+# Deadline of each wait, in seconds: generous, as a busy machine is no failure.
+T=20
 MID_BAN=7fc6f43d6e5d457ba31097a4cc519474
 MID_MISSED=a88198937379434e853764a891c2a4cf
 
+# Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+vg_require_commands "$py"
+
 # --- A NOTIFY_SOCKET the test reads: each field of each datagram becomes a line of OUTPUT.
 notify_listen() { # SOCKET OUTPUT
-        vg_spawn "$2.log" python3 -c '
+        vg_spawn "$2.log" "$py" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -34,7 +41,7 @@ with open(sys.argv[2], "a") as f:
                 f.write(field + "\n")
         f.flush()
 ' "$1" "$2"
-        vg_poll 10 test -S "$1"
+        vg_poll 30 test -S "$1"
 }
 sock=$tmp/notify
 notify_out=$tmp/notify.out
@@ -61,7 +68,20 @@ start_daemon() { # LOG
         : >"$notify_out"
         vg_spawn "$1" env NOTIFY_SOCKET="$sock" "$daemon" --config="$conf" --state-directory="$state"
         daemon_pid=$VG_LAST_PID
-        vg_poll 10 grep -qx READY=1 "$notify_out"
+        vg_poll "$T" grep -qx READY=1 "$notify_out"
+}
+
+exited() { # PID: has exited (a zombie until waited for)
+        ! vg__pid_alive "$1"
+}
+# SIGTERM: saves the state and exits with status 0 (also under the sanitizers: no leak, no error).
+stop_daemon() {
+        local rc=0
+        kill -TERM "$daemon_pid"
+        vg_poll "$T" exited "$daemon_pid"
+        wait "$daemon_pid" || rc=$?
+        vg_kill "$daemon_pid" # only forgets it: it has exited
+        vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM"
 }
 
 logged=0 # vpopmail entries logged since the daemon started
@@ -73,8 +93,8 @@ fail() { # ADDRESS COUNT
         done
 }
 banned() { # ADDRESS: in the set, and its ban event in the journal
-        vg_poll 10 vg_nft_set_has banned4 "$1"
-        vg_poll 10 vg_journal_has "MESSAGE_ID=$MID_BAN" "VPOPGUARD_ADDRESS=$1"
+        vg_poll "$T" vg_nft_set_has banned4 "$1"
+        vg_poll "$T" vg_journal_has "MESSAGE_ID=$MID_BAN" "VPOPGUARD_ADDRESS=$1"
 }
 # Ban events are vacuumed with their files: keep "CURSOR ADDRESS" of each as it is seen.
 collect_ban_events() {
@@ -90,6 +110,20 @@ vpopmail_entries() {
         journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=vpopmail SYSLOG_IDENTIFIER=vchkpw | wc -l
 }
 
+# On failure, show what the daemon saw and what the journal holds.
+passed=0
+diagnose() {
+        [[ $passed == 0 ]] || return 0
+        vg_log "daemon logs:"
+        tail -n 20 "$tmp"/daemon*.log >&2
+        vg_log "last notifications:"
+        tail -n 5 "$notify_out" >&2
+        vg_log "vpopmail entries in the journal:"
+        journalctl -q --no-pager -o short-monotonic SYSLOG_IDENTIFIER=vpopmail | tail -n 20 >&2
+        ls -l /var/log/journal/*/ >&2
+}
+vg_on_exit diagnose
+
 start_daemon "$tmp/daemon1.log"
 
 # --- Part 1: one attacker, and two addresses that stay below MaxRetry for now.
@@ -97,7 +131,7 @@ fail 192.0.2.1 3
 fail 192.0.2.101 2
 fail 192.0.2.201 1
 banned 192.0.2.1
-vg_poll 10 read_is "$logged"
+vg_poll "$T" read_is "$logged"
 
 # --- Part 2, after a rotation: the open window of 192.0.2.101 spans the two files.
 timeout 10 journalctl --rotate || vg_fail "journalctl --rotate failed"
@@ -105,7 +139,7 @@ fail 192.0.2.2 3
 fail 192.0.2.101 1
 banned 192.0.2.2
 banned 192.0.2.101
-vg_poll 10 read_is "$logged"
+vg_poll "$T" read_is "$logged"
 # The ban of 192.0.2.101 names its three failures, in both files, by their cursors.
 vg_assert_eq "$(vpopmail_cursors 192.0.2.101 | LC_ALL=C sort)" \
         "$(journalctl -q --no-pager -o export "MESSAGE_ID=$MID_BAN" VPOPGUARD_ADDRESS=192.0.2.101 |
@@ -119,30 +153,30 @@ vg_assert_eq 0 "$(vpopmail_entries)" "vpopmail entries left after vacuuming"
 fail 192.0.2.3 3
 fail 192.0.2.201 1
 banned 192.0.2.3
-vg_poll 10 read_is "$logged"
+vg_poll "$T" read_is "$logged"
 collect_ban_events
 
 # --- Part 4: journald restarts in the middle of an attack.
 fail 192.0.2.4 1
-vg_poll 10 read_is "$logged"
+vg_poll "$T" read_is "$logged"
 vg_restart_journald
 fail 192.0.2.4 2
 fail 192.0.2.5 3
 banned 192.0.2.4
 banned 192.0.2.5
-vg_poll 10 read_is "$logged"
+vg_poll "$T" read_is "$logged"
 collect_ban_events
 
-expected=$(printf '%s\n' 192.0.2.1 192.0.2.2 192.0.2.101 192.0.2.3 192.0.2.4 192.0.2.5 | LC_ALL=C sort)
-vg_assert_eq "$expected" "$(vg_nft_set_elements banned4)" "banned4 after part 4"
-vg_assert_eq "$(printf '1 %s\n' $expected)" \
+attackers=(192.0.2.1 192.0.2.2 192.0.2.101 192.0.2.3 192.0.2.4 192.0.2.5)
+vg_assert_eq "$(printf '%s\n' "${attackers[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4 after part 4"
+vg_assert_eq "$(printf '1 %s\n' "${attackers[@]}" | LC_ALL=C sort -k2)" \
         "$(LC_ALL=C sort -u "$tmp/events" | awk '{ print $2 }' | LC_ALL=C sort | uniq -c | awk '{ print $1, $2 }')" \
         "ban events per address"
 vg_assert_eq "$logged" "$(max_read)" "entries read (nothing twice)"
 vg_assert_eq 1 "$(grep -c '^Banned 192\.0\.2\.101 for ' "$tmp/daemon1.log")" "ban lines of 192.0.2.101"
 
 # --- Stopped, its saved entry vacuumed away, more failures, started again.
-vg_kill "$daemon_pid"
+stop_daemon
 saved=$(sed -n 's/^cursor //p' "$state/state")
 vg_assert_eq "$(vpopmail_cursors | tail -n 1)" "$saved" "saved cursor after SIGTERM"
 if vg_journal_has "MESSAGE_ID=$MID_MISSED"; then vg_fail "an entries-missed event before any entry was missed"; fi
@@ -153,19 +187,21 @@ fail 192.0.2.6 3 # exactly MaxRetry: the first entry after the cursor must be re
 vg_journal_sync
 start_daemon "$tmp/daemon2.log"
 banned 192.0.2.6
-vg_poll 10 read_is 3
-vg_poll 10 vg_journal_has "MESSAGE_ID=$MID_MISSED" "VPOPGUARD_CURSOR=$saved"
+vg_poll "$T" read_is 3
+vg_poll "$T" vg_journal_has "MESSAGE_ID=$MID_MISSED" "VPOPGUARD_CURSOR=$saved"
 grep -q 'saved journal position is no longer in the journal' "$tmp/daemon2.log" ||
         vg_fail "no warning about the lost position: $(cat "$tmp/daemon2.log")"
 
 # --- A plain restart: the saved entry is there, nothing is missed and nothing read twice.
-vg_kill "$daemon_pid"
+stop_daemon
 start_daemon "$tmp/daemon3.log"
 fail 192.0.2.7 3
 banned 192.0.2.7
-vg_poll 10 read_is 3
+vg_poll "$T" read_is 3
 vg_assert_eq 3 "$(max_read)" "entries read after a plain restart"
 vg_assert_eq 1 "$(journalctl -q --no-pager -o cat "MESSAGE_ID=$MID_MISSED" | wc -l)" "entries-missed events"
-vg_assert_eq "$(printf '%s\n' $expected 192.0.2.6 192.0.2.7 | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4 at the end"
+vg_assert_eq "$(printf '%s\n' "${attackers[@]}" 192.0.2.6 192.0.2.7 | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4 at the end"
+stop_daemon
 
+passed=1
 vg_log "all checks passed"
