@@ -46,7 +46,7 @@ int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, c
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s, (void) usec;
-        (void) manager_commit(m);
+        (void) manager_commit(m, false);
         return 0;
 }
 
@@ -171,7 +171,7 @@ static void emit_pending_events(Manager *m) {
         m->n_pending = 0;
 }
 
-int manager_commit(Manager *m) {
+int manager_commit(Manager *m, bool force_save) {
         int r;
 
         r = commit_pending_to_kernel(m);
@@ -189,7 +189,9 @@ int manager_commit(Manager *m) {
         emit_pending_events(m);
         (void) manager_arm_expiry_timer(m);
 
-        if (m->state_dirty && !m->options.dry_run) {
+        bool due = force_save || m->journal_at_end || !m->journal ||
+                   now_monotonic() >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        if (m->state_dirty && !m->options.dry_run && due) {
                 r = manager_save_state(m);
                 if (r < 0)
                         return r;

@@ -258,7 +258,7 @@ int manager_process_journal(Manager *m) {
                 }
         }
 
-        int k = manager_commit(m);
+        int k = manager_commit(m, false);
         if (r >= 0 && k < 0)
                 r = k;
         if (m->journal_at_end && m->n_logged_bans > 0)

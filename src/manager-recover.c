@@ -24,12 +24,6 @@ struct LoggedBan {
         usec_t banned_usec, expires_usec;
 };
 
-static usec_t cursor_realtime(const char *cursor) {
-        const char *t = cursor ? strstr(cursor, ";t=") : NULL;
-        unsigned long long v;
-        return t && sscanf(t + 3, "%llx", &v) == 1 ? (usec_t) v : 0;
-}
-
 static int field_value(const void *data, size_t len, const char *name, char *buf, size_t size) {
         size_t n = strlen(name);
         if (len <= n || memcmp(data, name, n) != 0 || ((const char *) data)[n] != '=')
@@ -77,10 +71,12 @@ int manager_load_logged_bans(Manager *m) {
 
         if (m->options.dry_run)
                 return 0;
-        /* Events of the batch the state file does not hold come after its last entry; with no
-         * state at all, a first run may have crashed before its first save. */
-        from = cursor_realtime(m->cursor);
-        if (from == 0) {
+        /* Events of the batches the state file does not hold were logged after it was written
+         * (a second of slack for coarse file times); with no state at all, a first run may have
+         * crashed before its first save. */
+        if (m->state_saved_usec > 0)
+                from = m->state_saved_usec > USEC_PER_SEC ? m->state_saved_usec - USEC_PER_SEC : 0;
+        else {
                 usec_t now = now_realtime();
                 from = now > m->max_find_time ? now - m->max_find_time : 0;
         }

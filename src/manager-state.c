@@ -53,6 +53,7 @@ int manager_save_state(Manager *m) {
         if (r < 0)
                 goto fail;
         state_writer_free(w);
+        m->state_saved_monotonic = now_monotonic();
         return 0;
 
 fail:
@@ -109,6 +110,12 @@ int manager_load_state(Manager *m) {
 
         if (!m->options.dry_run && mkdir(m->options.state_directory, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create the state directory %s: %m", m->options.state_directory);
+
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", m->options.state_directory, STATE_FILE_NAME);
+        if (stat(path, &st) >= 0)
+                m->state_saved_usec = (usec_t) st.st_mtim.tv_sec * USEC_PER_SEC + (usec_t) st.st_mtim.tv_nsec / 1000;
 
         r = state_load(m->options.state_directory, &callbacks, m, &error);
         if (r == -ENOENT) {

@@ -211,7 +211,7 @@ int manager_reload(Manager *m, char **ret_message) {
         log_info("Reloading configuration from %s.", m->config_file);
 
         /* Finish the batch in flight under the old configuration first. */
-        (void) manager_commit(m);
+        (void) manager_commit(m, true);
 
         r = load_config_and_jails(m, &c, &jails, &n, ret_message);
         if (r < 0) {
@@ -255,7 +255,7 @@ int manager_reload(Manager *m, char **ret_message) {
                 return sd_event_exit(m->event, r);
         (void) manager_reconcile_firewall(m);
         m->state_dirty = true;
-        (void) manager_commit(m);
+        (void) manager_commit(m, true);
         log_info("Configuration reloaded: %zu jail%s.", n, n == 1 ? "" : "s");
 
 finish:
@@ -286,7 +286,7 @@ int manager_run(Manager *m) {
         r = sd_event_loop(m->event);
 
         /* Whatever was read before the signal is committed, so a restart resumes right after it. */
-        int k = manager_commit(m);
+        int k = manager_commit(m, true);
         if (r >= 0 && k < 0)
                 r = k;
         return r;

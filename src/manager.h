@@ -20,6 +20,10 @@
 
 #define MANAGER_BATCH_MAX 16384U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
+/* While catching up on a backlog, the state file is rewritten at most this often; once the
+ * journal is read to its end, after every batch. Any saved state is a snapshot between two
+ * committed batches, so a crash replays more, but still decides exactly the same bans. */
+#define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
@@ -61,6 +65,8 @@ typedef struct Manager {
         usec_t eager_until;                /* CLOCK_MONOTONIC */
         char *cursor;                      /* of the last processed entry */
         bool state_dirty;                  /* something changed since the last save */
+        usec_t state_saved_usec;           /* mtime of the state file found at start */
+        usec_t state_saved_monotonic;      /* when we last wrote it */
         bool journal_at_end;
 
         NftSet *nft;
@@ -106,8 +112,9 @@ int manager_process_journal(Manager *m);
 int manager_setup_firewall(Manager *m);
 int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, const JournalPosition *causes,
                       size_t n_causes);
-/* One nft transaction for the queued bans, their journal events, then the state file. */
-int manager_commit(Manager *m);
+/* One nft transaction for the queued bans, their journal events, then the state file (now if
+ * force_save, else when due: see MANAGER_SAVE_INTERVAL_USEC). */
+int manager_commit(Manager *m, bool force_save);
 /* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
 int manager_reconcile_firewall(Manager *m);
 int manager_arm_expiry_timer(Manager *m);
