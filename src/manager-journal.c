@@ -54,10 +54,16 @@ static int seek_start(Manager *m) {
         r = sd_journal_next(m->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the journal: %m");
-        if (r == 0)
-                return 0; /* nothing at or after the cursor yet */
-        if (sd_journal_test_cursor(m->journal, m->cursor) > 0)
+        if (r > 0 && sd_journal_test_cursor(m->journal, m->cursor) > 0)
                 return 0; /* the last processed entry itself: the next one is new */
+        if (r == 0) {
+                /* Nothing at or after the saved position: the entry itself is gone too (it would
+                 * be returned), and whatever followed it before a vacuum with it. */
+                log_warning("The saved journal position is no longer in the journal, nor anything after it; "
+                            "entries logged while the daemon was stopped may have been missed.");
+                (void) journal_event_entries_missed(m->cursor);
+                return 0;
+        }
 
         /* The saved entry is gone (vacuumed): we stand on the oldest entry after it, which is
          * unprocessed, so step back once to let the loop read it. */
@@ -267,8 +273,10 @@ int manager_process_journal(Manager *m) {
         if (!m->journal_at_end && r >= 0)
                 /* More is waiting: continue on the next loop iteration, after other events. */
                 (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
-        else if (m->journal_at_end && !m->options.follow)
+        else if (m->journal_at_end && !m->options.follow) {
+                manager_update_status(m);
                 return sd_event_exit(m->event, r < 0 ? r : 0);
+        }
 
         if (n > 0) {
                 manager_update_status(m);
@@ -284,7 +292,8 @@ static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *use
 
         int r = sd_journal_process(m->journal);
         if (r < 0)
-                return log_error_errno(r, "Failed to process journal changes: %m");
+                /* Returning the error would make sd-event drop this source for good. */
+                log_warning_errno(r, "Failed to process journal changes, reading on: %m");
         (void) manager_process_journal(m);
         return 0;
 }
