@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The daemon is stopped, failures are logged, and the journal is rotated and vacuumed so that
+# both the saved cursor's entry and everything after it are gone. On restart the daemon must
+# say that entries may have been missed (log line and MESSAGE_ID event), then go on banning.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+vg_require_root_or_skip
+vg_enter_namespaces "$@"
+daemon=$(vg_daemon)
+tmp=$(vg_tmpdir p)
+vg_start_journald
+conf=$tmp/vpopguard.conf
+mkdir -p "$conf.d"
+cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
+printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+
+vg_spawn "$tmp/d1.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+pid=$VG_LAST_PID
+for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.1"; done
+vg_poll 20 vg_nft_set_has banned4 192.0.2.1
+kill -TERM "$pid"
+vg_poll 20 eval "! kill -0 $pid 2>/dev/null"
+saved=$(sed -n 's/^cursor //p' "$tmp/state/state")
+[[ -n $saved ]] || vg_fail "no cursor saved"
+
+for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.2"; done
+journalctl --rotate --vacuum-files=1 >/dev/null 2>&1
+vg_assert_eq 0 "$(journalctl -q -o cat SYSLOG_IDENTIFIER=vpopmail | wc -l)" "vpopmail entries left after the vacuum"
+
+vg_spawn "$tmp/d2.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+vg_poll 20 grep -q ' running' "$tmp/d2.log"
+grep -q 'may have been missed' "$tmp/d2.log" || vg_fail "no warning about missed entries: $(cat "$tmp/d2.log")"
+vg_journal_sync
+vg_assert_eq "$saved" "$(journalctl -q -o export MESSAGE_ID=a88198937379434e853764a891c2a4cf |
+        sed -n 's/^VPOPGUARD_CURSOR=//p')" "cursor named by the missed-entries event"
+
+# And it goes on: new failures after the restart ban.
+for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.3"; done
+vg_poll 20 vg_nft_set_has banned4 192.0.2.3
+vg_log "ok"
