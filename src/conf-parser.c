@@ -436,11 +436,19 @@ int config_load(const char *main_file, const char * const *dropin_dirs, Config *
 }
 
 char **config_dropin_dirs_for(const char *main_file) {
-        _cleanup_strv_free_ char **dirs = calloc(2, sizeof(char *));
-        char *d;
+        static const char * const defaults[] = CONFIG_DROPIN_DIRS;
+        _cleanup_strv_free_ char **dirs = calloc(1, sizeof(char *));
+        _cleanup_free_ char *d = NULL;
 
-        if (!dirs || asprintf(&d, "%s.d", main_file) < 0)
+        if (!dirs)
                 return NULL;
-        dirs[0] = d;
+        if (!main_file) {
+                for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
+                        if (strv_extend(&dirs, defaults[i]) < 0)
+                                return NULL;
+                return TAKE_PTR(dirs);
+        }
+        if (asprintf(&d, "%s.d", main_file) < 0 || strv_extend(&dirs, d) < 0)
+                return NULL;
         return TAKE_PTR(dirs);
 }

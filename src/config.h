@@ -86,7 +86,8 @@ typedef struct ConfigErrors {
  * other negative errno (e.g. -ENOMEM) on failure. */
 int config_load(const char *main_file, const char * const *dropin_dirs, Config **ret, ConfigErrors *errors);
 
-/* The directories to use for --config=FILE: only "FILE.d". Allocated, NULL-terminated. */
+/* The drop-in directories for --config=FILE: only "FILE.d"; for NULL (no --config), the three
+ * of CONFIG_DROPIN_DIRS. Allocated, NULL-terminated; NULL on OOM. */
 char **config_dropin_dirs_for(const char *main_file);
 
 Config *config_free(Config *c);

@@ -140,15 +140,7 @@ static int test_config(void) {
         Config *c = NULL;
         int r;
 
-        if (arg_config_file)
-                dirs = config_dropin_dirs_for(arg_config_file);
-        else {
-                const char *d[] = CONFIG_DROPIN_DIRS;
-                dirs = calloc(1, sizeof(char *));
-                for (size_t i = 0; dirs && i < ELEMENTSOF(d); i++)
-                        if (strv_extend(&dirs, d[i]) < 0)
-                                return log_oom();
-        }
+        dirs = config_dropin_dirs_for(arg_config_file);
         if (!dirs)
                 return log_oom();
 

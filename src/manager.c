@@ -67,17 +67,8 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
         m->options = *options;
         m->started_usec = now_realtime();
 
-        if (options->config_file) {
-                m->config_file = strdup(options->config_file);
-                m->dropin_dirs = config_dropin_dirs_for(options->config_file);
-        } else {
-                const char *dirs[] = CONFIG_DROPIN_DIRS;
-                m->config_file = strdup(CONFIG_MAIN_FILE);
-                m->dropin_dirs = calloc(1, sizeof(char *));
-                for (size_t i = 0; m->dropin_dirs && i < ELEMENTSOF(dirs); i++)
-                        if (strv_extend(&m->dropin_dirs, dirs[i]) < 0)
-                                return log_oom();
-        }
+        m->config_file = strdup(options->config_file ?: CONFIG_MAIN_FILE);
+        m->dropin_dirs = config_dropin_dirs_for(options->config_file);
         if (!m->config_file || !m->dropin_dirs)
                 return log_oom();
 

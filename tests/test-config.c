@@ -209,6 +209,12 @@ TEST(dropin_dirs_for) {
 
         ASSERT_EQ(strv_length(d), 1);
         ASSERT_STREQ(d[0], "/tmp/x.conf.d");
+
+        _cleanup_strv_free_ char **defaults = config_dropin_dirs_for(NULL);
+        ASSERT_EQ(strv_length(defaults), 3);
+        ASSERT_STREQ(defaults[0], "/etc/vpopguard/vpopguard.conf.d");
+        ASSERT_STREQ(defaults[1], "/run/vpopguard/vpopguard.conf.d");
+        ASSERT_STREQ(defaults[2], "/usr/lib/vpopguard/vpopguard.conf.d");
 }
 
 TEST(defaults) {
