@@ -24,7 +24,7 @@ cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
 printf '[Defaults]\nMaxRetry=3\n' >"$conf"
 
 has_line_with() { # FILE TEXT1 TEXT2: a line of FILE holds both texts
-        grep -F -- "$2" "$1" | grep -qF -- "$3"
+        grep -F -- "$2" "$1" | grep -F -- "$3" >/dev/null
 }
 
 # --- 1. --test-config on a valid configuration: the effective configuration, exit 0.

@@ -10,6 +10,7 @@ for p in "${pages[@]}"; do
         [[ -s $build/$p ]] || vg_fail "$p was not built (is scdoc installed?)"
         warnings=$(MANWIDTH=80 man -l --warnings "$build/$p" 2>&1 >/dev/null)
         [[ -z $warnings ]] || vg_fail "$p: $warnings"
-        MANWIDTH=80 man -l "$build/$p" 2>/dev/null | grep -q "^NAME" || vg_fail "$p renders no NAME section"
+        text=$(MANWIDTH=80 man -l "$build/$p" 2>/dev/null)
+        grep -q "^NAME" <<<"$text" || vg_fail "$p renders no NAME section"
 done
 vg_log "ok: ${pages[*]}"

@@ -148,7 +148,9 @@ vg_assert_eq 0000000000001000 "$(awk '$1 == "CapEff:" { print $2 }' <<<"$status"
 vg_assert_eq 0000000000001000 "$(awk '$1 == "CapBnd:" { print $2 }' <<<"$status")" "bounding set"
 # PCRE2's JIT code lives in writable and executable memory, which the unit allows on purpose
 # (failregex.c would silently fall back to the interpreter).
-ns_run cat "/proc/$pid/maps" | grep -q ' rwxp ' || vg_fail "no JIT memory: is MemoryDenyWriteExecute= set?"
+# (Read first, then grep: with pipefail, grep -q ending early can fail the pipeline.)
+maps=$(ns_run cat "/proc/$pid/maps")
+grep -q ' rwxp ' <<<"$maps" || vg_fail "no JIT memory: is MemoryDenyWriteExecute= set?"
 
 # --- It reads the system journal and bans.
 fail_n 192.0.2.7 3
