@@ -246,8 +246,9 @@ static void connection_process(VarlinkConnection *c) {
         int r;
 
         while (!c->failed && !c->call) {
-                char *start = c->in + c->in_start, *nul;
                 size_t unconsumed = c->in_end - c->in_start;
+                /* The buffer is freed once empty (c->in may be NULL): no pointer arithmetic on it then. */
+                char *start = unconsumed > 0 ? c->in + c->in_start : NULL, *nul;
 
                 nul = unconsumed > c->in_scanned ? memchr(start + c->in_scanned, 0, unconsumed - c->in_scanned) : NULL;
                 if (!nul) {

@@ -11,7 +11,6 @@
 #include "fuzz.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 
 static int input_fd = -EBADF, dump_fd = -EBADF;
 static FILE *devnull;

@@ -19,7 +19,6 @@
 
 #define HEADER_LINE "vpopguard-state 1\n"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(FILE *, fclose);
 
 static char dir[PATH_MAX];
 
