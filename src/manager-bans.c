@@ -97,6 +97,34 @@ int manager_reconcile_firewall(Manager *m) {
         return 0;
 }
 
+static int on_repair(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s, (void) usec;
+        log_info("Another process changed nftables; checking the table and putting back %zu active ban%s.",
+                 ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
+        /* A failure is logged there, naming what cannot be honoured (e.g. a set of the wrong type). */
+        (void) manager_reconcile_firewall(m);
+        return 0;
+}
+
+static void on_foreign_nft_change(void *userdata) {
+        Manager *m = userdata;
+        int enabled = SD_EVENT_OFF, r;
+
+        if (m->repair_timer) {
+                (void) sd_event_source_get_enabled(m->repair_timer, &enabled);
+                if (enabled != SD_EVENT_OFF)
+                        return; /* a repair is already scheduled */
+                r = sd_event_source_set_time_relative(m->repair_timer, MANAGER_REPAIR_DELAY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->repair_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->repair_timer, CLOCK_MONOTONIC, MANAGER_REPAIR_DELAY_USEC,
+                                               0, on_repair, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a repair of the nftables sets: %m");
+}
+
 int manager_setup_firewall(Manager *m) {
         int r;
 
@@ -105,6 +133,10 @@ int manager_setup_firewall(Manager *m) {
         r = nft_set_new(&m->config->firewall, &m->nft);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up libnftables: %m");
+        r = nft_monitor_new(m->event, on_foreign_nft_change, m, &m->nft_monitor);
+        if (r < 0)
+                /* Repairs then happen at the next ban, start or reload only. */
+                log_warning_errno(r, "Cannot watch nftables for changes by others: %m");
         r = manager_reconcile_firewall(m);
         if (r < 0)
                 return r;

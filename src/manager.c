@@ -34,6 +34,8 @@ Manager *manager_free(Manager *m) {
         free(m->config_file);
         strv_free(m->dropin_dirs);
         free(m->cursor);
+        nft_monitor_free(m->nft_monitor);
+        sd_event_source_disable_unref(m->repair_timer);
         nft_set_free(m->nft);
         ban_table_free(m->bans);
         pending_clear(m);

@@ -7,6 +7,7 @@
 #include "ban-table.h"
 #include "config.h"
 #include "jail.h"
+#include "nft-monitor.h"
 #include "nft-set.h"
 #include "varlink.h"
 
@@ -24,6 +25,8 @@
  * journal is read to its end, after every batch. Any saved state is a snapshot between two
  * committed batches, so a crash replays more, but still decides exactly the same bans. */
 #define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
+/* After another process changed nftables, wait this long for it to finish, then repair. */
+#define MANAGER_REPAIR_DELAY_USEC (100 * USEC_PER_MSEC)
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
@@ -70,6 +73,8 @@ typedef struct Manager {
         bool journal_at_end;
 
         NftSet *nft;
+        NftMonitor *nft_monitor;
+        sd_event_source *repair_timer;     /* debounces repairs after foreign nft changes */
         BanTable *bans;
         PendingBan *pending;
         size_t n_pending, n_pending_allocated;

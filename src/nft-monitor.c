@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "nft-monitor.h"
+
+/* Listens to the kernel's nftables notifications (the NFNLGRP_NFTABLES group of nfnetlink). It
+ * only listens: repairs go through nft-set.c. Each transaction's notifications end with a
+ * NEWGEN message naming the process that made it, which is how our own transactions (which
+ * delete too: "flush chain", unbans) are told apart from someone else's. */
+
+#define RECEIVE_BUFFER (64U * 1024U)
+
+struct NftMonitor {
+        sd_event_source *source;
+        int fd;
+        bool batch_deletes; /* the transaction being announced deleted something */
+        char comm[16];      /* our process name, as the kernel reports it */
+        void (*callback)(void *userdata);
+        void *userdata;
+};
+
+static bool is_deletion(uint8_t msg) {
+        switch (msg) {
+        case NFT_MSG_DELTABLE:
+        case NFT_MSG_DELCHAIN:
+        case NFT_MSG_DELRULE:
+        case NFT_MSG_DELSET:
+        case NFT_MSG_DELSETELEM:
+        case NFT_MSG_NEWSET: /* a set recreated, maybe with another type */
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Whether the transaction a NEWGEN message announces was made by this process. The kernel
+ * gives the pid as seen from the initial pid namespace, which differs from getpid() inside a
+ * container, so the process name counts too (only root can change nftables at all). */
+static bool newgen_is_ours(const struct nlmsghdr *h, const char *comm) {
+        size_t off = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+
+        while (off + NLA_HDRLEN <= h->nlmsg_len) {
+                const struct nlattr *a = (const struct nlattr *) ((const uint8_t *) h + off);
+                const uint8_t *v = (const uint8_t *) a + NLA_HDRLEN;
+                size_t len;
+
+                if (a->nla_len < NLA_HDRLEN || off + a->nla_len > h->nlmsg_len)
+                        break;
+                len = a->nla_len - NLA_HDRLEN;
+                if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_PROC_PID && len >= sizeof(uint32_t)) {
+                        uint32_t pid;
+                        memcpy(&pid, v, sizeof pid);
+                        if ((pid_t) ntohl(pid) == getpid())
+                                return true;
+                }
+                if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_PROC_NAME && *comm &&
+                    strnlen((const char *) v, len) == strlen(comm) && memcmp(v, comm, strlen(comm)) == 0)
+                        return true;
+                off += NLA_ALIGN(a->nla_len);
+        }
+        return false;
+}
+
+static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        NftMonitor *m = userdata;
+        bool changed = false;
+        (void) s, (void) revents;
+
+        for (;;) {
+                _Alignas(struct nlmsghdr) uint8_t buf[RECEIVE_BUFFER];
+                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == ENOBUFS) {
+                                /* Notifications were lost: assume the worst. */
+                                changed = true;
+                                continue;
+                        }
+                        break; /* EAGAIN: drained */
+                }
+                for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
+                        uint8_t subsys = h->nlmsg_type >> 8, msg = h->nlmsg_type & 0xff;
+
+                        if (subsys != NFNL_SUBSYS_NFTABLES)
+                                continue;
+                        if (msg == NFT_MSG_NEWGEN) {
+                                if (m->batch_deletes && !newgen_is_ours(h, m->comm))
+                                        changed = true;
+                                m->batch_deletes = false;
+                        } else if (is_deletion(msg))
+                                m->batch_deletes = true;
+                }
+        }
+
+        if (changed)
+                m->callback(m->userdata);
+        return 0;
+}
+
+int nft_monitor_new(sd_event *event, void (*callback)(void *userdata), void *userdata, NftMonitor **ret) {
+        struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+        int group = NFNLGRP_NFTABLES, size = 1024 * 1024;
+        NftMonitor *m;
+        int r;
+
+        m = calloc(1, sizeof(NftMonitor));
+        if (!m)
+                return -ENOMEM;
+        m->callback = callback;
+        m->userdata = userdata;
+        m->fd = -EBADF;
+        FILE *f = fopen("/proc/self/comm", "re");
+        if (f) {
+                if (fgets(m->comm, sizeof m->comm, f))
+                        m->comm[strcspn(m->comm, "\n")] = 0;
+                fclose(f);
+        }
+        m->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
+        if (m->fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        (void) setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (bind(m->fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
+            setsockopt(m->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = sd_event_add_io(event, &m->source, m->fd, EPOLLIN, on_readable, m);
+        if (r < 0)
+                goto fail;
+        *ret = m;
+        return 0;
+
+fail:
+        nft_monitor_free(m);
+        return r;
+}
+
+NftMonitor *nft_monitor_free(NftMonitor *m) {
+        if (!m)
+                return NULL;
+        sd_event_source_disable_unref(m->source);
+        safe_close(m->fd);
+        free(m);
+        return NULL;
+}
