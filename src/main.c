@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -165,7 +166,16 @@ static int test_config(void) {
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
         int r;
+
+        /* From the first instruction on, SIGTERM/SIGINT/SIGHUP wait for the event loop (which
+         * saves the state before exiting) instead of killing a daemon that is starting up. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         log_open();
         r = parse_argv(argc, argv);

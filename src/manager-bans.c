@@ -221,12 +221,18 @@ int manager_commit(Manager *m, bool force_save) {
         emit_pending_events(m);
         (void) manager_arm_expiry_timer(m);
 
+        usec_t now = now_monotonic();
         bool due = force_save || m->journal_at_end || !m->journal ||
-                   now_monotonic() >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+                   now >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        /* After a failed write (disk full, read-only), retry only every MANAGER_RETRY_USEC. */
+        if (m->state_failed_monotonic > 0 && now < m->state_failed_monotonic + MANAGER_RETRY_USEC && !force_save)
+                due = false;
         if (m->state_dirty && !m->options.dry_run && due) {
                 r = manager_save_state(m);
-                if (r < 0)
+                if (r < 0) {
+                        schedule_retry(m); /* also when no new entry comes to trigger it */
                         return r;
+                }
                 m->state_dirty = false;
         }
         return 0;

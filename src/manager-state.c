@@ -54,12 +54,21 @@ int manager_save_state(Manager *m) {
                 goto fail;
         state_writer_free(w);
         m->state_saved_monotonic = now_monotonic();
+        if (m->state_failed_monotonic > 0)
+                log_info("The state is saved to %s/%s again.", m->options.state_directory, STATE_FILE_NAME);
+        m->state_failed_monotonic = 0;
         return 0;
 
 fail:
         state_writer_free(w);
-        return log_error_errno(r, "Failed to save the state to %s/%s: %m; the previous state file is kept and "
-                               "banning continues.", m->options.state_directory, STATE_FILE_NAME);
+        /* Logged once per outage; retries come every MANAGER_RETRY_USEC (see manager_commit()). */
+        bool first = m->state_failed_monotonic == 0;
+        m->state_failed_monotonic = now_monotonic();
+        return log_full_errno(first ? LOG_ERR : LOG_DEBUG, r,
+                              "Failed to save the state to %s/%s: %m; the previous state file is kept, banning "
+                              "continues and saving is retried every %llus.",
+                              m->options.state_directory, STATE_FILE_NAME,
+                              (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
 }
 
 static int on_cursor(const char *cursor, void *userdata) {

@@ -70,6 +70,7 @@ typedef struct Manager {
         bool state_dirty;                  /* something changed since the last save */
         usec_t state_saved_usec;           /* mtime of the state file found at start */
         usec_t state_saved_monotonic;      /* when we last wrote it */
+        usec_t state_failed_monotonic;     /* when writing it last failed, 0 once it works again */
         bool journal_at_end;
 
         NftSet *nft;
