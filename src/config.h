@@ -121,8 +121,9 @@ bool jail_name_is_valid(const char *s);
  * VALUE may be empty. */
 bool journal_match_is_valid(const char *s);
 
-/* Internal to conf-parser.c (files, lines, sections, merging [Jail] sections by Name=) and
- * config.c (checking each value, defaults, checks of the whole). Not for other modules. */
+/* Internal to conf-parser.c (files, lines, sections, merging [Jail] sections by Name=),
+ * config-assign.c (checking each value) and config.c (defaults, checks of the whole). Not for
+ * other modules. */
 enum {
         JAIL_SET_ENABLED     = 1U << 0,
         JAIL_SET_MAX_RETRY   = 1U << 1,
