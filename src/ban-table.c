@@ -262,3 +262,11 @@ bool ban_table_next(BanTable *t, size_t *iter, const Ban **ret) {
 size_t ban_table_size(const BanTable *t) {
         return t ? address_map_size(t->map) : 0;
 }
+
+void ban_clamp_to_now(Ban *b, usec_t now) {
+        if (b->banned_usec <= now)
+                return;
+        usec_t duration = b->expires_usec > b->banned_usec ? b->expires_usec - b->banned_usec : 0;
+        b->banned_usec = now;
+        b->expires_usec = now + duration;
+}

@@ -33,6 +33,10 @@ typedef struct Ban {
         BanOrigin origin;
 } Ban;
 
+/* A ban decided while the clock was ahead (banned_usec after now) is moved to begin now: no
+ * ban ever has more time left than its own duration, whatever the clock did meanwhile. */
+void ban_clamp_to_now(Ban *b, usec_t now);
+
 typedef struct BanTable BanTable;
 
 int ban_table_new(BanTable **ret);

@@ -233,7 +233,15 @@ int failure_table_record(FailureTable *t, const Address *a, const JournalPositio
          * still refreshes the address's place in the eviction order: it was just seen. */
         e = entry(t, id);
         size_t n = e->n_failures;
-        window_add(e->failures, &n, t->max_retry, MAX(entry_newest(e), p->realtime), t->find_time, p);
+        /* Failures stamped find_time or more after this one came from a clock that was ahead
+         * (or this one's is behind): the latest arrival says what "now" is, so they go.
+         * Otherwise one entry from 2100 would keep every later failure of the address from
+         * counting until the wall clock reached it. */
+        while (n > 0 && e->failures[n - 1].realtime > p->realtime &&
+               e->failures[n - 1].realtime - p->realtime >= t->find_time)
+                n--;
+        usec_t newest = n > 0 ? MAX(e->failures[n - 1].realtime, p->realtime) : p->realtime;
+        window_add(e->failures, &n, t->max_retry, newest, t->find_time, p);
         assert(n >= 1);
         e->n_failures = (uint8_t) n;
 

@@ -127,6 +127,7 @@ bool manager_take_logged_ban(Manager *m, const Address *a, const char *trigger_c
                         continue;
                 b->banned_usec = l->banned_usec;
                 b->expires_usec = l->expires_usec;
+                ban_clamp_to_now(b, now_realtime());
                 free(l->trigger_cursor);
                 *l = m->logged_bans[--m->n_logged_bans];
                 return true;

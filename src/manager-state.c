@@ -81,11 +81,17 @@ static int on_cursor(const char *cursor, void *userdata) {
         return 0;
 }
 
-static int on_ban(const Ban *b, void *userdata) {
+static int on_ban(const Ban *saved, void *userdata) {
         Manager *m = userdata;
-        if (b->expires_usec <= now_realtime())
+        usec_t now = now_realtime();
+        Ban b = *saved;
+
+        ban_clamp_to_now(&b, now);
+        if (b.banned_usec != saved->banned_usec)
+                m->state_dirty = true; /* saved while the clock was ahead: write the corrected times */
+        if (b.expires_usec <= now)
                 return 0;
-        return ban_table_put(m->bans, b) < 0 ? -ENOMEM : 0;
+        return ban_table_put(m->bans, &b) < 0 ? -ENOMEM : 0;
 }
 
 static int on_failures(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata) {

@@ -243,7 +243,21 @@ TEST(many) {
         ban_table_free(t);
 }
 
+TEST(clamp_to_now) {
+        Ban b = { .banned_usec = 5000 * USEC_PER_SEC, .expires_usec = 8600 * USEC_PER_SEC };
+
+        /* Decided while the clock was ahead: moved to begin now, same duration. */
+        ban_clamp_to_now(&b, 1000 * USEC_PER_SEC);
+        ASSERT_UINT_EQ(b.banned_usec, 1000 * USEC_PER_SEC);
+        ASSERT_UINT_EQ(b.expires_usec, 4600 * USEC_PER_SEC);
+        /* An ordinary ban is left alone. */
+        ban_clamp_to_now(&b, 2000 * USEC_PER_SEC);
+        ASSERT_UINT_EQ(b.banned_usec, 1000 * USEC_PER_SEC);
+        ASSERT_UINT_EQ(b.expires_usec, 4600 * USEC_PER_SEC);
+}
+
 int main(void) {
+        RUN(clamp_to_now);
         RUN(origin_strings);
         RUN(put_get_update);
         RUN(put_invalid);

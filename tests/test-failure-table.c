@@ -319,12 +319,23 @@ TEST(time_backwards) {
         ASSERT_EQ(failure_table_record(t, &a, &p), 3);
         assert_window(t, &a, (const uint64_t[]) { 950, 1000, 1100 }, 3);
 
-        /* Outside the window of the address's newest failure: not counted. */
+        /* find_time or more before the address's newest failure: the clock was ahead (or is now
+         * behind), and the latest arrival says what "now" is: the newer failures go. */
         p = sec(1200);
         ASSERT_EQ(failure_table_record(t, &b, &p), 1);
         p = sec(600);
         ASSERT_EQ(failure_table_record(t, &b, &p), 1);
-        assert_window(t, &b, (const uint64_t[]) { 1200 }, 1);
+        assert_window(t, &b, (const uint64_t[]) { 600 }, 1);
+        /* So failures stamped far in the future never keep later ones from counting. */
+        p = sec(4000000000ULL);
+        ASSERT_EQ(failure_table_record(t, &x, &p), 1);
+        p = sec(4000000001ULL);
+        ASSERT_EQ(failure_table_record(t, &x, &p), 2);
+        for (unsigned i = 0; i < 3; i++) {
+                p = sec(2000 + i);
+                ASSERT_EQ(failure_table_record(t, &x, &p), (int) i + 1);
+        }
+        assert_window(t, &x, (const uint64_t[]) { 2000, 2001, 2002 }, 3);
         failure_table_free(t);
 
         /* One entry from the far future costs at most the two oldest windows (dropped as
