@@ -7,7 +7,8 @@
 
 /* Decided bans become kernel state here: all bans of a batch in one nft transaction, then their
  * journal events, then the state file. The ban table is the truth; the kernel's sets are made
- * to match it whenever they may have drifted (start, reload, a failed commit). */
+ * to match it whenever they may have drifted (start, reload, a failed commit, another process
+ * changing nftables). */
 
 int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, const JournalPosition *causes,
                       size_t n_causes) {
