@@ -9,16 +9,18 @@
  * events, no TrustedUID= check.
  *
  * Without --live it reads to the end of the journal and exits (as vpopguardd --no-follow).
- * With --live it follows: sd_journal_wait(), and while entries keep arriving a re-read every
- * 10 ms (journald wakes readers only every 250 ms), until SIGTERM or SIGINT. At exit it prints
+ * With --live it follows: it waits as sd_journal_wait() does, and while entries keep arriving
+ * re-reads every 10 ms (journald wakes readers only every 250 ms), until SIGTERM or SIGINT. At exit it prints
  * "key=value" lines: entries, failures, bans, nft_calls, seconds, rates, CPU and RssAnon. */
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <nftables/libnftables.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-journal.h>
 
 #include "bench-match.h"
@@ -32,7 +34,7 @@ static bool arg_live, arg_nft = true;
 static unsigned arg_max_retry = 3;
 static usec_t arg_find_time = 600 * USEC_PER_SEC, arg_ban_time = 3600 * USEC_PER_SEC;
 static uint64_t arg_batch = 16384;
-static volatile sig_atomic_t stop;
+static bool stop;
 
 typedef struct Floor {
         sd_journal *journal;
@@ -177,7 +179,34 @@ static int read_available(Floor *f, uint64_t *ret_n) {
         return commit(f);
 }
 
-static int follow(Floor *f) {
+/* sd_journal_wait() by hand (poll on the journal's fd, then sd_journal_process()), so that a
+ * signalfd can end the wait: libsystemd retries its poll on EINTR. */
+static int wait_journal(Floor *f, int signal_fd, usec_t timeout) {
+        struct pollfd p[] = {
+                { .fd = sd_journal_get_fd(f->journal), .events = (short) sd_journal_get_events(f->journal) },
+                { .fd = signal_fd, .events = POLLIN },
+        };
+        uint64_t t = (uint64_t) -1;
+        int r;
+
+        if (p[0].fd < 0)
+                return p[0].fd;
+        (void) sd_journal_get_timeout(f->journal, &t);
+        if (t != (uint64_t) -1) {
+                usec_t n = now_monotonic();
+                t = t > n ? t - n : 0;
+        }
+        t = MIN(t, timeout);
+        r = poll(p, ELEMENTSOF(p), t == (uint64_t) -1 ? -1 : (int) ((t + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
+        if (r < 0)
+                return errno == EINTR ? 0 : -errno;
+        if (p[1].revents & POLLIN)
+                stop = true;
+        r = sd_journal_process(f->journal);
+        return r < 0 ? r : 0;
+}
+
+static int follow(Floor *f, int signal_fd) {
         usec_t eager_until = 0;
         uint64_t n;
         int r;
@@ -188,8 +217,8 @@ static int follow(Floor *f) {
                         return r;
                 if (n > 0)
                         eager_until = now_monotonic() + EAGER_WINDOW_USEC;
-                r = sd_journal_wait(f->journal, now_monotonic() < eager_until ? EAGER_INTERVAL_USEC : (uint64_t) -1);
-                if (r < 0 && r != -EINTR)
+                r = wait_journal(f, signal_fd, now_monotonic() < eager_until ? EAGER_INTERVAL_USEC : (usec_t) -1);
+                if (r < 0)
                         return r;
         }
         return 0;
@@ -210,11 +239,6 @@ static void print_stats(const Floor *f, usec_t start) {
                f->entries, f->failures, f->bans, f->nft_calls, bench_table_size(f->table), s,
                s > 0 ? (double) f->entries / s : 0, s > 0 ? (double) f->bans / s : 0,
                tv_sec(ru.ru_utime), tv_sec(ru.ru_stime), bench_rss_anon_kib(), ru.ru_nvcsw);
-}
-
-static void on_signal(int sig) {
-        (void) sig;
-        stop = 1;
 }
 
 static void help(void) {
@@ -309,8 +333,9 @@ static int open_journal(Floor *f) {
 }
 
 int main(int argc, char *argv[]) {
-        struct sigaction sa = { .sa_handler = on_signal };
+        _cleanup_close_ int signal_fd = -EBADF;
         usec_t start = now_monotonic();
+        sigset_t mask;
         Floor f = {};
         int r;
 
@@ -318,8 +343,13 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "Usage: vpopguard-bench-floor [OPTIONS] (see --help)\n");
                 return EXIT_FAILURE;
         }
-        (void) sigaction(SIGTERM, &sa, NULL);
-        (void) sigaction(SIGINT, &sa, NULL);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (arg_live && (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || (signal_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)) {
+                fprintf(stderr, "floor: signalfd: %m\n");
+                return EXIT_FAILURE;
+        }
 
         r = bench_matcher_new(&f.matcher);
         if (r >= 0)
@@ -337,7 +367,7 @@ int main(int argc, char *argv[]) {
         fprintf(stderr, "floor: ready\n");
 
         if (arg_live)
-                r = follow(&f);
+                r = follow(&f, signal_fd);
         else {
                 uint64_t n;
                 r = read_available(&f, &n);
