@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2153,SC2154 # shares the variables of run-bench.sh
 #
 # fail2ban for run-bench.sh --with-fail2ban (sourced; runs in the benchmark's namespaces).
 #
@@ -83,6 +83,7 @@ f2b_jail_up() {
 f2b_start() {
         local dir
         dir=$(f2b_config "$1" "${2:-systemd}")
+        TARGET_KIND=fail2ban
         TARGET_LOG=$dir/server.log
         vg_spawn "$TARGET_LOG" fail2ban-server -f -x -c "$dir" -s "$dir/run/fail2ban.sock" -p "$dir/run/fail2ban.pid"
         TARGET_PID=$VG_LAST_PID

@@ -1,0 +1,245 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash disable=SC2034,SC2153,SC2154 # shares the variables of run-bench.sh
+#
+# Helpers of run-bench.sh (sourced in its namespaces): results, nftables, the targets
+# (vpopguardd, the floor; fail2ban in fail2ban.sh), the cached journals and `nft monitor`.
+
+log() {
+        printf '%s %s\n' "$(date +%T)" "$*" >&2
+}
+
+# record SCENARIO TARGET METRIC VALUE
+record() {
+        printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
+}
+
+# error SCENARIO TARGET MESSAGE: a wrong or missing result; the run continues, the exit is non-zero.
+error() {
+        log "ERROR: $1 $2: $3"
+        record "$1" "$2" error "$3"
+        ERRORS=$((ERRORS + 1))
+}
+
+calc() {
+        awk "BEGIN { printf \"%.6g\", $* }"
+}
+
+# wait_until SECONDS CMD...: like vg_poll, but returns 1 on timeout instead of failing the run.
+wait_until() {
+        local end=$(($(vg__now_ms) + $1 * 1000))
+        shift
+        until "$@"; do
+                (($(vg__now_ms) < end)) || return 1
+                sleep 0.02
+        done
+}
+
+table_of() {
+        case $1 in
+        vpopguardd) echo vpopguard ;;
+        floor) echo vpopfloor ;;
+        fail2ban) echo f2b ;;
+        esac
+}
+
+nft_reset() {
+        local t
+        for t in vpopguard vpopfloor f2b vgsync; do
+                nft delete table inet "$t" 2>/dev/null || true
+        done
+}
+
+# set_elements TABLE: every element of both sets, sorted as the loadgen sorts --expect.
+set_elements() {
+        nft -j list table inet "$1" 2>/dev/null |
+                jq -r '.nftables[] | select(.set) | .set.elem // [] | .[]
+                        | if type == "object" then .elem.val else . end | tostring' | LC_ALL=C sort
+}
+
+# check_bans SCENARIO TARGET EXPECT: compares the target's sets with EXPECT (sentinel removed);
+# records missed and extra.
+check_bans() {
+        local actual=$T/actual.txt missed extra
+        set_elements "$(table_of "$2")" | grep -vxF "$SENTINEL" >"$actual" || true
+        missed=$(LC_ALL=C comm -23 "$3" "$actual" | wc -l)
+        extra=$(LC_ALL=C comm -13 "$3" "$actual" | wc -l)
+        record "$1" "$2" missed "$missed"
+        record "$1" "$2" extra "$extra"
+        record "$1" "$2" bans "$(wc -l <"$actual")"
+        if ((missed + extra > 0)); then
+                error "$1" "$2" "$missed missed, $extra extra bans (e.g. missed: $(LC_ALL=C comm -23 "$3" "$actual" |
+                        head -3 | xargs) extra: $(LC_ALL=C comm -13 "$3" "$actual" | head -3 | xargs))"
+        fi
+}
+
+cpu_ticks() {
+        awk '{ sub(/.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat"
+}
+
+status_field() {
+        awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
+}
+
+# The export-format lines of three failures of the sentinel address: the last ban of a run. Once
+# it is in the set, every entry before it has been judged.
+sentinel_export() {
+        local _
+        for _ in 1 2 3; do
+                printf '__REALTIME_TIMESTAMP=%s\nSYSLOG_IDENTIFIER=vpopmail\nPRIORITY=5\n' "$ANCHOR_USEC"
+                printf 'MESSAGE=vchkpw-smtp: password fail sentinel@example.com:%s\n\n' "$SENTINEL"
+        done
+}
+
+# daemon_cmd ID ARGS...: vpopguardd as systemd runs it, with stdout and stderr on a journal
+# stream (identifier ID) and JOURNAL_STREAM set, so that it logs as a service does: not every
+# ban twice (the event, and a line on stderr), as it would with stderr on a file.
+daemon_cmd() {
+        local id=$1
+        shift
+        # shellcheck disable=SC2016 # expanded by that sh
+        DAEMON_CMD=(systemd-cat -t "$id" -- sh -c 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) &&
+                export JOURNAL_STREAM && exec "$0" "$@"' "$DAEMON" "$@")
+}
+
+daemon_log() { # ID: what the daemon logged
+        journalctl -q --no-pager -o cat -t "$1" 2>/dev/null
+}
+
+daemon_running() { # ID
+        daemon_log "$1" | grep -q ' running: '
+}
+
+# ---- Configuration of each target. ----
+
+make_config() { # NAME [LINE...]: a vpopguard.conf with the shipped jail and [Defaults] LINEs
+        local dir=$T/conf-$1
+        shift
+        mkdir -p "$dir/vpopguard.conf.d"
+        cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$dir/vpopguard.conf.d/"
+        printf '[Defaults]\nFindTime=14d\nBanTime=1h\n' >"$dir/vpopguard.conf"
+        printf '%s\n' "$@" >>"$dir/vpopguard.conf"
+        echo "$dir/vpopguard.conf"
+}
+
+# ---- Journals. ----
+
+# dataset NAME LOADGEN_ARGS...: prints a directory with journal/ (the entries), expect (the
+# addresses that must be banned) and floor.out (the floor's count of entries and failures,
+# whose banned set was checked against expect). Cached by arguments and loadgen source.
+dataset() {
+        local name=$1 key dir tmp
+        shift
+        key=$(printf '%s\n' "$LOADGEN_SUM" "$FIND_SEC" "$@" | sha256sum | cut -c1-16)
+        dir=$CACHE/$name-$key
+        if [[ ! -f $dir/done ]]; then
+                tmp=$dir.tmp.$$
+                rm -rf -- "$tmp"
+                mkdir -p "$tmp/journal"
+                log "Generating the journal $name ($*) into $dir; imports run at ~10-20k entries/s..."
+                "$LOADGEN" --export --minimal-fields --find-time="$FIND_SEC" --expect="$tmp/expect" "$@" |
+                        "$VG_JOURNAL_REMOTE_BIN" --output="$tmp/journal/bench.journal" - 2>"$tmp/remote.log" ||
+                        vg_fail "generating $name failed: $(tail -n 3 "$tmp/remote.log")"
+                "$FLOOR" --no-nft --directory="$tmp/journal" --find-time="$FIND_SEC" \
+                        --banned="$tmp/floor-banned" >"$tmp/floor.out" 2>"$tmp/floor.err" ||
+                        vg_fail "the floor failed on $name: $(cat "$tmp/floor.err")"
+                LC_ALL=C sort -o "$tmp/floor-banned" "$tmp/floor-banned"
+                cmp -s "$tmp/expect" "$tmp/floor-banned" ||
+                        vg_fail "the floor's bans differ from the loadgen's --expect on $name:
+$(diff "$tmp/expect" "$tmp/floor-banned" | head -5)"
+                printf '%s\n' "$@" >"$tmp/args"
+                touch "$tmp/done"
+                rm -rf -- "$dir"
+                mv -- "$tmp" "$dir"
+        fi
+        touch "$dir"
+        echo "$dir"
+}
+
+floor_value() { # FILE KEY
+        sed -n "s/^$2=//p" "$1" | tail -n 1
+}
+
+fresh_journald() {
+        [[ $(findmnt -no FSTYPE -T /var/log/journal) == tmpfs ]] || vg_fail "/var/log/journal is not our tmpfs"
+        if [[ -n $VG_JOURNALD_PID ]]; then
+                vg_stop_journald
+        fi
+        rm -rf /var/log/journal/*
+        vg_start_journald
+}
+
+# ---- Targets that follow the journal (live, burst, idle, memory). ----
+
+TARGET_PID=
+TARGET_LOG=
+TARGET_KIND=
+
+start_target() { # TARGET RUN-NAME [EXTRA ARGS]
+        local target=$1 name=$2
+        shift 2
+        TARGET_KIND=$target
+        TARGET_LOG=$T/$target-$name.log
+        case $target in
+        vpopguardd)
+                rm -rf "$T/state-$name"
+                daemon_cmd "vpopguardd-$name" --config="${BENCH_CONF:-$CONF}" --state-directory="$T/state-$name" \
+                        --socket="$T/ctl.sock" "$@"
+                vg_spawn "$TARGET_LOG" "${DAEMON_CMD[@]}"
+                TARGET_PID=$VG_LAST_PID
+                wait_until 30 daemon_running "vpopguardd-$name" || { daemon_log "vpopguardd-$name" >>"$TARGET_LOG"; false; }
+                ;;
+        floor)
+                vg_spawn "$TARGET_LOG" "$FLOOR" --live --find-time="$FIND_SEC" --ban-time="$BAN_SEC" "$@"
+                TARGET_PID=$VG_LAST_PID
+                wait_until 30 grep -q '^floor: ready' "$TARGET_LOG"
+                ;;
+        fail2ban)
+                f2b_start "$name"
+                ;;
+        esac || {
+                error "$name" "$target" "did not start: $(tail -n 3 "$TARGET_LOG")"
+                return 1
+        }
+}
+
+# SIGTERM, and SIGKILL after 30 s; at once for fail2ban, which on SIGTERM lifts every ban with
+# an nft process each (minutes for thousands of bans), after everything was measured.
+stop_target() {
+        if [[ -n $TARGET_PID ]]; then
+                vg_kill "$TARGET_PID" "$([[ $TARGET_KIND == fail2ban ]] && echo 0 || echo 30)"
+        fi
+        TARGET_PID=
+}
+
+MONITOR_PID=
+MONITOR_LOG=
+
+monitor_synced() {
+        nft "flush set inet vgsync s; add element inet vgsync s { 10.0.0.1 }"
+        grep -q 'vgsync' "$MONITOR_LOG"
+}
+
+# start_monitor NAME TARGET: `nft monitor` with each line stamped; returns once it provably
+# sees element additions. nft 1.0.6's monitor ignores elements of sets that were created after
+# it loaded its cache and before it listened, so the target's table and sets (the same
+# definitions the target adds itself) and a probe set are created first.
+start_monitor() {
+        local table
+        table=$(table_of "$2")
+        nft "add table inet $table; add set inet $table banned4 { type ipv4_addr; flags timeout; }
+             add set inet $table banned6 { type ipv6_addr; flags timeout; }
+             add table inet vgsync; add set inet vgsync s { type ipv4_addr; }"
+        MONITOR_LOG=$T/monitor-$1.txt
+        vg_spawn "$MONITOR_LOG" "$STAMP" nft monitor new elements
+        MONITOR_PID=$VG_LAST_PID
+        if ! wait_until 10 monitor_synced; then
+                stop_monitor
+                return 1
+        fi
+        nft delete table inet vgsync
+}
+
+stop_monitor() {
+        vg_kill "$MONITOR_PID"
+        MONITOR_PID=
+}

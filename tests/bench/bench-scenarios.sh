@@ -1,0 +1,276 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash disable=SC2034,SC2153,SC2154 # shares the variables of run-bench.sh
+#
+# The scenarios of run-bench.sh (sourced in its namespaces). Each records "scenario target
+# metric value" lines with record(), and wrong results with error().
+
+backlog_once() { # SCENARIO TARGET DATASET TOTAL-ENTRIES RUN
+        local scen=$1 target=$2 ds=$3 total=$4 run=$5 log=$T/$1-$2-$5.log failures real user sys bans
+        local cmd
+        # A fresh system journal each time: the daemon's first start reads back the ban events
+        # of the last FindTime (manager-recover.c), which would include those of earlier runs.
+        fresh_journald
+        nft_reset
+        case $target in
+        vpopguardd)
+                rm -rf "$T/state-backlog"
+                daemon_cmd "vpopguardd-$scen-$run" --config="$CONF" --state-directory="$T/state-backlog" \
+                        --journal-directory="$ds/journal" --no-follow
+                cmd=("${DAEMON_CMD[@]}")
+                ;;
+        floor)
+                cmd=("$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC" --ban-time="$BAN_SEC")
+                ;;
+        fail2ban)
+                f2b_backlog "$scen" "$ds" "$run"
+                return
+                ;;
+        esac
+        TIMEFORMAT='%3R %3U %3S'
+        if ! { time "${cmd[@]}" >"$log" 2>&1; } 2>"$T/time"; then
+                [[ $target != vpopguardd ]] || daemon_log "vpopguardd-$scen-$run" >>"$log"
+                error "$scen" "$target" "exited with an error: $(tail -n 3 "$log")"
+                return
+        fi
+        read -r real user sys <"$T/time"
+        failures=$(floor_value "$ds/floor.out" failures)
+        check_bans "$scen" "$target" "$ds/expect"
+        bans=$(wc -l <"$ds/expect")
+        record "$scen" "$target" wall_sec "$real"
+        record "$scen" "$target" entries_per_sec "$(calc "$total / $real")"
+        record "$scen" "$target" vpopmail_entries_per_sec "$(calc "$(floor_value "$ds/floor.out" entries) / $real")"
+        record "$scen" "$target" bans_per_sec "$(calc "$bans / $real")"
+        record "$scen" "$target" cpu_sec "$(calc "$user + $sys")"
+        record "$scen" "$target" cpu_us_per_failure "$(calc "($user + $sys) * 1e6 / $failures")"
+}
+
+scenario_backlog() {
+        local ds run target total=$BACKLOG_ENTRIES
+        ds=$(dataset backlog --seed=1 --entries="$total" --attackers="$BACKLOG_ATTACKERS" --failures=1-6 \
+                --successes="$BACKLOG_INNOCENT" --benign="$BACKLOG_INNOCENT" --decoys="$BACKLOG_INNOCENT" \
+                --start-usec="$ANCHOR_USEC")
+        log "backlog: $total entries, $(floor_value "$ds/floor.out" entries) vpopmail, $(wc -l <"$ds/expect") bans"
+        record backlog - entries "$total"
+        record backlog - expected_bans "$(wc -l <"$ds/expect")"
+        for ((run = 1; run <= REPEAT; run++)); do
+                for target in "${TARGETS[@]}"; do
+                        backlog_once backlog "$target" "$ds" "$total" "$run"
+                done
+        done
+        BACKLOG_DATASET=$ds
+}
+
+# follow_once SCENARIO TARGET RATE RUN LOADGEN-ARGS...: a fresh journald, the target following
+# it, the loadgen's entries plus the sentinel written by the sender at RATE (0: flat out).
+follow_once() {
+        local scen=$1 target=$2 rate=$3 run=$4 name=$1-$2-$4 expect c0 c1 out lat failures first last ban k v
+        local wait=120
+        shift 4
+        if [[ $target == fail2ban ]]; then
+                # fail2ban cannot read vchkpw's '_' IPv6 spelling, and bans ~10 addresses/s.
+                set -- "$@" --ipv6=0
+                wait=1800
+        fi
+        expect=$T/expect-$name
+        "$LOADGEN" --expect="$expect" --find-time="$FIND_SEC" "$@"
+        fresh_journald
+        nft_reset
+        if [[ $scen == live-* ]] && ! start_monitor "$name" "$target"; then
+                error "$scen" "$target" "nft monitor does not report element additions"
+                return 0
+        fi
+        start_target "$target" "$name" || { [[ -z $MONITOR_PID ]] || stop_monitor; return 0; }
+        c0=$(cpu_ticks "$TARGET_PID")
+        out=$T/send-$name.out
+        { "$LOADGEN" --export --minimal-fields --start-usec=now "$@"; sentinel_export; } |
+                "$SEND" --rate="$rate" --find-time="$FIND_SEC" --triggers="$T/triggers-$name" \
+                        --wait-table="$(table_of "$target")" --wait-timeout="$wait" >"$out"
+        c1=$(cpu_ticks "$TARGET_PID")
+        if [[ $(floor_value "$out" last_ban_usec) == 0 ]]; then
+                error "$scen" "$target" "the sentinel was not banned within $wait s of the last write"
+        fi
+        # The sender's own judgement (the floor's matcher) must agree with the loadgen.
+        grep -v " $SENTINEL\$" "$T/triggers-$name" | cut -d' ' -f2 | LC_ALL=C sort >"$T/triggered-$name"
+        cmp -s "$expect" "$T/triggered-$name" || error "$scen" sender "its failures differ from the loadgen's --expect"
+        if [[ -n $MONITOR_PID ]]; then
+                wait_until 10 grep -q " $SENTINEL " "$MONITOR_LOG" || true
+                stop_monitor
+        fi
+        check_bans "$scen" "$target" "$expect"
+        stop_target
+        failures=$FAILURES_IN_STREAM
+        record "$scen" "$target" cpu_ms "$(calc "($c1 - $c0) * 1000 / $CLK_TCK")"
+        record "$scen" "$target" cpu_us_per_failure "$(calc "($c1 - $c0) * 1e6 / $CLK_TCK / $failures")"
+        first=$(floor_value "$out" first_write_usec)
+        last=$(floor_value "$out" last_write_usec)
+        ban=$(floor_value "$out" last_ban_usec)
+        record "$scen" "$target" write_sec "$(calc "($last - $first) / 1e6")"
+        if [[ $ban != 0 ]]; then
+                record "$scen" "$target" all_banned_sec "$(calc "($ban - $first) / 1e6")"
+                record "$scen" "$target" after_last_write_sec "$(calc "($ban - $last) / 1e6")"
+        fi
+        if [[ $scen == live-* ]]; then
+                lat=$(python3 "$REPORT" latency "$T/triggers-$name" "$MONITOR_LOG" "$(table_of "$target")" "$SENTINEL")
+                while read -r k v; do
+                        record "$scen" "$target" "$k" "$v"
+                done <<<"$lat"
+        fi
+}
+
+scenario_live() {
+        local i rate seconds entries attackers inn run target
+        for i in "${!LIVE_RATES[@]}"; do
+                rate=${LIVE_RATES[i]} seconds=${LIVE_SECONDS[i]}
+                entries=$((rate * seconds)) attackers=$((rate * seconds / 20)) inn=$((rate * seconds / 50))
+                log "live-$rate: $entries entries in ${seconds}s, $attackers attackers"
+                FAILURES_IN_STREAM=$((attackers * 3))
+                for ((run = 1; run <= REPEAT; run++)); do
+                        for target in "${F2B_TARGETS[@]}"; do
+                                [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
+                                follow_once "live-$rate" "$target" "$rate" "$run" --seed="$run" --entries="$entries" \
+                                        --attackers="$attackers" --failures=3 --cluster="$rate" --successes="$inn" \
+                                        --benign="$inn" --decoys="$inn"
+                        done
+                done
+        done
+}
+
+scenario_burst() {
+        local n run target targets
+        for n in "${BURSTS[@]}"; do
+                targets=("${TARGETS[@]}")
+                if ((arg_f2b)) && [[ " ${F2B_BURSTS[*]} " == *" $n "* ]]; then
+                        targets+=(fail2ban)
+                fi
+                log "burst-$n: $n attackers x 3 failures, flat out"
+                FAILURES_IN_STREAM=$((n * 3))
+                for ((run = 1; run <= REPEAT; run++)); do
+                        for target in "${targets[@]}"; do
+                                [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
+                                follow_once "burst-$n" "$target" 0 "$run" --seed="$run" --attackers="$n" --failures=3 \
+                                        --noise=0 --successes=0 --benign=0 --decoys=0
+                        done
+                done
+        done
+}
+
+idle_once() { # TARGET KIND
+        local target=$1 kind=$2 scen=idle-$2 c0 c1 v0 v1 n0 n1 t0 t1 minutes
+        fresh_journald
+        nft_reset
+        start_target "$target" "$scen" || return 0
+        sleep 0.5 # past the start-up work
+        c0=$(cpu_ticks "$TARGET_PID") v0=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        n0=$(status_field "$TARGET_PID" nonvoluntary_ctxt_switches) t0=$EPOCHREALTIME
+        if [[ $kind == noise ]]; then
+                # Other services at 10 entries/s: wakes every journal reader, matches nothing.
+                "$LOADGEN" --live --noise=100 --entries=$((10 * IDLE_SECONDS)) --rate=10 --attackers=0 \
+                        --successes=0 --benign=0 --decoys=0
+        else
+                sleep "$IDLE_SECONDS"
+        fi
+        c1=$(cpu_ticks "$TARGET_PID") v1=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        n1=$(status_field "$TARGET_PID" nonvoluntary_ctxt_switches) t1=$EPOCHREALTIME
+        stop_target
+        minutes=$(calc "($t1 - $t0) / 60")
+        record "$scen" "$target" cpu_ms_per_min "$(calc "($c1 - $c0) * 1000 / $CLK_TCK / $minutes")"
+        record "$scen" "$target" wakeups_per_min "$(calc "($v1 - $v0) / $minutes")"
+        record "$scen" "$target" preempted_per_min "$(calc "($n1 - $n0) / $minutes")"
+}
+
+scenario_idle() {
+        local target kind
+        log "idle: ${IDLE_SECONDS}s with no journal traffic, then ${IDLE_SECONDS}s of unrelated entries at 10/s"
+        for kind in quiet noise; do
+                for target in "${TARGETS[@]}"; do
+                        idle_once "$target" "$kind"
+                done
+        done
+}
+
+daemon_tracked() { # N: the daemon tracks N addresses
+        local n
+        n=$("$CTL" --socket="$T/ctl.sock" --json status 2>/dev/null | jq -r '[.jails[]?.tracked] | add // 0' 2>/dev/null) ||
+                return 1
+        [[ $n == "$1" ]]
+}
+
+scenario_memory() {
+        local n ds t0 rss v
+        for n in "${MEMORY_SIZES[@]}"; do
+                ds=$(dataset "memory" --seed=1 --attackers="$n" --failures=1 --noise=0 --successes=0 --benign=0 \
+                        --decoys=0 --start-usec="$ANCHOR_USEC")
+                log "memory: $n addresses with one failure each"
+                nft_reset
+                t0=$EPOCHREALTIME
+                BENCH_CONF=$CONF_MEMORY start_target vpopguardd "memory-$n" --journal-directory="$ds/journal" || continue
+                if wait_until 600 daemon_tracked "$n"; then
+                        rss=$(status_field "$TARGET_PID" RssAnon)
+                        record "memory-$n" vpopguardd rss_anon_kib "$rss"
+                        record "memory-$n" vpopguardd catchup_sec "$(calc "$EPOCHREALTIME - $t0")"
+                        record "memory-$n" vpopguardd bytes_per_address "$(calc "$rss * 1024 / $n")"
+                else
+                        error "memory-$n" vpopguardd "does not track $n addresses after 600 s"
+                fi
+                stop_target
+                "$FLOOR" --no-nft --directory="$ds/journal" --find-time="$FIND_SEC" >"$T/floor-memory-$n.out" 2>&1
+                v=$(floor_value "$T/floor-memory-$n.out" rss_anon_kib)
+                record "memory-$n" floor rss_anon_kib "$v"
+                record "memory-$n" floor bytes_per_address "$(calc "$v * 1024 / $n")"
+        done
+}
+
+# perf (or callgrind) of vpopguardd and the floor over the backlog journal: the top functions.
+scenario_profile() {
+        local ds=$BACKLOG_DATASET target comm out
+        if perf record -e cpu-clock -o "$T/perf-probe.data" true >/dev/null 2>&1; then
+                for target in vpopguardd floor; do
+                        fresh_journald
+                        nft_reset
+                        rm -rf "$T/state-profile"
+                        if [[ $target == vpopguardd ]]; then
+                                daemon_cmd vpopguardd-profile --config="$CONF" --state-directory="$T/state-profile" \
+                                        --journal-directory="$ds/journal" --no-follow
+                                set -- "${DAEMON_CMD[@]}"
+                        else
+                                set -- "$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC"
+                        fi
+                        perf record -e cpu-clock -F 2000 --call-graph=dwarf,16384 -o "$T/perf-$target.data" \
+                                -- "$@" >"$T/perf-$target.log" 2>&1 || { error profile "$target" "perf record failed"; continue; }
+                        comm=()
+                        [[ $target != vpopguardd ]] || comm=(--comm vpopguardd)
+                        perf report -i "$T/perf-$target.data" "${comm[@]}" --stdio --no-children --sort symbol,dso \
+                                --percent-limit 0.5 -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 \
+                                >"$T/profile-$target-self.txt" || true
+                        # Inclusive time of the program's own functions (and libraries' named ones).
+                        perf report -i "$T/perf-$target.data" "${comm[@]}" --stdio --children --sort symbol \
+                                --percent-limit 0.5 -g none 2>/dev/null | grep -E '^ +[0-9]' |
+                                grep -vE '\[k\]|\] 0x|_start|libc_start|main \(inlined\)' | head -n 40 \
+                                >"$T/profile-$target-children.txt" || true
+                done
+        elif command -v valgrind >/dev/null; then
+                for target in vpopguardd floor; do
+                        fresh_journald
+                        nft_reset
+                        rm -rf "$T/state-profile"
+                        if [[ $target == vpopguardd ]]; then
+                                daemon_cmd vpopguardd-profile --config="$CONF" --state-directory="$T/state-profile" \
+                                        --journal-directory="$ds/journal" --no-follow
+                                set -- "${DAEMON_CMD[@]}"
+                        else
+                                set -- "$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC"
+                        fi
+                        valgrind --tool=callgrind --trace-children=yes \
+                                --callgrind-out-file="$T/callgrind-$target.%p.out" "$@" >"$T/callgrind-$target.log" 2>&1 ||
+                                { error profile "$target" "callgrind failed"; continue; }
+                        # The biggest output is the program's (the others are systemd-cat and sh).
+                        out=$(find "$T" -maxdepth 1 -name "callgrind-$target.*.out" -printf "%s %p\n" | sort -rn | head -n 1 | cut -d" " -f2-)
+                        callgrind_annotate "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -n 40 \
+                                >"$T/profile-$target-self.txt" || true
+                        callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -n 40 \
+                                >"$T/profile-$target-children.txt" || true
+                done
+        else
+                log "profile: neither perf nor valgrind works here, skipped"
+        fi
+}
