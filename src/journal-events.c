@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
 #include "journal-events.h"
+#include "journal-sender.h"
 #include "log.h"
 
 #define FIELD_MAX 256
@@ -40,13 +42,25 @@ static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
         fields_add(f, "VPOPGUARD_ORIGIN=%s", ban_origin_to_string(b->origin));
 }
 
-int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes, bool dry_run) {
+static int fields_send(JournalSender *sender, Fields *f) {
+        /* sd_journal_sendv() adds it; journald's native socket does not. */
+        fields_add(f, "SYSLOG_IDENTIFIER=%s", program_invocation_short_name);
+        if (!log_stderr_is_journal())
+                log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
+        if (sender)
+                return journal_sender_send(sender, f->iov, f->n);
+        return sd_journal_sendv(f->iov, (int) f->n);
+}
+
+int journal_event_ban(JournalSender *sender, const Ban *b, usec_t find_time, const JournalPosition *causes,
+                      size_t n_causes, bool dry_run) {
         char address[ADDRESS_STRING_MAX], span[TIMESPAN_MAX], window[TIMESPAN_MAX];
-        Fields *f = calloc(1, sizeof(Fields));
+        Fields *f = malloc(sizeof(Fields)); /* ~60 KiB: too much for the stack */
         int r;
 
         if (!f)
                 return -ENOMEM;
+        f->n = 0;
         address_to_string(&b->address, address);
         format_timespan(span, sizeof span, b->expires_usec - b->banned_usec);
         format_timespan(window, sizeof window, find_time);
@@ -69,20 +83,19 @@ int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *cau
                         fields_add(f, "VPOPGUARD_CAUSE_CURSOR=%s", cursor);
         }
 
-        if (!log_stderr_is_journal())
-                log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
-        r = sd_journal_sendv(f->iov, (int) f->n);
+        r = fields_send(sender, f);
         free(f);
         return r;
 }
 
-int journal_event_unban(const Ban *b, UnbanReason reason, bool dry_run) {
+int journal_event_unban(JournalSender *sender, const Ban *b, UnbanReason reason, bool dry_run) {
         char address[ADDRESS_STRING_MAX];
-        Fields *f = calloc(1, sizeof(Fields));
+        Fields *f = malloc(sizeof(Fields));
         int r;
 
         if (!f)
                 return -ENOMEM;
+        f->n = 0;
         address_to_string(&b->address, address);
         fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
         fields_add(f, "PRIORITY=%d", LOG_NOTICE);
@@ -93,9 +106,7 @@ int journal_event_unban(const Ban *b, UnbanReason reason, bool dry_run) {
                 fields_add(f, "VPOPGUARD_DRY_RUN=1");
         fields_add(f, "VPOPGUARD_UNBAN_REASON=%s", reason == UNBAN_MANUAL ? "manual" : "expired");
 
-        if (!log_stderr_is_journal())
-                log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
-        r = sd_journal_sendv(f->iov, (int) f->n);
+        r = fields_send(sender, f);
         free(f);
         return r;
 }

@@ -3,6 +3,7 @@
 
 #include "ban-table.h"
 #include "journal-position.h"
+#include "journal-sender.h"
 
 /* Structured journal entries for bans and unbans, so that `journalctl VPOPGUARD_ADDRESS=…`
  * shows an address's history and `journalctl -x` explains it (units/vpopguard.catalog). */
@@ -18,8 +19,10 @@ typedef enum UnbanReason {
 } UnbanReason;
 
 /* causes: the failures that led to the ban, oldest first (their cursors become
- * VPOPGUARD_CAUSE_CURSOR= fields). Failing to log is not fatal: returns negative errno. */
-int journal_event_ban(const Ban *b, usec_t find_time, const JournalPosition *causes, size_t n_causes, bool dry_run);
-int journal_event_unban(const Ban *b, UnbanReason reason, bool dry_run);
+ * VPOPGUARD_CAUSE_CURSOR= fields). sender NULL: sent with sd_journal_sendv(), which blocks while
+ * journald is behind. Failing to log is not fatal: returns negative errno. */
+int journal_event_ban(JournalSender *sender, const Ban *b, usec_t find_time, const JournalPosition *causes,
+                      size_t n_causes, bool dry_run);
+int journal_event_unban(JournalSender *sender, const Ban *b, UnbanReason reason, bool dry_run);
 /* The cursor we saved no longer exists in the journal: entries may have been missed. */
 int journal_event_entries_missed(const char *cursor);

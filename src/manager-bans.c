@@ -194,7 +194,7 @@ static void emit_pending_events(Manager *m) {
         for (size_t i = 0; i < m->n_pending; i++) {
                 PendingBan *p = &m->pending[i];
                 if (!p->logged) {
-                        int r = journal_event_ban(&p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
+                        int r = journal_event_ban(m->events, &p->ban, p->find_time, p->causes, p->n_causes, m->options.dry_run);
                         if (r < 0)
                                 log_debug_errno(r, "Failed to log the ban event: %m");
                 }
@@ -228,6 +228,20 @@ int manager_commit(Manager *m, bool force_save) {
         /* After a failed write (disk full, read-only), retry only every MANAGER_RETRY_USEC. */
         if (m->state_failed_monotonic > 0 && now < m->state_failed_monotonic + MANAGER_RETRY_USEC && !force_save)
                 due = false;
+        if (m->state_dirty && !m->options.dry_run && due && journal_sender_queued(m->events) > 0) {
+                /* The state may record a batch only once its events are safe in journald's socket:
+                 * while journald catches up, the save waits for manager_on_events_sent() (a crash
+                 * meanwhile replays more, and decides the same). At exit or reload we wait here. */
+                if (!force_save)
+                        due = false;
+                else if (journal_sender_flush(m->events, MANAGER_FLUSH_TIMEOUT_USEC) < 0) {
+                        log_warning("journald has not taken our events within %llus; the state file is not written "
+                                    "so that a restart logs them again.",
+                                    (unsigned long long) (MANAGER_FLUSH_TIMEOUT_USEC / USEC_PER_SEC));
+                        schedule_retry(m);
+                        return -ETIMEDOUT;
+                }
+        }
         if (m->state_dirty && !m->options.dry_run && due) {
                 r = manager_save_state(m);
                 if (r < 0) {
@@ -239,9 +253,16 @@ int manager_commit(Manager *m, bool force_save) {
         return 0;
 }
 
+void manager_on_events_sent(JournalSender *s, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        if (m->state_dirty)
+                (void) manager_commit(m, false);
+}
+
 static void on_ban_expired(const Ban *b, void *userdata) {
         Manager *m = userdata;
-        (void) journal_event_unban(b, UNBAN_EXPIRED, m->options.dry_run);
+        (void) journal_event_unban(m->events, b, UNBAN_EXPIRED, m->options.dry_run);
         manager_monitor_event(m, "expire", b);
 }
 
@@ -299,7 +320,7 @@ int manager_ban_manually(Manager *m, const Ban *b) {
                 failure_table_forget(m->jails[i]->failures, &b->address);
         m->bans_total++;
 
-        (void) journal_event_ban(b, 0, NULL, 0, m->options.dry_run);
+        (void) journal_event_ban(m->events, b, 0, NULL, 0, m->options.dry_run);
         manager_monitor_event(m, "ban", b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;
@@ -328,7 +349,7 @@ int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban) 
         for (size_t i = 0; i < m->n_jails; i++)
                 failure_table_forget(m->jails[i]->failures, a);
 
-        (void) journal_event_unban(&b, UNBAN_MANUAL, m->options.dry_run);
+        (void) journal_event_unban(m->events, &b, UNBAN_MANUAL, m->options.dry_run);
         manager_monitor_event(m, "unban", &b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;

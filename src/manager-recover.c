@@ -63,6 +63,16 @@ static int read_logged_ban(sd_journal *j, LoggedBan *ret) {
         return 1;
 }
 
+static int address_compare(const Address *a, const Address *b) {
+        if (a->family != b->family)
+                return a->family < b->family ? -1 : 1;
+        return memcmp(a->bytes, b->bytes, sizeof a->bytes);
+}
+
+static int logged_ban_compare(const void *a, const void *b) {
+        return address_compare(&((const LoggedBan *) a)->address, &((const LoggedBan *) b)->address);
+}
+
 int manager_load_logged_bans(Manager *m) {
         _cleanup_(sd_journal_closep) sd_journal *j = NULL;
         char match[64];
@@ -97,23 +107,31 @@ int manager_load_logged_bans(Manager *m) {
         if (r < 0)
                 return log_debug_errno(r, "Cannot search the journal for logged bans: %m");
 
+        size_t allocated = 0;
         while ((r = sd_journal_next(j)) > 0 && m->n_logged_bans < LOGGED_BANS_MAX) {
                 LoggedBan b;
-                LoggedBan *grown;
 
                 r = read_logged_ban(j, &b);
                 if (r < 0)
                         return log_oom();
                 if (r == 0)
                         continue;
-                grown = realloc(m->logged_bans, (m->n_logged_bans + 1) * sizeof(LoggedBan));
-                if (!grown) {
-                        free(b.trigger_cursor);
-                        return log_oom();
+                if (m->n_logged_bans == allocated) {
+                        size_t n = allocated > 0 ? allocated * 2 : 64;
+                        LoggedBan *grown = reallocarray(m->logged_bans, n, sizeof(LoggedBan));
+                        if (!grown) {
+                                free(b.trigger_cursor);
+                                return log_oom();
+                        }
+                        m->logged_bans = grown;
+                        allocated = n;
                 }
-                m->logged_bans = grown;
                 m->logged_bans[m->n_logged_bans++] = b;
         }
+        /* Sorted by address, so that each replayed ban finds its events by binary search: a
+         * restart after a flood may hold a million of them. */
+        if (m->n_logged_bans > 1)
+                qsort(m->logged_bans, m->n_logged_bans, sizeof(LoggedBan), logged_ban_compare);
         if (m->n_logged_bans > 0)
                 log_debug("%zu ban event%s logged after the saved state; a replay will not log them again.",
                           m->n_logged_bans, m->n_logged_bans == 1 ? "" : "s");
@@ -121,15 +139,25 @@ int manager_load_logged_bans(Manager *m) {
 }
 
 bool manager_take_logged_ban(Manager *m, const Address *a, const char *trigger_cursor, Ban *b) {
-        for (size_t i = 0; i < m->n_logged_bans; i++) {
+        size_t lo = 0, hi = m->n_logged_bans;
+
+        /* The first event of a; a taken event keeps its place with its cursor freed. */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (address_compare(&m->logged_bans[mid].address, a) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        for (size_t i = lo; i < m->n_logged_bans && address_equal(&m->logged_bans[i].address, a); i++) {
                 LoggedBan *l = &m->logged_bans[i];
-                if (!address_equal(&l->address, a) || !streq(l->trigger_cursor, trigger_cursor))
+                if (!l->trigger_cursor || !streq(l->trigger_cursor, trigger_cursor))
                         continue;
                 b->banned_usec = l->banned_usec;
                 b->expires_usec = l->expires_usec;
                 ban_clamp_to_now(b, now_realtime());
                 free(l->trigger_cursor);
-                *l = m->logged_bans[--m->n_logged_bans];
+                l->trigger_cursor = NULL;
                 return true;
         }
         return false;

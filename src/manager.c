@@ -26,6 +26,10 @@ Manager *manager_free(Manager *m) {
         manager_close_journal(m);
         manager_close_varlink(m);
         manager_forget_logged_bans(m);
+        if (journal_sender_queued(m->events) > 0 && journal_sender_flush(m->events, MANAGER_FLUSH_TIMEOUT_USEC) < 0)
+                log_warning("journald did not take %zu ban event%s in time; they are lost.",
+                            journal_sender_queued(m->events), journal_sender_queued(m->events) == 1 ? "" : "s");
+        journal_sender_free(m->events);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->expiry_timer);
         sd_event_unref(m->event);
@@ -81,6 +85,11 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
+
+        r = journal_sender_new(m->event, NULL, &m->events);
+        if (r < 0)
+                return log_oom();
+        journal_sender_set_drained_callback(m->events, manager_on_events_sent, m);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

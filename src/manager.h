@@ -7,6 +7,7 @@
 #include "ban-table.h"
 #include "config.h"
 #include "jail.h"
+#include "journal-sender.h"
 #include "nft-monitor.h"
 #include "nft-set.h"
 #include "varlink.h"
@@ -17,7 +18,9 @@
  * Data flow, once per wakeup: read a bounded batch of journal entries (manager-journal.c), let
  * each jail judge them (jail.c), queue the bans they decide, then commit the batch
  * (manager-bans.c): one nft transaction, the journal events, and only then the state file
- * (manager-state.c), so the saved cursor never runs ahead of what the kernel holds. */
+ * (manager-state.c), so the saved cursor never runs ahead of what the kernel holds. The events
+ * go out without waiting for journald (journal-sender.c); the state file is written only once
+ * they are all in journald's socket, so a crash cannot lose one. */
 
 #define MANAGER_BATCH_MAX 16384U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
@@ -25,6 +28,8 @@
  * journal is read to its end, after every batch. Any saved state is a snapshot between two
  * committed batches, so a crash replays more, but still decides exactly the same bans. */
 #define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
+/* How long an exit or reload waits for journald to take the queued ban events. */
+#define MANAGER_FLUSH_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* After another process changed nftables, wait this long for it to finish, then repair. */
 #define MANAGER_REPAIR_DELAY_USEC (100 * USEC_PER_MSEC)
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
@@ -83,6 +88,7 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
 
+        JournalSender *events;             /* ban and unban events on their way to journald */
         LoggedBan *logged_bans;            /* see manager-recover.c */
         size_t n_logged_bans;
 
@@ -121,6 +127,8 @@ int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, c
 /* One nft transaction for the queued bans, their journal events, then the state file (now if
  * force_save, else when due: see MANAGER_SAVE_INTERVAL_USEC). */
 int manager_commit(Manager *m, bool force_save);
+/* The event queue drained: writes the state file if it waited for that. */
+void manager_on_events_sent(JournalSender *s, void *userdata);
 /* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
 int manager_reconcile_firewall(Manager *m);
 int manager_arm_expiry_timer(Manager *m);

@@ -37,7 +37,7 @@ wait_until() {
 table_of() {
         case $1 in
         vpopguardd) echo vpopguard ;;
-        floor) echo vpopfloor ;;
+        floor | floor-events) echo vpopfloor ;;
         fail2ban) echo f2b ;;
         esac
 }
@@ -188,8 +188,10 @@ start_target() { # TARGET RUN-NAME [EXTRA ARGS]
                 TARGET_PID=$VG_LAST_PID
                 wait_until 30 daemon_running "vpopguardd-$name" || { daemon_log "vpopguardd-$name" >>"$TARGET_LOG"; false; }
                 ;;
-        floor)
-                vg_spawn "$TARGET_LOG" "$FLOOR" --live --find-time="$FIND_SEC" --ban-time="$BAN_SEC" "$@"
+        floor | floor-events)
+                local events=()
+                [[ $target == floor ]] || events=(--events)
+                vg_spawn "$TARGET_LOG" "$FLOOR" --live --find-time="$FIND_SEC" --ban-time="$BAN_SEC" "${events[@]}" "$@"
                 TARGET_PID=$VG_LAST_PID
                 wait_until 30 grep -q '^floor: ready' "$TARGET_LOG"
                 ;;

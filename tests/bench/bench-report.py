@@ -18,7 +18,7 @@ import re
 import statistics
 import sys
 
-TARGETS = ("vpopguardd", "floor", "fail2ban")
+TARGETS = ("vpopguardd", "floor", "floor-events", "fail2ban")
 
 
 def percentile(values, p):
@@ -125,12 +125,14 @@ def report(results_path, meta_path, directory, out):
                 if v:
                     entry[t] = {"median": statistics.median(v), "runs": v}
             d, fl, fb = median(scen, metric, "vpopguardd"), median(scen, metric, "floor"), median(scen, metric, "fail2ban")
+            fe = median(scen, metric, "floor-events")
             if d is None and fl is None and fb is None:
                 d = median(scen, metric, "-")
             entry["ratio_vs_floor"] = ratio(d, fl)
+            entry["ratio_vs_floor_events"] = ratio(d, fe)
             entry["ratio_vs_fail2ban"] = ratio(d, fb)
             doc["results"][scen][metric] = entry
-            rows.append((scen, metric, d, fl, ratio(d, fl), fb, ratio(d, fb)))
+            rows.append((scen, metric, d, fl, ratio(d, fl), fe, ratio(d, fe), fb, ratio(d, fb)))
 
     def target(name, value, op, limit):
         ok = None if value is None else (value <= limit if op == "<=" else value >= limit)
@@ -138,6 +140,10 @@ def report(results_path, meta_path, directory, out):
 
     target("backlog entries/s vs floor", ratio(median("backlog", "entries_per_sec", "vpopguardd"),
                                                median("backlog", "entries_per_sec", "floor")), ">=", 0.8)
+    # Not a target of the issue: the floor that also logs one journal entry per ban, as the
+    # daemon must; journald's intake of those entries bounds both.
+    target("(backlog entries/s vs floor+events)", ratio(median("backlog", "entries_per_sec", "vpopguardd"),
+                                                        median("backlog", "entries_per_sec", "floor-events")), ">=", 0.8)
     if "backlog-ipv4" in metrics:
         target("backlog entries/s vs fail2ban", ratio(median("backlog-ipv4", "entries_per_sec", "vpopguardd"),
                                                       median("backlog-ipv4", "entries_per_sec", "fail2ban")), ">=", 300)
@@ -170,11 +176,14 @@ def report(results_path, meta_path, directory, out):
                 doc["profile"].setdefault(m.group(1), {})[m.group(2)] = [l.rstrip() for l in f if l.strip()]
 
     # The table.
-    have_f2b = any(r[5] is not None for r in rows)
-    head = ["scenario", "metric", "vpopguardd", "floor", "ratio"] + (["fail2ban", "ratio"] if have_f2b else [])
+    have_fe = any(r[5] is not None for r in rows)
+    have_f2b = any(r[7] is not None for r in rows)
+    head = (["scenario", "metric", "vpopguardd", "floor", "ratio"] + (["floor+ev", "ratio"] if have_fe else []) +
+            (["fail2ban", "ratio"] if have_f2b else []))
     lines = [head]
-    for scen, metric, d, fl, rf, fb, rb in rows:
-        lines.append([scen, metric, fmt(d), fmt(fl), fmt(rf)] + ([fmt(fb), fmt(rb)] if have_f2b else []))
+    for scen, metric, d, fl, rf, fe, re_, fb, rb in rows:
+        lines.append([scen, metric, fmt(d), fmt(fl), fmt(rf)] + ([fmt(fe), fmt(re_)] if have_fe else []) +
+                     ([fmt(fb), fmt(rb)] if have_f2b else []))
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     print()
     print("vpopguard benchmark (%s, medians of %s run(s); ratio = vpopguardd / other)" %

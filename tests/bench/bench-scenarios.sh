@@ -18,8 +18,9 @@ backlog_once() { # SCENARIO TARGET DATASET TOTAL-ENTRIES RUN
                         --journal-directory="$ds/journal" --no-follow
                 cmd=("${DAEMON_CMD[@]}")
                 ;;
-        floor)
+        floor | floor-events)
                 cmd=("$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC" --ban-time="$BAN_SEC")
+                [[ $target == floor ]] || cmd+=(--events)
                 ;;
         fail2ban)
                 f2b_backlog "$scen" "$ds" "$run"
@@ -53,7 +54,7 @@ scenario_backlog() {
         record backlog - entries "$total"
         record backlog - expected_bans "$(wc -l <"$ds/expect")"
         for ((run = 1; run <= REPEAT; run++)); do
-                for target in "${TARGETS[@]}"; do
+                for target in "${TARGETS[@]}" floor-events; do
                         backlog_once backlog "$target" "$ds" "$total" "$run"
                 done
         done
@@ -138,7 +139,7 @@ scenario_live() {
 scenario_burst() {
         local n run target targets
         for n in "${BURSTS[@]}"; do
-                targets=("${TARGETS[@]}")
+                targets=("${TARGETS[@]}" floor-events)
                 if ((arg_f2b)) && [[ " ${F2B_BURSTS[*]} " == *" $n "* ]]; then
                         targets+=(fail2ban)
                 fi

@@ -6,7 +6,8 @@
  * pattern (bench-match.c), failures are counted in a flat table, and the bans of a batch go
  * into the kernel as one libnftables call, as the daemon batches them: one call per
  * --batch entries read, or when the journal is read to its end. No state file, no cursor, no
- * events, no TrustedUID= check.
+ * TrustedUID= check, and no events unless --events asks for one small structured journal entry
+ * per ban (sd_journal_send(), as a daemon that logs each ban must at least do).
  *
  * Without --live it reads to the end of the journal and exits (as vpopguardd --no-follow).
  * With --live it follows: it waits as sd_journal_wait() does, and while entries keep arriving
@@ -30,7 +31,7 @@
 #define EAGER_WINDOW_USEC (1 * USEC_PER_SEC)
 
 static const char *arg_directory, *arg_table = "vpopfloor", *arg_banned;
-static bool arg_live, arg_nft = true;
+static bool arg_live, arg_nft = true, arg_events;
 static unsigned arg_max_retry = 3;
 static usec_t arg_find_time = 600 * USEC_PER_SEC, arg_ban_time = 3600 * USEC_PER_SEC;
 static uint64_t arg_batch = 16384;
@@ -110,6 +111,13 @@ static int commit(Floor *f) {
                 if (fclose(m) != 0)
                         return -ENOMEM;
                 r = nft_run(f, buf);
+        }
+        for (size_t i = 0; arg_events && i < f->n_pending; i++) {
+                char a[ADDRESS_STRING_MAX];
+                address_to_string(&f->pending[i], a);
+                /* Not vpopguardd's MESSAGE_ID: the daemon must not read these back as its bans. */
+                (void) sd_journal_send("MESSAGE_ID=3a1c0e9b8f5d4e0c9a7b6d5c4e3f2a1b", "PRIORITY=5",
+                                       "MESSAGE=Banned %s (floor)", a, "FLOOR_ADDRESS=%s", a, NULL);
         }
         f->n_pending = 0;
         return r;
@@ -252,7 +260,8 @@ static void help(void) {
                "  --find-time=SEC   Window; reading starts this long ago, as the daemon's first start (600)\n"
                "  --ban-time=SEC    Element timeout (default 3600)\n"
                "  --batch=N         Entries read per libnftables call at most (default 16384)\n"
-               "  --banned=FILE     Write each banned address to FILE\n");
+               "  --banned=FILE     Write each banned address to FILE\n"
+               "  --events          Log one structured journal entry per ban\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -267,6 +276,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "ban-time", required_argument, NULL, 'b' },
                 { "batch", required_argument, NULL, 'B' },
                 { "banned", required_argument, NULL, 'o' },
+                { "events", no_argument, NULL, 'e' },
                 {}
         };
         unsigned long long v;
@@ -306,6 +316,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case 'o':
                         arg_banned = optarg;
+                        break;
+                case 'e':
+                        arg_events = true;
                         break;
                 default:
                         return -EINVAL;
