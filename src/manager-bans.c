@@ -65,6 +65,31 @@ static void schedule_retry(Manager *m) {
                 log_warning_errno(r, "Failed to schedule a retry of the firewall update: %m");
 }
 
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) s, (void) usec;
+        (void) manager_commit(userdata, false);
+        return 0;
+}
+
+/* The state file is rewritten at most every MANAGER_SAVE_INTERVAL_USEC (it holds every failure
+ * window, so rewriting it after each of a burst's many small batches would cost more than
+ * judging them); this timer writes what the last batches changed. */
+static void schedule_save(Manager *m) {
+        usec_t when = m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        int r;
+
+        if (!m->save_timer)
+                r = sd_event_add_time(m->event, &m->save_timer, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC,
+                                      on_save_timer, m);
+        else {
+                r = sd_event_source_set_time(m->save_timer, when);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->save_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule saving the state: %m");
+}
+
 /* Adds the elements of every active ban in one transaction. */
 static int add_active_bans(Manager *m) {
         _cleanup_free_ NftElement *elements = NULL;
@@ -223,8 +248,9 @@ int manager_commit(Manager *m, bool force_save) {
         (void) manager_arm_expiry_timer(m);
 
         usec_t now = now_monotonic();
-        bool due = force_save || m->journal_at_end || !m->journal ||
-                   now >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        bool due = force_save || !m->journal || now >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        if (m->state_dirty && !m->options.dry_run && !due)
+                schedule_save(m);
         /* After a failed write (disk full, read-only), retry only every MANAGER_RETRY_USEC. */
         if (m->state_failed_monotonic > 0 && now < m->state_failed_monotonic + MANAGER_RETRY_USEC && !force_save)
                 due = false;

@@ -32,6 +32,7 @@ Manager *manager_free(Manager *m) {
         journal_sender_free(m->events);
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->expiry_timer);
+        sd_event_source_disable_unref(m->save_timer);
         sd_event_unref(m->event);
         jails_free(m->jails, m->n_jails);
         config_free(m->config);

@@ -24,9 +24,9 @@
 
 #define MANAGER_BATCH_MAX 16384U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
-/* While catching up on a backlog, the state file is rewritten at most this often; once the
- * journal is read to its end, after every batch. Any saved state is a snapshot between two
- * committed batches, so a crash replays more, but still decides exactly the same bans. */
+/* The state file is rewritten at most this often (a timer saves what changed since). Any saved
+ * state is a snapshot between two committed batches, so a crash replays more, but still decides
+ * exactly the same bans. */
 #define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
 /* How long an exit or reload waits for journald to take the queued ban events. */
 #define MANAGER_FLUSH_TIMEOUT_USEC (10 * USEC_PER_SEC)
@@ -87,6 +87,7 @@ typedef struct Manager {
         bool nft_broken;                   /* a commit failed: retry and reconcile */
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
+        sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
 
         JournalSender *events;             /* ban and unban events on their way to journald */
         LoggedBan *logged_bans;            /* see manager-recover.c */
