@@ -74,8 +74,7 @@ static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 /* The state file is rewritten at most every MANAGER_SAVE_INTERVAL_USEC (it holds every failure
  * window, so rewriting it after each of a burst's many small batches would cost more than
  * judging them); this timer writes what the last batches changed. */
-static void schedule_save(Manager *m) {
-        usec_t when = m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+static void schedule_save(Manager *m, usec_t when) {
         int r;
 
         if (!m->save_timer)
@@ -247,13 +246,13 @@ int manager_commit(Manager *m, bool force_save) {
         emit_pending_events(m);
         (void) manager_arm_expiry_timer(m);
 
-        usec_t now = now_monotonic();
-        bool due = force_save || !m->journal || now >= m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
-        if (m->state_dirty && !m->options.dry_run && !due)
-                schedule_save(m);
+        usec_t now = now_monotonic(), next = m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
         /* After a failed write (disk full, read-only), retry only every MANAGER_RETRY_USEC. */
-        if (m->state_failed_monotonic > 0 && now < m->state_failed_monotonic + MANAGER_RETRY_USEC && !force_save)
-                due = false;
+        if (m->state_failed_monotonic > 0)
+                next = MAX(next, m->state_failed_monotonic + MANAGER_RETRY_USEC);
+        bool due = force_save || !m->journal || now >= next;
+        if (m->state_dirty && !m->options.dry_run && !due)
+                schedule_save(m, next);
         if (m->state_dirty && !m->options.dry_run && due && journal_sender_queued(m->events) > 0) {
                 /* The state may record a batch only once its events are safe in journald's socket:
                  * while journald catches up, the save waits for manager_on_events_sent() (a crash
@@ -269,12 +268,13 @@ int manager_commit(Manager *m, bool force_save) {
                 }
         }
         if (m->state_dirty && !m->options.dry_run && due) {
-                r = manager_save_state(m);
+                r = manager_save_state(m, force_save);
+                if (r == -EBUSY)
+                        return 0; /* the save in flight commits again when it is done */
                 if (r < 0) {
-                        schedule_retry(m); /* also when no new entry comes to trigger it */
+                        schedule_save(m, m->state_failed_monotonic + MANAGER_RETRY_USEC);
                         return r;
                 }
-                m->state_dirty = false;
         }
         return 0;
 }
@@ -350,7 +350,7 @@ int manager_ban_manually(Manager *m, const Ban *b) {
         manager_monitor_event(m, "ban", b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;
-        if (!m->options.dry_run && manager_save_state(m) >= 0)
+        if (!m->options.dry_run && manager_save_state(m, true) >= 0)
                 m->state_dirty = false;
         manager_update_status(m);
         return 0;
@@ -379,7 +379,7 @@ int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban) 
         manager_monitor_event(m, "unban", &b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;
-        if (!m->options.dry_run && manager_save_state(m) >= 0)
+        if (!m->options.dry_run && manager_save_state(m, true) >= 0)
                 m->state_dirty = false;
         manager_update_status(m);
         if (ret_ban)

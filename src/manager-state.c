@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "manager.h"
@@ -17,12 +20,95 @@ static Jail *find_jail(Manager *m, const char *name) {
         return NULL;
 }
 
-int manager_save_state(Manager *m) {
+static void state_saved(Manager *m) {
+        m->state_saved_monotonic = now_monotonic();
+        if (m->state_failed_monotonic > 0)
+                log_info("The state is saved to %s/%s again.", m->options.state_directory, STATE_FILE_NAME);
+        m->state_failed_monotonic = 0;
+}
+
+static int state_save_failed(Manager *m, int r) {
+        /* Logged once per outage; retries come every MANAGER_RETRY_USEC (see manager_commit()). */
+        bool first = m->state_failed_monotonic == 0;
+        m->state_failed_monotonic = now_monotonic();
+        m->state_dirty = true;
+        return log_full_errno(first ? LOG_ERR : LOG_DEBUG, r,
+                              "Failed to save the state to %s/%s: %m; the previous state file is kept, banning "
+                              "continues and saving is retried every %llus.",
+                              m->options.state_directory, STATE_FILE_NAME,
+                              (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
+}
+
+static void *sync_thread(void *userdata) {
+        Manager *m = userdata;
+        uint64_t one = 1;
+
+        m->state_sync_result = state_writer_sync(m->state_syncing);
+        if (write(m->state_sync_fd, &one, sizeof one) < 0)
+                abort(); /* an eventfd write of 1 cannot fail */
+        return NULL;
+}
+
+/* Waits for the save in flight, if any, and accounts for it. */
+static int join_sync(Manager *m) {
+        uint64_t v;
+        int r;
+
+        if (!m->state_syncing)
+                return 0;
+        (void) pthread_join(m->state_sync_thread, NULL);
+        (void) read(m->state_sync_fd, &v, sizeof v);
+        r = m->state_sync_result;
+        m->state_syncing = state_writer_free(m->state_syncing);
+        if (r < 0)
+                return state_save_failed(m, r);
+        state_saved(m);
+        return 0;
+}
+
+static int on_sync_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        (void) s, (void) fd, (void) revents;
+        (void) join_sync(m);
+        if (m->state_dirty)
+                (void) manager_commit(m, false); /* what changed meanwhile, or a retry */
+        return 0;
+}
+
+/* Starts sync_thread on w; false if that is not possible (then the caller syncs itself). */
+static bool start_sync(Manager *m, StateWriter *w) {
+        int r;
+
+        if (m->state_sync_fd < 0) {
+                m->state_sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (m->state_sync_fd < 0)
+                        return false;
+                r = sd_event_add_io(m->event, &m->state_sync_source, m->state_sync_fd, EPOLLIN, on_sync_done, m);
+                if (r < 0) {
+                        m->state_sync_fd = safe_close(m->state_sync_fd);
+                        return false;
+                }
+        }
+        m->state_syncing = w;
+        if (pthread_create(&m->state_sync_thread, NULL, sync_thread, m) != 0) {
+                m->state_syncing = NULL;
+                return false;
+        }
+        return true;
+}
+
+int manager_save_state(Manager *m, bool wait) {
         StateWriter *w = NULL;
         usec_t now = now_realtime();
         const Ban *b;
         size_t iter;
         int r;
+
+        if (m->state_syncing) {
+                if (!wait)
+                        return -EBUSY;
+                (void) join_sync(m);
+        }
 
         r = state_writer_open(m->options.state_directory, &w);
         if (r < 0)
@@ -49,26 +135,30 @@ int manager_save_state(Manager *m) {
                                 goto fail;
                 }
         }
-        r = state_writer_commit(w);
+        r = state_writer_finish(w);
+        if (r < 0)
+                goto fail;
+        m->state_dirty = false; /* this snapshot holds everything so far */
+
+        /* fsync takes tens of milliseconds on a busy disk: meanwhile the loop goes on banning. */
+        if (!wait && start_sync(m, w))
+                return 0;
+        r = state_writer_sync(w);
         if (r < 0)
                 goto fail;
         state_writer_free(w);
-        m->state_saved_monotonic = now_monotonic();
-        if (m->state_failed_monotonic > 0)
-                log_info("The state is saved to %s/%s again.", m->options.state_directory, STATE_FILE_NAME);
-        m->state_failed_monotonic = 0;
+        state_saved(m);
         return 0;
 
 fail:
         state_writer_free(w);
-        /* Logged once per outage; retries come every MANAGER_RETRY_USEC (see manager_commit()). */
-        bool first = m->state_failed_monotonic == 0;
-        m->state_failed_monotonic = now_monotonic();
-        return log_full_errno(first ? LOG_ERR : LOG_DEBUG, r,
-                              "Failed to save the state to %s/%s: %m; the previous state file is kept, banning "
-                              "continues and saving is retried every %llus.",
-                              m->options.state_directory, STATE_FILE_NAME,
-                              (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
+        return state_save_failed(m, r);
+}
+
+void manager_stop_state_sync(Manager *m) {
+        (void) join_sync(m);
+        m->state_sync_source = sd_event_source_disable_unref(m->state_sync_source);
+        m->state_sync_fd = safe_close(m->state_sync_fd);
 }
 
 static int on_cursor(const char *cursor, void *userdata) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <pthread.h>
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
@@ -10,6 +11,7 @@
 #include "journal-sender.h"
 #include "nft-monitor.h"
 #include "nft-set.h"
+#include "state-file.h"
 #include "varlink.h"
 
 /* The Manager owns everything that lives as long as the daemon: the event loop, the
@@ -88,6 +90,11 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
         sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
+        StateWriter *state_syncing;        /* a save whose fsync and rename run in state_sync_thread */
+        pthread_t state_sync_thread;
+        int state_sync_result;
+        int state_sync_fd;                 /* eventfd: state_sync_thread is done */
+        sd_event_source *state_sync_source;
 
         JournalSender *events;             /* ban and unban events on their way to journald */
         LoggedBan *logged_bans;            /* see manager-recover.c */
@@ -160,4 +167,8 @@ void manager_forget_logged_bans(Manager *m);
 
 /* manager-state.c */
 int manager_load_state(Manager *m);
-int manager_save_state(Manager *m);
+/* Writes the state file. Unless wait, the fsyncs and the rename happen in a thread and -EBUSY
+ * means one is still in flight (its end commits again if anything changed meanwhile). */
+int manager_save_state(Manager *m, bool wait);
+/* Waits for a save in flight and releases what saving in a thread needs. */
+void manager_stop_state_sync(Manager *m);

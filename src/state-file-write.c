@@ -280,7 +280,7 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
         return writer_line_end(w, p, true);
 }
 
-int state_writer_commit(StateWriter *w) {
+int state_writer_finish(StateWriter *w) {
         char *p;
         int r;
 
@@ -295,6 +295,14 @@ int state_writer_commit(StateWriter *w) {
         r = writer_flush(w);
         if (r < 0)
                 return (w->error = r);
+        return 0;
+}
+
+int state_writer_sync(StateWriter *w) {
+        int r;
+
+        if (w->error < 0)
+                return w->error;
         if (fsync(w->fd) < 0)
                 return (w->error = -errno);
         r = close(TAKE_FD(w->fd));
@@ -308,4 +316,9 @@ int state_writer_commit(StateWriter *w) {
         if (fsync(w->dir_fd) < 0)
                 return -errno;
         return 0;
+}
+
+int state_writer_commit(StateWriter *w) {
+        int r = state_writer_finish(w);
+        return r < 0 ? r : state_writer_sync(w);
 }

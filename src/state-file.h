@@ -48,6 +48,11 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
  * after a write error every further call returns it. If only the final fsync of the directory
  * fails, the new state is already in place and the error is still returned. */
 int state_writer_commit(StateWriter *w);
+/* The two halves of state_writer_commit(): finish writes the trailer and the buffered data;
+ * sync does the fsyncs and the rename, which can take long on a busy disk and touch nothing
+ * but w, so that another thread may run it. */
+int state_writer_finish(StateWriter *w);
+int state_writer_sync(StateWriter *w);
 /* Discards an uncommitted file. Accepts NULL, returns NULL. */
 StateWriter *state_writer_free(StateWriter *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(StateWriter *, state_writer_free);
