@@ -71,12 +71,44 @@ static int finish(FILE *f) {
         return ferror(f) ? -EIO : 0;
 }
 
+/* Only jails whose units journald throttled, so a healthy system shows nothing here. */
+static int print_suppressed(FILE *f, json_t *reply, usec_t now, bool legend) {
+        _cleanup_(table_freep) Table *t = NULL;
+        char last[CTL_RELATIVE_MAX];
+        json_t *jail;
+        size_t i;
+        int r;
+
+        t = table_new((const char *[]) { "JAIL", "DROPPED", "TIMES", "LAST", "UNIT" }, 5);
+        if (!t)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(reply, "jails"), i, jail)
+                if (get_int(jail, "suppressionEvents") > 0 &&
+                    (table_add_cell(t, get_string(jail, "name")) < 0 ||
+                     table_add_cellf(t, "%lld", get_int(jail, "suppressedMessages")) < 0 ||
+                     table_add_cellf(t, "%lld", get_int(jail, "suppressionEvents")) < 0 ||
+                     table_add_cell(t, ctl_format_relative(last, get_usec(jail, "lastSuppressedUSec"), now)) < 0 ||
+                     table_add_cell(t, get_string(jail, "lastSuppressedUnit")) < 0))
+                        return -ENOMEM;
+        if (table_rows(t) == 0)
+                return finish(f);
+
+        fputc('\n', f);
+        if (legend)
+                fputs("Dropped by journald's rate limit, not counted (see vpopguardd(8)):\n", f);
+        r = table_print(t, f, legend);
+        if (r < 0)
+                return r;
+        return finish(f);
+}
+
 int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
         char buf[64], span[TIMESPAN_MAX];
         _cleanup_(table_freep) Table *t = NULL;
         usec_t started = get_usec(reply, "startedUSec");
         json_t *jail;
         size_t i;
+        int r;
 
         fprintf(f, "Version:          %s\n", get_string(reply, "version") ?: "-");
         if (started > 0)
@@ -105,9 +137,11 @@ int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
                         return -ENOMEM;
         if (table_rows(t) > 0) {
                 fputc('\n', f);
-                return table_print(t, f, legend);
+                r = table_print(t, f, legend);
+                if (r < 0)
+                        return r;
         }
-        return finish(f);
+        return print_suppressed(f, reply, now, legend);
 }
 
 int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {

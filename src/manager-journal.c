@@ -7,8 +7,9 @@
 #include "manager.h"
 
 /* Reads the journal: only entries that match some jail (the jails' matches are added to the
- * journal, so unrelated entries are never read), in bounded batches, resuming exactly after
- * the cursor of the last committed entry. */
+ * journal, so unrelated entries are never read) and journald's notes about messages its rate
+ * limit dropped, in bounded batches, resuming exactly after the cursor of the last committed
+ * entry. A note never reaches a jail: it only counts for the jails its unit feeds. */
 
 static int get_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
         sd_journal *j = userdata;
@@ -28,7 +29,13 @@ static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *use
 static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_journal_continue(sd_event_source *s, void *userdata);
 
+static void close_lookback(Manager *m) {
+        sd_journal_close(m->lookback);
+        m->lookback = NULL;
+}
+
 void manager_close_journal(Manager *m) {
+        close_lookback(m);
         m->journal_io = sd_event_source_disable_unref(m->journal_io);
         m->journal_eager = sd_event_source_disable_unref(m->journal_eager);
         m->journal_continue = sd_event_source_disable_unref(m->journal_continue);
@@ -76,13 +83,48 @@ static int seek_start(Manager *m) {
         return r < 0 ? r : 0;
 }
 
+/* The tracker follows the jail list; open is the one step after every change of it (start,
+ * reload), so this is where it catches up. */
+static int track_jails(Manager *m) {
+        _cleanup_free_ const char **names = calloc(m->n_jails ? m->n_jails : 1, sizeof(char *));
+        int r;
+
+        if (!names)
+                return -ENOMEM;
+        if (!m->suppression) {
+                r = suppression_tracker_new(&m->suppression);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < m->n_jails; i++)
+                names[i] = m->jails[i]->config->name;
+        return suppression_tracker_set_jails(m->suppression, names, m->n_jails);
+}
+
+static int open_journal(Manager *m, sd_journal **ret) {
+        if (m->options.journal_directory)
+                return sd_journal_open_directory(ret, m->options.journal_directory, 0);
+        return sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY);
+}
+
+/* Whether jail j could accept one of journald's notes: not if one of its JournalMatch= fields
+ * rules out the note's value (the shipped jail's SYSLOG_IDENTIFIER= does). */
+static bool jail_may_accept_note(const Jail *j) {
+        for (size_t i = 0; i < j->n_matches; i++) {
+                bool possible = false;
+                for (size_t k = 0; k < j->n_matches && !possible; k++)
+                        if (streq(j->matches[k].field, j->matches[i].field))
+                                possible = journal_suppression_may_match(j->matches[k].field, j->matches[k].value);
+                if (!possible)
+                        return false;
+        }
+        return true;
+}
+
 int manager_open_journal(Manager *m) {
         int r;
 
-        if (m->options.journal_directory)
-                r = sd_journal_open_directory(&m->journal, m->options.journal_directory, 0);
-        else
-                r = sd_journal_open(&m->journal, SD_JOURNAL_LOCAL_ONLY);
+        r = open_journal(m, &m->journal);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the journal%s%s: %m",
                                        m->options.journal_directory ? " in " : "",
@@ -97,6 +139,21 @@ int manager_open_journal(Manager *m) {
                         return log_error_errno(r, "Failed to add journal matches of jail %s: %m",
                                                m->jails[i]->config->name);
         }
+        /* One more group, ANDed within: journald's own notes, which nobody else can write. */
+        r = sd_journal_add_match(m->journal, "MESSAGE_ID=" JOURNAL_SUPPRESSION_MESSAGE_ID, 0);
+        if (r >= 0)
+                r = sd_journal_add_match(m->journal, "_TRANSPORT=driver", 0);
+        if (r >= 0)
+                r = sd_journal_add_disjunction(m->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the journal match for journald's rate-limit notes: %m");
+
+        r = track_jails(m);
+        if (r < 0)
+                return log_oom();
+        m->notes_reach_jails = false;
+        for (size_t i = 0; i < m->n_jails; i++)
+                m->notes_reach_jails = m->notes_reach_jails || jail_may_accept_note(m->jails[i]);
 
         r = seek_start(m);
         if (r < 0)
@@ -168,13 +225,75 @@ static int record_failure(Manager *m, Jail *jail, const Address *a, usec_t now) 
         return 0;
 }
 
+static bool jail_accepts(size_t jail, JournalFieldGetter get, void *entry, void *userdata) {
+        Manager *m = userdata;
+        return jail_accepts_entry(m->jails[jail], get, entry, NULL);
+}
+
+/* Returns 1 if the entry is journald's note (then it is done with), 0 if it is an ordinary one. */
+static int process_suppression_note(Manager *m) {
+        _cleanup_free_ char *cursor = NULL;
+        _cleanup_free_ bool *fed = NULL;
+        JournalSuppression s;
+        usec_t realtime = 0;
+        int r;
+
+        r = journal_suppression_parse(get_field, m->journal, &s);
+        if (r == 0)
+                return 0;
+        if (r < 0) {
+                log_debug("Ignoring a malformed note from journald about suppressed messages.");
+                return 1;
+        }
+
+        /* Which jails the unit feeds, from its entries before the note, in a journal handle of
+         * its own: this one's matches and position stay as they are. Notes are rare (one per
+         * unit and RateLimitIntervalSec= at most), so the cost is only paid then. The handle
+         * serves the rest of the batch: it holds every file this one read the batch from. */
+        (void) sd_journal_get_realtime_usec(m->journal, &realtime);
+        fed = calloc(m->n_jails ? m->n_jails : 1, sizeof(bool));
+        if (!fed) {
+                log_oom();
+                return 1;
+        }
+        r = sd_journal_get_cursor(m->journal, &cursor);
+        if (r >= 0 && !m->lookback)
+                r = open_journal(m, &m->lookback);
+        if (r >= 0)
+                r = journal_suppression_find_jails(m->lookback, cursor, s.unit, m->n_jails, jail_accepts, m, fed);
+        if (r < 0) {
+                log_warning_errno(r, "journald's rate limit dropped %llu messages of %s; cannot tell whether it logs "
+                                  "for a jail: %m", (unsigned long long) s.n_dropped, s.unit);
+                return 1;
+        }
+        if (r == 0)
+                log_debug("journald's rate limit dropped %llu messages of %s, which logs for no jail.",
+                          (unsigned long long) s.n_dropped, s.unit);
+
+        for (size_t i = 0; i < m->n_jails; i++) {
+                if (!fed[i])
+                        continue;
+                suppression_tracker_count(m->suppression, i, &s, realtime);
+                /* The unit name was checked by journal_suppression_parse(): it can be logged. */
+                log_warning("journald's rate limit dropped %llu messages of %s, which logs for jail %s: failures "
+                            "among them were not counted. Raise RateLimitBurst= for %s, see vpopguardd(8).",
+                            (unsigned long long) s.n_dropped, s.unit, m->jails[i]->config->name, s.unit);
+        }
+        return 1;
+}
+
 static int process_entry(Manager *m, usec_t now) {
         const void *data = NULL;
         size_t len = 0;
-        bool have_message = false, matched = false;
+        bool have_message = false, matched = false, accepted = false;
         int r;
 
         m->entries_read++;
+        /* Usually no jail can accept a note, and then only the entries that none accepts need a
+         * look; that spares the jails' entries a field lookup each. */
+        if (m->notes_reach_jails && process_suppression_note(m) > 0)
+                return 0;
+
         for (size_t i = 0; i < m->n_jails; i++) {
                 Jail *jail = m->jails[i];
                 JailVerdict v;
@@ -182,6 +301,7 @@ static int process_entry(Manager *m, usec_t now) {
 
                 if (!jail_accepts_entry(jail, get_field, m->journal, &v))
                         continue;
+                accepted = true;
                 if (!have_message) {
                         r = sd_journal_get_data(m->journal, "MESSAGE", &data, &len);
                         if (r < 0)
@@ -203,6 +323,8 @@ static int process_entry(Manager *m, usec_t now) {
         }
         if (matched)
                 m->entries_matched++;
+        if (!accepted && !m->notes_reach_jails)
+                (void) process_suppression_note(m);
         return 0;
 }
 
@@ -251,6 +373,9 @@ int manager_process_journal(Manager *m) {
                 if (r < 0)
                         break;
         }
+
+        /* Journal files come and go between batches: the next note gets a fresh handle. */
+        close_lookback(m);
 
         if (n > 0) {
                 char *cursor = NULL;

@@ -24,6 +24,11 @@ static json_t *ban_to_json(const Ban *b) {
                          "origin", ban_origin_to_string(b->origin));
 }
 
+/* JSON integers are signed; a saturated uint64_t counter must not turn negative. */
+static json_int_t json_int_clamp(uint64_t v) {
+        return v > (uint64_t) INT64_MAX ? (json_int_t) INT64_MAX : (json_int_t) v;
+}
+
 static Jail *find_jail(Manager *m, const char *name) {
         for (size_t i = 0; i < m->n_jails; i++)
                 if (streq(m->jails[i]->config->name, name))
@@ -69,12 +74,16 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
         for (size_t i = 0; jails && i < m->config->n_jails; i++) {
                 const JailConfig *jc = &m->config->jails[i];
                 Jail *j = find_jail(m, jc->name);
+                const SuppressionStats *st =
+                        j && m->suppression ? suppression_tracker_get(m->suppression, jc->name) : NULL;
+                bool suppressed = st && st->events > 0;
                 size_t banned = 0, iter = 0;
                 const Ban *b;
 
                 while (ban_table_next(m->bans, &iter, &b))
                         banned += streq(b->jail, jc->name) && b->expires_usec > now;
-                json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                                                       "s:I, s:I, s:o, s:o}",
                         "name", jc->name,
                         "enabled", jc->enabled,
                         "maxRetry", (json_int_t) jc->max_retry,
@@ -83,7 +92,11 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                         "tracked", (json_int_t) (j ? failure_table_size(j->failures) : 0),
                         "banned", (json_int_t) banned,
                         "failuresTotal", (json_int_t) (j ? j->failures_total : 0),
-                        "bansTotal", (json_int_t) (j ? j->bans_total : 0)));
+                        "bansTotal", (json_int_t) (j ? j->bans_total : 0),
+                        "suppressedMessages", json_int_clamp(st ? st->messages : 0),
+                        "suppressionEvents", json_int_clamp(st ? st->events : 0),
+                        "lastSuppressedUSec", suppressed ? json_integer(json_int_clamp(st->last_usec)) : json_null(),
+                        "lastSuppressedUnit", suppressed ? json_string(st->last_unit) : json_null()));
         }
 
         return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:o}",

@@ -40,6 +40,7 @@ Manager *manager_free(Manager *m) {
         free(m->config_file);
         strv_free(m->dropin_dirs);
         free(m->cursor);
+        suppression_tracker_free(m->suppression);
         nft_monitor_free(m->nft_monitor);
         sd_event_source_disable_unref(m->repair_timer);
         nft_set_free(m->nft);

@@ -8,6 +8,7 @@
 #include "ban-table.h"
 #include "config.h"
 #include "jail.h"
+#include "journal-suppression.h"
 #include "journal-sender.h"
 #include "nft-monitor.h"
 #include "nft-set.h"
@@ -79,6 +80,9 @@ typedef struct Manager {
         usec_t state_saved_monotonic;      /* when we last wrote it */
         usec_t state_failed_monotonic;     /* when writing it last failed, 0 once it works again */
         bool journal_at_end;
+        SuppressionTracker *suppression;   /* journald's rate-limit notes per jail (manager-journal.c) */
+        bool notes_reach_jails;            /* some jail's JournalMatch= may accept such a note */
+        sd_journal *lookback;              /* looks behind such notes; open during one batch at most */
 
         NftSet *nft;
         NftMonitor *nft_monitor;
