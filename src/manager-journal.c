@@ -172,6 +172,12 @@ int manager_open_journal(Manager *m) {
         r = sd_event_add_defer(m->event, &m->journal_continue, on_journal_continue, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule journal processing: %m");
+        /* A backlog's next batch yields to everything else that is ready (varlink clients,
+         * signals): a defer source keeps the pending iteration it first got, so at equal priority
+         * it would win every turn until the backlog is done. */
+        r = sd_event_source_set_priority(m->journal_continue, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to schedule journal processing: %m");
         /* Process what is already there right away (the backlog since the cursor). */
         return sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
 }

@@ -27,6 +27,7 @@ VarlinkConnection *varlink_connection_free(VarlinkConnection *c) {
         if (c->next)
                 c->next->prev = c->prev;
         s->n_connections--;
+        s->output_pending -= c->out_end - c->out_start;
 
         c->io = sd_event_source_disable_unref(c->io);
         c->idle = sd_event_source_disable_unref(c->idle);
@@ -100,6 +101,7 @@ static int connection_flush(VarlinkConnection *c) {
                         return r;
                 }
                 c->out_start += (size_t) n;
+                c->server->output_pending -= (size_t) n;
                 progress = true;
         }
 
@@ -121,14 +123,44 @@ typedef struct DumpContext {
         bool overflow;
 } DumpContext;
 
+/* Frees what c has not sent and closes it: its client reads too little. */
+static void connection_drop_output(VarlinkConnection *c) {
+        c->server->output_pending -= c->out_end - c->out_start;
+        free(c->out);
+        c->out = NULL;
+        c->out_alloc = c->out_start = c->out_end = 0;
+        varlink_connection_fail(c);
+}
+
+static VarlinkConnection *connection_with_most_output(VarlinkServer *s) {
+        VarlinkConnection *most = NULL;
+        for (VarlinkConnection *c = s->connections; c; c = c->next)
+                if (!most || c->out_end - c->out_start > most->out_end - most->out_start)
+                        most = c;
+        return most;
+}
+
 static int on_dump(const char *buffer, size_t size, void *userdata) {
         DumpContext *d = userdata;
         VarlinkConnection *c = d->connection;
+        VarlinkServer *s = c->server;
         size_t pending = c->out_end - c->out_start;
 
         if (size > c->output_max - pending) {
                 d->overflow = true;
                 return -1;
+        }
+        /* Many connections that each stay below output_max must not add up to unbounded memory. */
+        while (size > s->output_total_max - s->output_pending) {
+                VarlinkConnection *most = connection_with_most_output(s);
+                if (!most || most == c || most->out_end == most->out_start) {
+                        d->overflow = true;
+                        return -1;
+                }
+                log_debug("Varlink client (pid %d): the most unread output while all clients together have too "
+                          "much, disconnecting.", (int) most->pid);
+                connection_drop_output(most);
+                pending = c->out_end - c->out_start;
         }
         if (c->out_alloc - c->out_end < size && c->out_start > 0) {
                 memmove(c->out, c->out + c->out_start, pending);
@@ -145,6 +177,7 @@ static int on_dump(const char *buffer, size_t size, void *userdata) {
         }
         memcpy(c->out + c->out_end, buffer, size);
         c->out_end += size;
+        s->output_pending += size;
         return 0;
 }
 
@@ -158,6 +191,7 @@ int varlink_connection_send(VarlinkConnection *c, json_t *message) {
 
         /* Serialized straight into the output buffer, then the NUL terminator. */
         if (json_dump_callback(message, on_dump, &d, JSON_COMPACT) < 0 || on_dump("", 1, &d) < 0) {
+                c->server->output_pending -= c->out_end - (c->out_start + pending);
                 c->out_end = c->out_start + pending; /* drop the partial message */
                 log_debug("Varlink client (pid %d): %s, disconnecting.", (int) c->pid,
                           d.overflow ? "too much unread output" : "cannot serialize reply");

@@ -22,10 +22,11 @@ struct VarlinkServer {
         sd_event_source *accept_retry; /* re-enables the listeners after EMFILE and friends */
 
         VarlinkConnection *connections;
-        size_t n_connections;
+        size_t n_connections, connections_max;
 
         uint64_t idle_timeout_usec;
         size_t output_max;
+        size_t output_pending, output_total_max; /* unread output of all connections */
 };
 
 /* Invariant: call != NULL exactly while a call is in progress; the connection then holds one

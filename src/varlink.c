@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,7 +39,7 @@ static int server_accept(VarlinkServer *s, int fd) {
         socklen_t len = sizeof ucred;
         int r;
 
-        if (s->n_connections >= VARLINK_CONNECTIONS_MAX) {
+        if (s->n_connections >= s->connections_max) {
                 log_debug("Too many varlink connections, refusing one.");
                 return -EBUSY;
         }
@@ -46,6 +47,11 @@ static int server_accept(VarlinkServer *s, int fd) {
                 return log_debug_errno(errno, "Failed to get varlink peer credentials: %m");
         if (len != sizeof ucred)
                 return -EIO;
+        if (ucred.uid != 0 && s->n_connections + VARLINK_CONNECTIONS_ROOT_RESERVED >= s->connections_max) {
+                log_debug("Too many varlink connections, refusing one of UID %u (the rest are root's).",
+                          (unsigned) ucred.uid);
+                return -EBUSY;
+        }
         if (connections_of_uid(s, ucred.uid) >= VARLINK_CONNECTIONS_PER_UID_MAX) {
                 log_debug("Too many varlink connections of UID %u, refusing one.", (unsigned) ucred.uid);
                 return -EBUSY;
@@ -55,6 +61,14 @@ static int server_accept(VarlinkServer *s, int fd) {
         if (r < 0)
                 return log_debug_errno(r, "Failed to set up varlink connection: %m");
         return 0;
+}
+
+static size_t connections_max_for_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= VARLINK_CONNECTIONS_MAX + VARLINK_FDS_RESERVED)
+                return VARLINK_CONNECTIONS_MAX;
+        return rl.rlim_cur > VARLINK_FDS_RESERVED + 16U ? (size_t) rl.rlim_cur - VARLINK_FDS_RESERVED : 16U;
 }
 
 static int on_accept_retry(_unused_ sd_event_source *source, _unused_ uint64_t usec, void *userdata) {
@@ -209,6 +223,8 @@ int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *use
         s->userdata = userdata;
         s->idle_timeout_usec = VARLINK_IDLE_TIMEOUT_USEC;
         s->output_max = VARLINK_OUTPUT_MAX;
+        s->output_total_max = VARLINK_OUTPUT_TOTAL_MAX;
+        s->connections_max = connections_max_for_fd_limit();
 
         s->vendor = strdup(info->vendor ?: "");
         s->product = strdup(info->product ?: "");

@@ -32,8 +32,18 @@
 
 #define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message, NUL included */
 #define VARLINK_OUTPUT_MAX (128U * 1024U * 1024U)  /* queued, unread output per connection */
-#define VARLINK_CONNECTIONS_MAX 1024U
+/* Unread output of all connections together: beyond it, the connection with the most goes. */
+#define VARLINK_OUTPUT_TOTAL_MAX (256U * 1024U * 1024U)
+/* Every connection is a file descriptor. With VARLINK_FDS_RESERVED more for everything else (the
+ * journal's files, nftables, the state file) they stay below 1024: systemd's default soft
+ * RLIMIT_NOFILE for services, and FD_SETSIZE, which libnftables' select() on its netlink socket
+ * cannot exceed. A lower soft limit lowers the connection limit to match, so that the excess is
+ * refused rather than left unaccepted for want of descriptors. */
+#define VARLINK_CONNECTIONS_MAX 768U
+#define VARLINK_FDS_RESERVED 256U
 #define VARLINK_CONNECTIONS_PER_UID_MAX 64U
+/* The last connections are root's: other users filling the limit cannot lock out the admin. */
+#define VARLINK_CONNECTIONS_ROOT_RESERVED 16U
 /* Closed after this long without a call in progress, a call ended or output drained; half a
  * message dripping in does not count as activity. */
 #define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL)
