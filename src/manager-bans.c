@@ -125,27 +125,45 @@ int manager_reconcile_firewall(Manager *m) {
 static int on_repair(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s, (void) usec;
-        log_info("Another process changed nftables; checking the table and putting back %zu active ban%s.",
-                 ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
+        if (m->repair_foreign)
+                log_info("Another process changed nftables; checking the table and putting back %zu active ban%s.",
+                         ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
+        else {
+                /* Our own large transactions can overflow the notification socket: repair, but
+                 * not again for a while, or the repair's own notifications would loop. */
+                log_info("Notifications from nftables were lost (too many at once); checking the table and "
+                         "putting back %zu active ban%s in case another process changed it meanwhile.",
+                         ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
+                m->repair_lost_monotonic = now_monotonic();
+        }
+        m->repair_foreign = false;
         /* A failure is logged there, naming what cannot be honoured (e.g. a set of the wrong type). */
         (void) manager_reconcile_firewall(m);
         return 0;
 }
 
-static void on_foreign_nft_change(void *userdata) {
+static void on_foreign_nft_change(void *userdata, bool lost) {
         Manager *m = userdata;
+        usec_t delay = MANAGER_REPAIR_DELAY_USEC, now = now_monotonic();
         int enabled = SD_EVENT_OFF, r;
 
+        if (!lost)
+                m->repair_foreign = true;
+        else if (m->repair_lost_monotonic > 0 && now < m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC)
+                delay = MAX(delay, m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC - now);
         if (m->repair_timer) {
                 (void) sd_event_source_get_enabled(m->repair_timer, &enabled);
-                if (enabled != SD_EVENT_OFF)
-                        return; /* a repair is already scheduled */
-                r = sd_event_source_set_time_relative(m->repair_timer, MANAGER_REPAIR_DELAY_USEC);
+                if (enabled != SD_EVENT_OFF) {
+                        /* Already scheduled; a change by another process is repaired soon. */
+                        if (!lost)
+                                (void) sd_event_source_set_time_relative(m->repair_timer, MANAGER_REPAIR_DELAY_USEC);
+                        return;
+                }
+                r = sd_event_source_set_time_relative(m->repair_timer, delay);
                 if (r >= 0)
                         r = sd_event_source_set_enabled(m->repair_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(m->event, &m->repair_timer, CLOCK_MONOTONIC, MANAGER_REPAIR_DELAY_USEC,
-                                               0, on_repair, m);
+                r = sd_event_add_time_relative(m->event, &m->repair_timer, CLOCK_MONOTONIC, delay, 0, on_repair, m);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule a repair of the nftables sets: %m");
 }

@@ -35,6 +35,8 @@
 #define MANAGER_FLUSH_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* After another process changed nftables, wait this long for it to finish, then repair. */
 #define MANAGER_REPAIR_DELAY_USEC (100 * USEC_PER_MSEC)
+/* After a repair because notifications were lost, the next such repair waits this long. */
+#define MANAGER_REPAIR_LOST_INTERVAL_USEC (30 * USEC_PER_SEC)
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
@@ -87,6 +89,8 @@ typedef struct Manager {
         NftSet *nft;
         NftMonitor *nft_monitor;
         sd_event_source *repair_timer;     /* debounces repairs after foreign nft changes */
+        bool repair_foreign;               /* the repair is for a change by another process */
+        usec_t repair_lost_monotonic;      /* last repair after lost notifications */
         BanTable *bans;
         PendingBan *pending;
         size_t n_pending, n_pending_allocated;

@@ -22,7 +22,7 @@ struct NftMonitor {
         int fd;
         bool batch_deletes; /* the transaction being announced deleted something */
         char comm[16];      /* our process name, as the kernel reports it */
-        void (*callback)(void *userdata);
+        NftMonitorCallback callback;
         void *userdata;
 };
 
@@ -70,7 +70,7 @@ static bool newgen_is_ours(const struct nlmsghdr *h, const char *comm) {
 
 static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         NftMonitor *m = userdata;
-        bool changed = false;
+        bool changed = false, lost = false;
         (void) s, (void) revents;
 
         for (;;) {
@@ -81,8 +81,9 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
                         if (errno == EINTR)
                                 continue;
                         if (errno == ENOBUFS) {
-                                /* Notifications were lost: assume the worst. */
-                                changed = true;
+                                /* Notifications were lost (our own big transactions send one
+                                 * per element): another process may have changed something. */
+                                lost = true;
                                 continue;
                         }
                         break; /* EAGAIN: drained */
@@ -101,14 +102,14 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
                 }
         }
 
-        if (changed)
-                m->callback(m->userdata);
+        if (changed || lost)
+                m->callback(m->userdata, !changed);
         return 0;
 }
 
-int nft_monitor_new(sd_event *event, void (*callback)(void *userdata), void *userdata, NftMonitor **ret) {
+int nft_monitor_new(sd_event *event, NftMonitorCallback callback, void *userdata, NftMonitor **ret) {
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-        int group = NFNLGRP_NFTABLES, size = 1024 * 1024;
+        int group = NFNLGRP_NFTABLES, size = 16 * 1024 * 1024;
         NftMonitor *m;
         int r;
 
@@ -129,7 +130,9 @@ int nft_monitor_new(sd_event *event, void (*callback)(void *userdata), void *use
                 r = -errno;
                 goto fail;
         }
-        (void) setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        /* Beyond net.core.rmem_max with CAP_NET_ADMIN, which we have; else as much as allowed. */
+        if (setsockopt(m->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+                (void) setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
         if (bind(m->fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
             setsockopt(m->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
                 r = -errno;

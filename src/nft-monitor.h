@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 #include "macro.h"
@@ -12,5 +13,9 @@
 
 typedef struct NftMonitor NftMonitor;
 
-int nft_monitor_new(sd_event *event, void (*callback)(void *userdata), void *userdata, NftMonitor **ret);
+/* lost: notifications were lost (the socket overflowed) and none seen says another process
+ * changed something; it may have. */
+typedef void (*NftMonitorCallback)(void *userdata, bool lost);
+
+int nft_monitor_new(sd_event *event, NftMonitorCallback callback, void *userdata, NftMonitor **ret);
 NftMonitor *nft_monitor_free(NftMonitor *m);
