@@ -202,13 +202,16 @@ static Datagram *serialize(const struct iovec *fields, size_t n_fields) {
         return d;
 }
 
+static int drain_to(JournalSender *s, size_t target, usec_t timeout);
+
 int journal_sender_send(JournalSender *s, const struct iovec *fields, size_t n_fields) {
         Datagram *d;
         int r;
 
         if (s->bytes_queued >= JOURNAL_SENDER_QUEUE_MAX)
-                /* journald has been behind for a long time: wait for it rather than grow. */
-                (void) journal_sender_flush(s, 10 * USEC_PER_SEC);
+                /* journald has been behind for a long time: wait until it took a quarter of the
+                 * queue rather than grow (a full drain would stall banning for seconds). */
+                (void) drain_to(s, JOURNAL_SENDER_QUEUE_MAX / 4 * 3, 10 * USEC_PER_SEC);
 
         d = serialize(fields, n_fields);
         if (!d)
@@ -239,10 +242,11 @@ int journal_sender_send(JournalSender *s, const struct iovec *fields, size_t n_f
         return 0;
 }
 
-int journal_sender_flush(JournalSender *s, usec_t timeout) {
+/* Sends until at most target bytes wait, blocking as needed. */
+static int drain_to(JournalSender *s, size_t target, usec_t timeout) {
         usec_t deadline = now_monotonic() + timeout;
 
-        while (send_queued(s) == 0) {
+        while (s->bytes_queued > target && send_queued(s) == 0) {
                 usec_t now = now_monotonic();
                 if (now >= deadline)
                         return -ETIMEDOUT;
@@ -253,6 +257,10 @@ int journal_sender_flush(JournalSender *s, usec_t timeout) {
         }
         update_io(s);
         return 0;
+}
+
+int journal_sender_flush(JournalSender *s, usec_t timeout) {
+        return drain_to(s, 0, timeout);
 }
 
 size_t journal_sender_queued(const JournalSender *s) {

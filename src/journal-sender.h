@@ -18,7 +18,7 @@
  * What is queued is lost if the process dies: callers that must not lose an entry (the ban
  * events, before the state file records their batch) call journal_sender_flush() first. */
 
-#define JOURNAL_SENDER_QUEUE_MAX (64U * 1024U * 1024U) /* bytes; beyond, sending blocks */
+#define JOURNAL_SENDER_QUEUE_MAX (128U * 1024U * 1024U) /* bytes (~150 000 ban events); beyond, sending blocks */
 
 typedef struct JournalSender JournalSender;
 
