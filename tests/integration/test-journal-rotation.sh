@@ -150,7 +150,11 @@ all_read "$logged"
 vg_assert_eq "$(vpopmail_cursors 192.0.2.101 | LC_ALL=C sort)" \
         "$(journalctl -q --no-pager -o export "MESSAGE_ID=$MID_BAN" VPOPGUARD_ADDRESS=192.0.2.101 |
                 sed -n 's/^VPOPGUARD_CAUSE_CURSOR=//p' | LC_ALL=C sort)" "cause cursors of the ban of 192.0.2.101"
-vg_assert_eq "$(vpopmail_cursors | tail -n 1)" "$(sed -n 's/^cursor //p' "$state/state")" "saved cursor after part 2"
+# The state is written within a second of a change (vpopguardd(8)), so wait for it.
+saved_cursor_is() { [[ $(sed -n 's/^cursor //p' "$state/state") == "$1" ]]; }
+last=$(vpopmail_cursors | tail -n 1)
+vg_poll 10 saved_cursor_is "$last"
+vg_assert_eq "$last" "$(sed -n 's/^cursor //p' "$state/state")" "saved cursor after part 2"
 collect_ban_events
 
 # --- Part 3, after the file holding the saved cursor was rotated and vacuumed away.
