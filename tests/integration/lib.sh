@@ -17,6 +17,17 @@
 #
 # Do not install your own EXIT trap (it would replace the cleanup); use vg_on_exit instead.
 # Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail.
+#
+# vpopguardd and vpopguardctl under a wrapper (tests/valgrind.sh sets these; without them
+# nothing changes). Tests start both only through the paths vg_daemon and vg_ctl print.
+#   VPOPGUARD_VALGRIND=1           run them under valgrind's memcheck, one log per process,
+#                                  collected at exit into VPOPGUARD_VALGRIND_DIR (default
+#                                  ${TMPDIR:-/tmp}/vpopguard-valgrind) as TEST.RUN.PROGRAM.PID.log;
+#                                  suppressions from VPOPGUARD_VALGRIND_SUPP (default
+#                                  tests/valgrind.supp), more options in VPOPGUARD_VALGRIND_OPTIONS
+#   VPOPGUARD_WRAPPER="CMD ARG..." any other wrapper (split at blanks), e.g. "strace -o /tmp/st"
+#   VPOPGUARD_TIMEOUT_FACTOR=N     multiplies the deadlines of vg_poll, vg_kill and vg_timeout
+#                                  (default 1; 10 under valgrind, which is 20-50 times slower)
 
 VG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VG_SRC_DIR=$(cd "$VG_LIB_DIR/../.." && pwd) # the source tree, for fixtures
@@ -32,6 +43,14 @@ VG_ON_EXIT=()    # commands registered with vg_on_exit, run first
 VG_JOURNALD_CONF_LINES=()
 VG_TMPDIR=${VG_TMPDIR:-}
 VG_JOURNALD_PID=${VG_JOURNALD_PID:-}
+VG_VALGRIND=${VPOPGUARD_VALGRIND:-}
+[[ $VG_VALGRIND != 0 ]] || VG_VALGRIND=
+VG_WRAP_DIR=/run/vg-wrap # in the private /run: wrapper scripts, copies of the programs, logs
+VG_TIMEOUT_FACTOR=${VPOPGUARD_TIMEOUT_FACTOR:-}
+if [[ -z $VG_TIMEOUT_FACTOR ]]; then
+        VG_TIMEOUT_FACTOR=1
+        [[ -z $VG_VALGRIND ]] || VG_TIMEOUT_FACTOR=10
+fi
 
 vg_log() {
         printf '%s: %s\n' "${0##*/}" "$*" >&2
@@ -49,6 +68,9 @@ vg_skip() {
         printf '%s: SKIP: %s\n' "${0##*/}" "$*" >&2
         exit 77
 }
+
+[[ $VG_TIMEOUT_FACTOR =~ ^[1-9][0-9]{0,2}$ ]] ||
+        vg_fail "VPOPGUARD_TIMEOUT_FACTOR='$VG_TIMEOUT_FACTOR' is not a whole number from 1 to 999"
 
 vg_require_root_or_skip() {
         [[ $(id -u) -eq 0 ]] || vg_skip "needs root"
@@ -84,19 +106,21 @@ vg__now_ms() {
 }
 
 # vg_poll SECONDS CMD...: runs CMD until it succeeds; fails the test after SECONDS (may have a
-# fraction, e.g. 0.5). Waits a little longer between tries, from 10 ms up to 200 ms.
+# fraction, e.g. 0.5) times VPOPGUARD_TIMEOUT_FACTOR. Waits a little longer between tries, from
+# 10 ms up to 200 ms.
 vg_poll() {
-        local limit=$1 end delay=0.01
+        local limit=$1 end delay=0.01 scaled=
         shift
         [[ $limit =~ ^([0-9]+)(\.([0-9]{1,3}))?$ ]] || vg_fail "vg_poll: bad deadline '$limit'"
         local frac=${BASH_REMATCH[3]:-0}
         while ((${#frac} < 3)); do frac+=0; done
-        end=$(($(vg__now_ms) + 10#${BASH_REMATCH[1]} * 1000 + 10#$frac))
+        end=$(($(vg__now_ms) + (10#${BASH_REMATCH[1]} * 1000 + 10#$frac) * VG_TIMEOUT_FACTOR))
+        ((VG_TIMEOUT_FACTOR == 1)) || scaled=" x $VG_TIMEOUT_FACTOR"
         while :; do
                 if "$@"; then
                         return 0
                 fi
-                (($(vg__now_ms) < end)) || vg_fail "timed out after ${limit}s waiting for: $*"
+                (($(vg__now_ms) < end)) || vg_fail "timed out after ${limit}s$scaled waiting for: $*"
                 sleep "$delay"
                 case $delay in
                 0.01) delay=0.02 ;; 0.02) delay=0.05 ;; 0.05) delay=0.1 ;; *) delay=0.2 ;;
@@ -111,11 +135,20 @@ vg__pid_alive() {
         [[ -n $state && $state != Z ]]
 }
 
-# vg_kill PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 10); reaps and untracks it.
-# Only for processes this script started (see vg_spawn).
+# vg_timeout SECONDS CMD...: timeout(1) with SECONDS times VPOPGUARD_TIMEOUT_FACTOR.
+vg_timeout() {
+        local limit=$1
+        shift
+        [[ $limit =~ ^[0-9]+$ ]] || vg_fail "vg_timeout: bad deadline '$limit'"
+        timeout "$((limit * VG_TIMEOUT_FACTOR))" "$@"
+}
+
+# vg_kill PID [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 10, times
+# VPOPGUARD_TIMEOUT_FACTOR); reaps and untracks it. Only for processes this script started (see
+# vg_spawn).
 vg_kill() {
         local pid=$1 limit=${2:-10} end i
-        end=$(($(vg__now_ms) + limit * 1000))
+        end=$(($(vg__now_ms) + limit * 1000 * VG_TIMEOUT_FACTOR))
         kill -TERM "$pid" 2>/dev/null || true
         while vg__pid_alive "$pid" && (($(vg__now_ms) < end)); do
                 sleep 0.02
@@ -156,6 +189,7 @@ vg__cleanup() {
         for ((i = ${#VG_PIDS[@]} - 1; i >= 0; i--)); do
                 vg_kill "${VG_PIDS[i]}" 5
         done
+        vg__collect_wrapper_logs
         for ((i = ${#VG_MOUNTS[@]} - 1; i >= 0; i--)); do
                 umount -l "${VG_MOUNTS[i]}" 2>/dev/null
         done
@@ -353,11 +387,96 @@ vg_loadgen() {
         echo "$p"
 }
 
-# vg_daemon: path of vpopguardd, from VPOPGUARD_BUILD_DIR.
+# vg_daemon: path of vpopguardd, from VPOPGUARD_BUILD_DIR (or of its wrapper, see the top).
 vg_daemon() {
         local p=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardd
         [[ -x $p ]] || vg_skip "no daemon at '$p' (set VPOPGUARD_BUILD_DIR)"
-        echo "$p"
+        vg__wrapped vpopguardd "$p"
+}
+
+# vg_ctl: path of vpopguardctl, from VPOPGUARD_BUILD_DIR (or of its wrapper, see the top).
+vg_ctl() {
+        local p=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
+        [[ -x $p ]] || vg_skip "no vpopguardctl at '$p' (set VPOPGUARD_BUILD_DIR)"
+        vg__wrapped vpopguardctl "$p"
+}
+
+# vg__wrapped NAME PATH: prints PATH, or under a wrapper the path of a script that runs a copy
+# of PATH under it. All of it lives in the private /run, where every user may run it (the build
+# and temporary directories may be closed to them); valgrind's logs and temporary files go there
+# too (mode 1777, as vpopguardctl also runs as other UIDs), the logs until vg__cleanup copies them
+# out. Runs in $(...): it keeps nothing but files.
+vg__wrapped() {
+        local name=$1 real=$2 dir=$VG_WRAP_DIR run cmd=() supp opts=()
+        if [[ -z $VG_VALGRIND && -z ${VPOPGUARD_WRAPPER:-} ]]; then
+                echo "$real"
+                return
+        fi
+        [[ -n $VG_TMPDIR ]] || vg_fail "$name under a wrapper: call vg_enter_namespaces first"
+        if [[ ! -x $dir/$name ]]; then
+                mkdir -p "$dir/bin" "$dir/log" "$dir/tmp" || vg_fail "cannot create $dir"
+                chmod 0755 "$dir" "$dir/bin" || vg_fail "chmod in $dir failed"
+                chmod 1777 "$dir/log" "$dir/tmp" || vg_fail "chmod in $dir failed"
+                cp "$real" "$dir/bin/$name" || vg_fail "cannot copy $real"
+                if [[ -n $VG_VALGRIND ]]; then
+                        vg_require_commands valgrind
+                        supp=${VPOPGUARD_VALGRIND_SUPP:-$VG_SRC_DIR/tests/valgrind.supp}
+                        [[ -r $supp ]] || vg_fail "no valgrind suppressions at '$supp'"
+                        # A copy in /run: UID 1000 cannot read the temporary directory.
+                        cp "$supp" "$dir/valgrind.supp" || vg_fail "cannot copy $supp"
+                        chmod 0644 "$dir/valgrind.supp"
+                        run=${VG_TMPDIR##*.}
+                        read -ra opts <<<"${VPOPGUARD_VALGRIND_OPTIONS:-}"
+                        # Every error, definite leaks included, comes with a suppression block:
+                        # tests/valgrind.sh counts those, which works in the logs of processes
+                        # killed before their ERROR SUMMARY, too. No vgdb: a killed process would
+                        # leave its FIFOs in $TMPDIR.
+                        cmd=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite
+                                --errors-for-leak-kinds=definite --track-origins=yes --num-callers=30
+                                --gen-suppressions=all --vgdb=no --suppressions="$dir/valgrind.supp"
+                                --log-file="$dir/log/${0##*/}.$run.$name.%p.log" "${opts[@]}")
+                        # valgrind writes files to $TMPDIR at start; a TMPDIR of root's would
+                        # stop it as UID 1000.
+                        cmd=(env TMPDIR="$dir/tmp" "$(command -v valgrind)" "${cmd[@]:1}")
+                else
+                        read -ra cmd <<<"$VPOPGUARD_WRAPPER"
+                fi
+                {
+                        printf '#!/bin/bash\nexec'
+                        printf ' %q' "${cmd[@]}" "$dir/bin/$name"
+                        printf ' "$@"\n'
+                } >"$dir/.$name" || vg_fail "cannot write $dir/$name"
+                chmod 0755 "$dir/.$name" || vg_fail "cannot write $dir/$name"
+                mv "$dir/.$name" "$dir/$name" || vg_fail "cannot write $dir/$name"
+        fi
+        echo "$dir/$name"
+}
+
+# Copies valgrind's logs out of the private /run before it goes away (in vg__cleanup, once the
+# processes are stopped).
+vg__collect_wrapper_logs() {
+        local out=${VPOPGUARD_VALGRIND_DIR:-${TMPDIR:-/tmp}/vpopguard-valgrind} logs
+        [[ -n $VG_VALGRIND && -n $VG_TMPDIR && -d $VG_WRAP_DIR/log ]] || return 0
+        logs=("$VG_WRAP_DIR"/log/*.log)
+        [[ -e ${logs[0]} ]] || return 0
+        if ! mkdir -p -- "$out" || ! cp -- "${logs[@]}" "$out/"; then
+                vg_log "cannot copy valgrind's logs to $out"
+        fi
+}
+
+# vg_comm PID: the program name of PID as /proc/PID/comm gives it, also under valgrind (whose
+# process is named after the tool, memcheck-amd64-): empty if PID is gone.
+vg_comm() {
+        local comm a args=()
+        comm=$(cat "/proc/$1/comm" 2>/dev/null) || return 0
+        if [[ -n $VG_VALGRIND && $comm == memcheck-* ]]; then
+                mapfile -d '' -t args 2>/dev/null <"/proc/$1/cmdline" || true
+                # valgrind's options, then the program.
+                for a in "${args[@]:1}"; do
+                        [[ $a == -* ]] || { comm=${a##*/}; break; }
+                done
+        fi
+        echo "${comm:0:15}"
 }
 
 # vg_export_to_journal FILE.journal: journal export format on stdin into a journal file

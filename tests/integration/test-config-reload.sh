@@ -48,7 +48,7 @@ has_line_with "$tmp/bad.out" "$bad.d/50-local.conf:4:" "MaxRetry=0" || vg_fail "
 # --- 2. The daemon refuses to start with it, before it touches nftables or the state.
 empty=$(vg_tmpdir empty-journal)
 rc=0
-timeout 20 "$daemon" --config="$bad" --journal-directory="$empty" --state-directory="$tmp/bad-state" --no-follow \
+vg_timeout 20 "$daemon" --config="$bad" --journal-directory="$empty" --state-directory="$tmp/bad-state" --no-follow \
         >"$tmp/bad-start.log" 2>&1 </dev/null || rc=$?
 [[ $rc -ne 0 && $rc -ne 124 ]] || vg_fail "vpopguardd with an invalid configuration: exit status $rc"
 has_line_with "$tmp/bad-start.log" "$bad:3:" "FindTime=banana" || vg_fail "start: error 1 not located: $(cat "$tmp/bad-start.log")"

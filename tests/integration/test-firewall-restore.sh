@@ -70,7 +70,7 @@ term_daemon() {
 # A daemon that must refuse to start: its exit status (not 0, and not timeout's 124).
 run_daemon_expecting_failure() { # CONFIG LOG
         local rc=0
-        timeout 20 "$daemon" --config="$1" --state-directory="$state" >"$2" 2>&1 </dev/null || rc=$?
+        vg_timeout 20 "$daemon" --config="$1" --state-directory="$state" >"$2" 2>&1 </dev/null || rc=$?
         ((rc != 0)) || vg_fail "vpopguardd started with $1: $(cat "$2")"
         ((rc != 124)) || vg_fail "vpopguardd kept running with $1: $(cat "$2")"
 }

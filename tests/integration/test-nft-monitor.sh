@@ -9,7 +9,7 @@ set -euo pipefail
 vg_require_root_or_skip
 vg_enter_namespaces "$@"
 daemon=$(vg_daemon)
-ctl=${VPOPGUARD_BUILD_DIR:?}/src/vpopguardctl
+ctl=$(vg_ctl)
 tmp=$(vg_tmpdir m)
 vg_start_journald
 conf=$tmp/vpopguard.conf

@@ -24,8 +24,7 @@ done
 [[ -n $activate ]] || vg_skip "no systemd-socket-activate (package systemd)"
 vg_require_commands nft jq logger
 daemon=$(vg_daemon)
-ctl=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl ]] || vg_skip "no vpopguardctl at '$ctl' (set VPOPGUARD_BUILD_DIR)"
+ctl=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir activation)
 conf=$tmp/vpopguard.conf
@@ -38,7 +37,7 @@ printf '[Defaults]\nMaxRetry=2\nFindTime=10min\nBanTime=1h\n' >"$conf"
 vg_start_journald
 
 comm_of() {
-        cat "/proc/$1/comm" 2>/dev/null
+        vg_comm "$1"
 }
 
 alive() { # PID: not gone and not a zombie
@@ -69,7 +68,7 @@ run_case() {
         vg_assert_eq systemd-socket- "$(comm_of "$pid")" "$name: process before the first connection"
 
         # The first call starts the daemon (in the same process) and is answered.
-        timeout 20 "$ctl" --socket="$sock" --json status >"$dir/status.json" 2>"$dir/status.err" ||
+        vg_timeout 20 "$ctl" --socket="$sock" --json status >"$dir/status.json" 2>"$dir/status.err" ||
                 vg_fail "$name: the first call failed: $(cat "$dir/status.err") $(cat "$dir/activate.log")"
         vg_assert_eq vpopguardd "$(comm_of "$pid")" "$name: process after the first connection"
         vg_assert_eq "$("$daemon" --version | awk '{ print $2 }')" "$(jq -r .version "$dir/status.json")" \

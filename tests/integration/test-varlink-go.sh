@@ -19,8 +19,7 @@ vg_require_root_or_skip
 vg_enter_namespaces "$@"
 vg_require_commands nft jq logger setpriv /usr/bin/python3
 daemon=$(vg_daemon)
-ctl=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl ]] || vg_skip "no vpopguardctl at '$ctl' (set VPOPGUARD_BUILD_DIR)"
+ctl=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir varlink-go)
 conf=$tmp/vpopguard.conf

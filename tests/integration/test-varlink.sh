@@ -26,8 +26,7 @@ vg_require_root_or_skip
 vg_enter_namespaces "$@"
 vg_require_commands nft jq logger setpriv journalctl
 daemon=$(vg_daemon)
-ctl_bin=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl_bin ]] || vg_skip "no vpopguardctl at '$ctl_bin' (set VPOPGUARD_BUILD_DIR)"
+ctl_bin=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir varlink)
 state=$tmp/state
