@@ -25,6 +25,7 @@ saved=$(sed -n 's/^cursor //p' "$tmp/state/state")
 [[ -n $saved ]] || vg_fail "no cursor saved"
 
 for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.2"; done
+vg_journal_sync
 journalctl --rotate --vacuum-files=1 >/dev/null 2>&1
 vg_assert_eq 0 "$(journalctl -q -o cat SYSLOG_IDENTIFIER=vpopmail | wc -l)" "vpopmail entries left after the vacuum"
 
