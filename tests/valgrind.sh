@@ -17,12 +17,12 @@
 #       tests/valgrind.sh [BUILD_DIR] [-- MESON_TEST_ARGS...]
 #
 # BUILD_DIR defaults to build-valgrind in the source tree; it is set up with -Dbuildtype=debug
-# if it does not exist. MESON_TEST_ARGS go to meson test: test names pick tests (the integration
-# tests are those in tests/integration/), --suite=unit, --suite=fuzz-corpus and
-# --suite=integration pick parts, and other options go to both runs, e.g. --no-suite=slow
-# (options with a value in the --option=VALUE form). Expect 20 to 30 minutes for everything on
-# two cores: test-state-file and test-nft-set are the slowest unit tests, test-varlink and
-# test-torture the slowest integration tests.
+# if it does not exist. MESON_TEST_ARGS go to meson test: --suite=unit, --suite=fuzz-corpus and
+# --suite=integration pick parts, test names pick tests in them (test-varlink is a unit and an
+# integration test), and other options go to both runs (options with a value in the
+# --option=VALUE form). Expect 15 to 30 minutes for everything on two cores: test-state-file and
+# test-nft-set are the slowest unit tests, test-varlink and test-torture the slowest
+# integration tests.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build-valgrind}
