@@ -128,11 +128,22 @@ vg_poll() {
         done
 }
 
-vg__pid_alive() {
+# vg_pid_alive PID: the process exists and is not a zombie (one that exited but was not reaped).
+vg_pid_alive() {
         local state
         [[ -r /proc/$1/stat ]] || return 1
         state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
         [[ -n $state && $state != Z ]]
+}
+
+# vg_pid_exited PID: the opposite, for vg_poll.
+vg_pid_exited() {
+        ! vg_pid_alive "$1"
+}
+
+# vg_daemon_alive PID LOGFILE: fails the test, with the end of LOGFILE, if vpopguardd PID exited.
+vg_daemon_alive() {
+        vg_pid_alive "$1" || vg_fail "vpopguardd exited: $(tail -n 20 "$2" 2>/dev/null)"
 }
 
 # vg_timeout SECONDS CMD...: timeout(1) with SECONDS times VPOPGUARD_TIMEOUT_FACTOR.
@@ -150,10 +161,10 @@ vg_kill() {
         local pid=$1 limit=${2:-10} end i
         end=$(($(vg__now_ms) + limit * 1000 * VG_TIMEOUT_FACTOR))
         kill -TERM "$pid" 2>/dev/null || true
-        while vg__pid_alive "$pid" && (($(vg__now_ms) < end)); do
+        while vg_pid_alive "$pid" && (($(vg__now_ms) < end)); do
                 sleep 0.02
         done
-        if vg__pid_alive "$pid"; then
+        if vg_pid_alive "$pid"; then
                 vg_log "process $pid ignored SIGTERM for ${limit}s, killing it"
                 kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -339,7 +350,7 @@ vg_start_journald() {
 }
 
 vg__journald_listening() {
-        vg__pid_alive "$VG_JOURNALD_PID" || vg_fail "journald exited: $(cat "$VG_TMPDIR/journald.log")"
+        vg_pid_alive "$VG_JOURNALD_PID" || vg_fail "journald exited: $(cat "$VG_TMPDIR/journald.log")"
         [[ -S /run/systemd/journal/socket && -S /run/systemd/journal/stdout &&
                 -S /run/systemd/journal/dev-log && -S /run/systemd/journal/io.systemd.journal ]]
 }

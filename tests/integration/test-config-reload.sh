@@ -85,9 +85,6 @@ count_ready() { # N: READY=1 arrived N times
 protocol() { # the lifecycle fields, in order
         grep -xE 'READY=1|RELOADING=1|STOPPING=1' "$notify_out" | paste -sd' ' -
 }
-exited() { # PID: has exited (a zombie until waited for)
-        ! vg__pid_alive "$1"
-}
 logged=0
 fail() { # ADDRESS COUNT
         local i
@@ -158,7 +155,7 @@ vg_assert_eq "$logged" "$(reads | sort -n | tail -n 1)" "entries read"
 # SIGTERM: STOPPING=1, exit status 0.
 kill -TERM "$pid"
 vg_poll "$T" grep -qx STOPPING=1 "$notify_out"
-vg_poll "$T" exited "$pid"
+vg_poll "$T" vg_pid_exited "$pid"
 rc=0
 wait "$pid" || rc=$?
 vg_kill "$pid" # only forgets it: it has exited

@@ -32,14 +32,8 @@ n_starts=0
 DAEMON_PID=
 DAEMON_LOG=
 
-alive() {
-        [[ -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-
-not_alive() { ! alive "$1"; }
-
 daemon_running() {
-        alive "$DAEMON_PID" || vg_fail "vpopguardd exited: $(cat "$DAEMON_LOG")"
+        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
         grep -q ' running' "$DAEMON_LOG"
 }
 
@@ -60,7 +54,7 @@ kill9_daemon() {
 term_daemon() {
         local rc=0
         kill -TERM "$DAEMON_PID"
-        vg_poll 10 not_alive "$DAEMON_PID"
+        vg_poll 10 vg_pid_exited "$DAEMON_PID"
         wait "$DAEMON_PID" || rc=$?
         vg_kill "$DAEMON_PID" # only stops tracking it
         vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM (log: $DAEMON_LOG)"
@@ -224,7 +218,7 @@ nft delete table inet vpopguard
 new=198.51.100.77
 ban "$new"
 wait_for_ban "$new"
-alive "$DAEMON_PID" || vg_fail "vpopguardd exited after the table was deleted: $(cat "$DAEMON_LOG")"
+vg_pid_alive "$DAEMON_PID" || vg_fail "vpopguardd exited after the table was deleted: $(cat "$DAEMON_LOG")"
 assert_table_complete "after nft delete table and a new ban"
 assert_banned_exactly "${old[@]}" "$new"
 assert_remaining_timeouts "after nft delete table and a new ban" "${old[@]}" "$new"

@@ -37,8 +37,7 @@ vg_enter_namespaces "$@"
 vg_require_commands nft jq /usr/bin/python3
 daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
-ctl=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl ]] || vg_skip "no vpopguardctl at '$ctl' (set VPOPGUARD_BUILD_DIR)"
+ctl=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 client=$VG_LIB_DIR/flood-client.py
 tmp=$(vg_tmpdir flood)
@@ -56,16 +55,8 @@ printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\nMaxTrackedAddresses=
 
 vg_start_journald
 
-alive() { # PID: not gone and not a zombie
-        local s
-        s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-        [[ -n $s && $s != Z ]]
-}
-
-exited() { ! alive "$1"; }
-
 daemon_ok() {
-        alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
 }
 
 status() { # FILTER: applied to a GetStatus reply through the raw socket
@@ -134,7 +125,7 @@ flood=$VG_LAST_PID
 
 # Once the jail is full (and new addresses evict old ones), the attackers join in.
 vg_poll 300 read_at_least $((CAP + 10000))
-exited "$flood" && vg_fail "the flood ended before the attackers started; they would not be interleaved"
+vg_pid_exited "$flood" && vg_fail "the flood ended before the attackers started; they would not be interleaved"
 vg_spawn "$tmp/attackers.log" /usr/bin/python3 "$client" attackers "$tmp/attackers" 5
 attackers=$VG_LAST_PID
 
@@ -144,7 +135,7 @@ journal_entries() { # in all journal files, from their headers
         journalctl --header 2>/dev/null | awk '$1 == "Entry" && $2 == "objects:" { n += $3 } END { print n + 0 }'
 }
 behind() {
-        (($(journal_entries) >= stopped_at + BACKLOG)) || exited "$flood"
+        (($(journal_entries) >= stopped_at + BACKLOG)) || vg_pid_exited "$flood"
 }
 vg_on_exit "kill -CONT $pid 2>/dev/null || :" # should the test end while it is stopped
 kill -STOP "$pid"
@@ -155,14 +146,14 @@ read_before=$(awk '$1 == "reply" && $2 > m { m = $2 } END { print m + 0 }' "$tmp
 backlog_end=$(($(journal_entries) - 100))
 kill -CONT "$pid"
 
-vg_poll 300 exited "$attackers"
-alive "$flood" || vg_fail "the flood ended before the attackers did; they were not interleaved with it"
+vg_poll 300 vg_pid_exited "$attackers"
+vg_pid_alive "$flood" || vg_fail "the flood ended before the attackers did; they were not interleaved with it"
 rc=0
 wait "$attackers" || rc=$?
 vg_kill "$attackers" 1 # only forgets it: it has been reaped
 vg_assert_eq 0 "$rc" "attackers client ($(cat "$tmp/attackers.log"))"
 
-vg_poll 420 exited "$flood"
+vg_poll 420 vg_pid_exited "$flood"
 rc=0
 wait "$flood" || rc=$?
 vg_kill "$flood" 1
@@ -181,7 +172,7 @@ for i in 1 2 3; do
 done
 vg_poll 300 banned banned4 "$sentinel"
 : >"$tmp/stop-polling"
-vg_poll 330 exited "$poller"
+vg_poll 330 vg_pid_exited "$poller"
 rc=0
 wait "$poller" || rc=$?
 vg_kill "$poller" 1
@@ -248,7 +239,7 @@ fi
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
 kill -TERM "$pid"
-vg_poll 120 exited "$pid"
+vg_poll 120 vg_pid_exited "$pid"
 rc=0
 wait "$pid" || rc=$?
 vg_kill "$pid" 1 # only forgets it: it has been reaped

@@ -77,14 +77,11 @@ start_daemon() { # LOG
         vg_poll "$T" grep -qx READY=1 "$notify_out"
 }
 
-exited() { # PID: has exited (a zombie until waited for)
-        ! vg__pid_alive "$1"
-}
 # SIGTERM: saves the state and exits with status 0 (also under the sanitizers: no leak, no error).
 stop_daemon() {
         local rc=0
         kill -TERM "$daemon_pid"
-        vg_poll "$T" exited "$daemon_pid"
+        vg_poll "$T" vg_pid_exited "$daemon_pid"
         wait "$daemon_pid" || rc=$?
         vg_kill "$daemon_pid" # only forgets it: it has exited
         vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM"

@@ -21,8 +21,7 @@ vg_require_root_or_skip
 vg_enter_namespaces "$@"
 vg_require_commands nft jq logger systemd-cat stat mkfifo
 daemon=$(vg_daemon)
-ctl_bin=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl_bin ]] || vg_skip "no vpopguardctl at '$ctl_bin'"
+ctl_bin=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir suppressed)
 note_id=a596d6fe7bfa4994828e72309e95d61e # SD_MESSAGE_JOURNAL_DROPPED
@@ -71,10 +70,6 @@ vg_on_exit remove_cgroup
 # floods are far above any of it; the interval is short so that the notes come soon.
 vg_start_journald RateLimitIntervalSec=2s RateLimitBurst=100
 
-alive() {
-        [[ -r /proc/$1/stat && $(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat") != Z ]]
-}
-
 # --- vchkpw: one logger in the unit's cgroup, fed through a FIFO. It must outlive its lines,
 # or journald cannot read its cgroup and does not limit them. Lines are mail.notice unless
 # they start with a "<PRI>" prefix (logger keeps a line's priority for the lines after it, so
@@ -87,7 +82,7 @@ logger_pid=$VG_LAST_PID
 exec {vchkpw_fd}>"$tmp/vchkpw"
 
 vchkpw() {
-        alive "$logger_pid" || vg_fail "the logger in $unit exited: $(cat "$tmp/logger.log")"
+        vg_pid_alive "$logger_pid" || vg_fail "the logger in $unit exited: $(cat "$tmp/logger.log")"
         printf '%s\n' "$@" | sed '/^</!s/^/<21>/' >&"$vchkpw_fd"
 }
 
@@ -162,7 +157,7 @@ start_daemon() {
         vg_poll 10 ready
 }
 daemon_alive() {
-        alive "$pid" ||
+        vg_pid_alive "$pid" ||
                 vg_fail "vpopguardd exited: $(journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=vpopguardd | tail -n 20)"
 }
 ready() {
@@ -255,7 +250,7 @@ vg_log "ok: $n_bans bans"
 vg_kill "$pid"
 exec {vchkpw_fd}>&-
 logger_gone() {
-        ! alive "$logger_pid"
+        ! vg_pid_alive "$logger_pid"
 }
 vg_poll 10 logger_gone
 # The daemon's standard error went to the journal: a sanitizer's report would be there.

@@ -23,7 +23,7 @@ bash -euo pipefail -c '. "$1"' _ "$VG_LIB_DIR/lib.sh" || vg_fail "lib.sh cannot 
 vg_spawn "$tmp/sleep.log" sleep 1000
 sleeper=$VG_LAST_PID
 vg_kill "$sleeper"
-if vg__pid_alive "$sleeper"; then vg_fail "vg_kill left $sleeper running"; fi
+if vg_pid_alive "$sleeper"; then vg_fail "vg_kill left $sleeper running"; fi
 
 # --- Private journald: logger as root, over the syslog socket like vchkpw.
 vg_start_journald

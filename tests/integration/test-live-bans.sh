@@ -64,16 +64,12 @@ state_cursor() {
         sed -n 's/^cursor //p' "$state/state" 2>/dev/null
 }
 
-daemon_alive() {
-        [[ -r /proc/$1/stat ]] && [[ $(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat") != Z ]]
-}
-
 daemon_exited() {
-        ! daemon_alive "$pid"
+        ! vg_pid_alive "$pid"
 }
 
 banned() { # SET ADDRESS, failing the test if the daemon died
-        daemon_alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
         vg_nft_set_has "$1" "$2"
 }
 
@@ -219,7 +215,7 @@ vg_assert_eq "vchkpw-pop3: (PLAIN) login success joe@example.com:192.0.2.201" \
 # The state is saved after every batch (manager.h), so the daemon has read that entry once the
 # file names it; SIGTERM must then keep it.
 state_has_last() {
-        daemon_alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
         [[ $(state_cursor) == "$last" ]]
 }
 vg_poll 20 state_has_last

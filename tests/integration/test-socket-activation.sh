@@ -40,14 +40,6 @@ comm_of() {
         vg_comm "$1"
 }
 
-alive() { # PID: not gone and not a zombie
-        local s
-        s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-        [[ -n $s && $s != Z ]]
-}
-
-exited() { ! alive "$1"; }
-
 is_socket() { [[ -S $1 ]]; }
 
 banned_via() { # SOCKET ADDRESS: ListBans through SOCKET names ADDRESS
@@ -86,7 +78,7 @@ run_case() {
 
         # SIGTERM to the daemon: a clean exit, and the socket file stays.
         kill -TERM "$pid"
-        vg_poll 10 exited "$pid"
+        vg_poll 10 vg_pid_exited "$pid"
         wait "$pid" || rc=$?
         vg_kill "$pid" 1 # only stops tracking it
         vg_assert_eq 0 "$rc" "$name: exit status of vpopguardd after SIGTERM"

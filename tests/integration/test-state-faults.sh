@@ -32,12 +32,8 @@ n_starts=0
 DAEMON_PID=
 DAEMON_LOG=
 
-alive() {
-        [[ -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-
 daemon_alive() {
-        alive "$DAEMON_PID" || vg_fail "vpopguardd exited: $(cat "$DAEMON_LOG")"
+        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
 }
 
 daemon_running() {
@@ -52,12 +48,10 @@ start_daemon() { # STATE_DIRECTORY
         vg_poll 20 daemon_running
 }
 
-not_alive() { ! alive "$1"; }
-
 term_daemon() {
         local rc=0
         kill -TERM "$DAEMON_PID"
-        vg_poll 10 not_alive "$DAEMON_PID"
+        vg_poll 10 vg_pid_exited "$DAEMON_PID"
         wait "$DAEMON_PID" || rc=$?
         vg_kill "$DAEMON_PID" # only stops tracking it
         vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM (log: $DAEMON_LOG)"

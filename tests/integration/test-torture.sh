@@ -91,8 +91,7 @@ last_cursor=$(journalctl -q --no-pager -n 1 -o export SYSLOG_IDENTIFIER=vpopmail
 [[ -n $last_cursor ]] || vg_fail "no vpopmail entry in the journal"
 start_daemon "$tmp/daemon.final.log"
 daemon_alive() {
-        [[ -r /proc/$DAEMON_PID/stat && $(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$DAEMON_PID/stat" 2>/dev/null) != Z ]] ||
-                vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.final.log")"
+        vg_daemon_alive "$DAEMON_PID" "$tmp/daemon.final.log"
 }
 # Running (signals handled) and caught up. The killed daemons may have saved the last cursor
 # already, so the cursor alone does not show that this one is ready for SIGTERM.

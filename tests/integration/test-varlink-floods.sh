@@ -26,8 +26,7 @@ vg_enter_namespaces "$@"
 vg_require_commands nft jq logger setpriv prlimit /usr/bin/python3
 daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
-ctl=${VPOPGUARD_BUILD_DIR:-}/src/vpopguardctl
-[[ -x $ctl ]] || vg_skip "no vpopguardctl at '$ctl' (set VPOPGUARD_BUILD_DIR)"
+ctl=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir varlink-floods)
 conf=$tmp/vpopguard.conf
@@ -47,22 +46,15 @@ printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
 # be closed to them.
 run=/run/vg-floods
 mkdir -p "$run"
-cp "$VG_LIB_DIR/flood-client.py" "$ctl" "$run/"
+cp "$VG_LIB_DIR/flood-client.py" "$run/"
+cp "$ctl" "$run/vpopguardctl" # or its valgrind wrapper
 chmod 0755 "$run" "$run/vpopguardctl"
 chmod 0644 "$run/flood-client.py"
 
 vg_start_journald
 
-alive() { # PID: not gone and not a zombie
-        local s
-        s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-        [[ -n $s && $s != Z ]]
-}
-
-exited() { ! alive "$1"; }
-
 daemon_ok() {
-        alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
 }
 
 answers() {
@@ -111,7 +103,7 @@ as_uid() { # UID CMD...
 # finished PID LOG: the client exited with status 0 (it prints FAIL otherwise).
 finished() {
         local rc=0
-        vg_poll 60 exited "$1"
+        vg_poll 60 vg_pid_exited "$1"
         wait "$1" || rc=$?
         vg_kill "$1" 1 # only forgets it: it has been reaped
         vg_assert_eq 0 "$rc" "client $1 ($(cat "$2"))"
@@ -135,7 +127,7 @@ hold() { # UID: 75 connections, held until $run/release-UID exists
 }
 resolved() { # UID
         grep -q '^resolved ' "$tmp/hold-$1.log" && return 0
-        alive "${holder[$1]}" || vg_fail "holder of UID $1: $(cat "$tmp/hold-$1.log")"
+        vg_pid_alive "${holder[$1]}" || vg_fail "holder of UID $1: $(cat "$tmp/hold-$1.log")"
         # Then connections wait unaccepted instead of being refused (the message is debug level).
         ! grep -q 'Failed to accept varlink connection, pausing: Too many open files' "$tmp/daemon.log" ||
                 vg_fail "vpopguardd ran out of file descriptors before its limit of $CONNECTIONS_MAX connections"
@@ -203,7 +195,7 @@ vg_spawn "$tmp/stall.log" setpriv --reuid=1000 --regid=1000 --clear-groups \
 staller=$VG_LAST_PID
 stalled() {
         has_line "$tmp/stall.log" stalled && return 0
-        alive "$staller" || vg_fail "Monitor client: $(cat "$tmp/stall.log")"
+        vg_pid_alive "$staller" || vg_fail "Monitor client: $(cat "$tmp/stall.log")"
         "$ctl" ban 203.0.113.77 --time=1min >/dev/null || vg_fail "ban of the probe failed"
         "$ctl" unban 203.0.113.77 >/dev/null || vg_fail "unban of the probe failed"
         return 1
@@ -323,7 +315,7 @@ within "$peak" $((base + 2 * OUTPUT_MAX_KB + 65536)) "unread output of all clien
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
 kill -TERM "$pid"
-vg_poll 120 exited "$pid"
+vg_poll 120 vg_pid_exited "$pid"
 rc=0
 wait "$pid" || rc=$?
 vg_kill "$pid" 1 # only forgets it: it has been reaped

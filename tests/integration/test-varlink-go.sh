@@ -43,16 +43,8 @@ printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
 
 vg_start_journald
 
-alive() { # PID: not gone and not a zombie
-        local s
-        s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-        [[ -n $s && $s != Z ]]
-}
-
-exited() { ! alive "$1"; }
-
 daemon_ok() {
-        alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
 }
 
 answers() {
@@ -86,12 +78,12 @@ vg_spawn "$tmp/go/client.log" "$tmp/go/varlink-go-client" -socket="$sock" -versi
 client=$VG_LAST_PID
 client_ready() {
         has_line "$tmp/go/client.log" monitoring && return 0
-        alive "$client" || vg_fail "the Go client ended early: $(cat "$tmp/go/client.log")"
+        vg_pid_alive "$client" || vg_fail "the Go client ended early: $(cat "$tmp/go/client.log")"
         return 1
 }
 vg_poll 30 client_ready
 fail3 192.0.2.77
-vg_poll 40 exited "$client"
+vg_poll 40 vg_pid_exited "$client"
 rc=0
 wait "$client" || rc=$?
 vg_kill "$client" 1 # only stops tracking it
@@ -248,7 +240,7 @@ vg_spawn "$tmp/flood.log" setpriv --reuid=1000 --regid=1000 --clear-groups \
 flood=$VG_LAST_PID
 flood_holding() {
         has_line "$tmp/flood.log" "holding 64 of 200" && return 0
-        alive "$flood" || vg_fail "flood: $(cat "$tmp/flood.log")"
+        vg_pid_alive "$flood" || vg_fail "flood: $(cat "$tmp/flood.log")"
         return 1
 }
 vg_poll 20 flood_holding
@@ -260,7 +252,7 @@ jq -e 'any(.bans[]; .address == "192.0.2.88")' "$tmp/bans.json" >/dev/null || vg
 setpriv --reuid=1001 --regid=1001 --clear-groups /run/vg-py/vpopguardctl status >/dev/null 2>"$tmp/uid1001.err" ||
         vg_fail "UID 1001 is not answered during the flood: $(cat "$tmp/uid1001.err")"
 : >/run/vg-py/release
-vg_poll 20 exited "$flood"
+vg_poll 20 vg_pid_exited "$flood"
 rc=0
 wait "$flood" || rc=$?
 vg_kill "$flood" 1

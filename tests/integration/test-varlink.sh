@@ -86,19 +86,13 @@ fail() { # ADDRESS [N]: N failures as vchkpw logs them (as root)
         n_read=$((n_read + ${2:-1})) n_failed=$((n_failed + ${2:-1}))
 }
 
-alive() { # PID: not gone and not a zombie
-        local s
-        s=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-        [[ -n $s && $s != Z ]]
-}
-
 banned() { # ADDRESS, failing the test if the daemon died
-        alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
         vg_nft_set_has banned4 "$1"
 }
 
 answers() {
-        alive "$pid" || vg_fail "vpopguardd exited: $(tail -n 20 "$tmp/daemon.log")"
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
         "$ctl_bin" status >/dev/null 2>&1
 }
 
@@ -299,7 +293,7 @@ ctl 1 reload
 err_has "io.vpopguard.Manager.ConfigurationError" "reload of a broken configuration"
 err_has "$conf.d/60-broken.conf:2" "ConfigurationError names file and line"
 [[ ! -s $tmp/out ]] || vg_fail "failed reload printed: $(cat "$tmp/out")"
-alive "$pid" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$tmp/daemon.log")"
+vg_pid_alive "$pid" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$tmp/daemon.log")"
 ctl 0 --json status
 vg_assert_eq 2 "$(jq_out '.jails[0].maxRetry')" "maxRetry after a refused reload"
 fail 192.0.2.41 2
@@ -375,7 +369,7 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 vg_kill "$pid"
 # A monitor ends with 3 when the daemon goes away.
-monitor_done() { ! alive "$monitor_json"; }
+monitor_done() { ! vg_pid_alive "$monitor_json"; }
 vg_poll 10 monitor_done
 rc=0
 wait "$monitor_json" || rc=$?
