@@ -222,22 +222,28 @@ scenario_memory() {
 }
 
 # perf (or callgrind) of vpopguardd and the floor over the backlog journal: the top functions.
+# profile_command TARGET: a fresh journald, table and state, then the command that replays the
+# backlog for TARGET (vpopguardd or floor) in PROFILE_CMD.
+profile_command() {
+        fresh_journald
+        nft_reset
+        rm -rf "$T/state-profile"
+        if [[ $1 == vpopguardd ]]; then
+                daemon_cmd vpopguardd-profile --config="$CONF" --state-directory="$T/state-profile" \
+                        --journal-directory="$BACKLOG_DATASET/journal" --no-follow
+                PROFILE_CMD=("${DAEMON_CMD[@]}")
+        else
+                PROFILE_CMD=("$FLOOR" --directory="$BACKLOG_DATASET/journal" --find-time="$FIND_SEC")
+        fi
+}
+
 scenario_profile() {
-        local ds=$BACKLOG_DATASET target comm out
+        local target comm out
         if perf record -e cpu-clock -o "$T/perf-probe.data" true >/dev/null 2>&1; then
                 for target in vpopguardd floor; do
-                        fresh_journald
-                        nft_reset
-                        rm -rf "$T/state-profile"
-                        if [[ $target == vpopguardd ]]; then
-                                daemon_cmd vpopguardd-profile --config="$CONF" --state-directory="$T/state-profile" \
-                                        --journal-directory="$ds/journal" --no-follow
-                                set -- "${DAEMON_CMD[@]}"
-                        else
-                                set -- "$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC"
-                        fi
+                        profile_command "$target"
                         perf record -e cpu-clock -F 2000 --call-graph=dwarf,16384 -o "$T/perf-$target.data" \
-                                -- "$@" >"$T/perf-$target.log" 2>&1 || { error profile "$target" "perf record failed"; continue; }
+                                -- "${PROFILE_CMD[@]}" >"$T/perf-$target.log" 2>&1 || { error profile "$target" "perf record failed"; continue; }
                         comm=()
                         [[ $target != vpopguardd ]] || comm=(--comm vpopguardd)
                         perf report -i "$T/perf-$target.data" "${comm[@]}" --stdio --no-children --sort symbol,dso \
@@ -251,18 +257,9 @@ scenario_profile() {
                 done
         elif command -v valgrind >/dev/null; then
                 for target in vpopguardd floor; do
-                        fresh_journald
-                        nft_reset
-                        rm -rf "$T/state-profile"
-                        if [[ $target == vpopguardd ]]; then
-                                daemon_cmd vpopguardd-profile --config="$CONF" --state-directory="$T/state-profile" \
-                                        --journal-directory="$ds/journal" --no-follow
-                                set -- "${DAEMON_CMD[@]}"
-                        else
-                                set -- "$FLOOR" --directory="$ds/journal" --find-time="$FIND_SEC"
-                        fi
+                        profile_command "$target"
                         valgrind --tool=callgrind --trace-children=yes \
-                                --callgrind-out-file="$T/callgrind-$target.%p.out" "$@" >"$T/callgrind-$target.log" 2>&1 ||
+                                --callgrind-out-file="$T/callgrind-$target.%p.out" "${PROFILE_CMD[@]}" >"$T/callgrind-$target.log" 2>&1 ||
                                 { error profile "$target" "callgrind failed"; continue; }
                         # The biggest output is the program's (the others are systemd-cat and sh).
                         out=$(find "$T" -maxdepth 1 -name "callgrind-$target.*.out" -printf "%s %p\n" | sort -rn | head -n 1 | cut -d" " -f2-)
