@@ -236,8 +236,11 @@ static bool jail_accepts(size_t jail, JournalFieldGetter get, void *entry, void 
         return jail_accepts_entry(m->jails[jail], get, entry, NULL);
 }
 
-/* Returns 1 if the entry is journald's note (then it is done with), 0 if it is an ordinary one. */
-static int process_suppression_note(Manager *m) {
+#define NOTE_INCOMPLETE 2
+
+/* Returns 1 if the entry is journald's note (then it is done with), 0 if it is an ordinary one,
+ * NOTE_INCOMPLETE if it is a note that lacks fields and is not `final` (see process_entry()). */
+static int process_suppression_note(Manager *m, bool final) {
         _cleanup_free_ char *cursor = NULL;
         _cleanup_free_ bool *fed = NULL;
         JournalSuppression s;
@@ -247,6 +250,8 @@ static int process_suppression_note(Manager *m) {
         r = journal_suppression_parse(get_field, m->journal, &s);
         if (r == 0)
                 return 0;
+        if (r < 0 && !final)
+                return NOTE_INCOMPLETE; /* its new N_DROPPED, say, may not be linked yet */
         if (r < 0) {
                 log_debug("Ignoring a malformed note from journald about suppressed messages.");
                 return 1;
@@ -288,37 +293,115 @@ static int process_suppression_note(Manager *m) {
         return 1;
 }
 
-static int process_entry(Manager *m, usec_t now) {
+/* The current entry's fields, for the jails; remembers whether _UID was missing. */
+typedef struct EntryReader {
+        sd_journal *journal;
+        bool uid_missing;
+} EntryReader;
+
+static int get_entry_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
+        EntryReader *e = userdata;
+        int r = get_field(field, ret_value, ret_len, e->journal);
+        if (r < 0 && streq(field, "_UID"))
+                e->uid_missing = true;
+        return r;
+}
+
+enum {
+        ENTRY_DONE,
+        ENTRY_INCOMPLETE, /* see process_entry() */
+        ENTRY_RETRY,      /* see process_incomplete_entry() */
+};
+
+static int entry_done(Manager *m) {
+        m->entries_read++;
+        m->incomplete_tries = 0;
+        return ENTRY_DONE;
+}
+
+static void count_unreadable(Manager *m) {
+        _cleanup_free_ char *cursor = NULL;
+        usec_t now = now_monotonic();
+
+        m->entries_unreadable++;
+        /* Anyone may log such entries: one warning a minute at most, the count is in GetStatus. */
+        if (m->unreadable_logged_usec != 0 && now < m->unreadable_logged_usec + 60 * USEC_PER_SEC)
+                return;
+        (void) sd_journal_get_cursor(m->journal, &cursor);
+        log_warning("A journal entry for a jail has no readable MESSAGE (or _UID), also after waiting for "
+                    "journald: not judged (%llu such entries so far, %llu since the last warning). Entry: %s",
+                    (unsigned long long) m->entries_unreadable,
+                    (unsigned long long) (m->entries_unreadable - m->unreadable_logged), cursor ? cursor : "(unknown)");
+        m->unreadable_logged_usec = now;
+        m->unreadable_logged = m->entries_unreadable;
+}
+
+/* journald makes an entry visible before it has linked the entry's new data objects (the MESSAGE
+ * of a line never seen before, a _UID new in this journal file), and until it has, sd-journal
+ * takes such a field for corrupt and reports it absent. So an entry that a jail accepts but that
+ * lacks MESSAGE, or lacks the _UID that TrustedUID= needs, is not judged unless `final`:
+ * ENTRY_INCOMPLETE is returned before anything is counted, and the caller reads it again. */
+static int process_entry(Manager *m, usec_t now, bool final) {
+        uint64_t accepts[(CONFIG_JAILS_MAX + 63) / 64];
+        EntryReader e = { .journal = m->journal };
         const void *data = NULL;
         size_t len = 0;
-        bool have_message = false, matched = false, accepted = false;
+        bool any = false, matched = false, incomplete = false;
         int r;
 
-        m->entries_read++;
         /* Usually no jail can accept a note, and then only the entries that none accepts need a
          * look; that spares the jails' entries a field lookup each. */
-        if (m->notes_reach_jails && process_suppression_note(m) > 0)
-                return 0;
+        if (m->notes_reach_jails) {
+                r = process_suppression_note(m, final);
+                if (r == NOTE_INCOMPLETE)
+                        return ENTRY_INCOMPLETE;
+                if (r > 0)
+                        return entry_done(m);
+        }
 
+        /* First which jails take it, and whether it is whole; only then count. */
+        memset(accepts, 0, (m->n_jails + 63) / 64 * sizeof(uint64_t));
         for (size_t i = 0; i < m->n_jails; i++) {
-                Jail *jail = m->jails[i];
                 JailVerdict v;
-                Address a;
 
-                if (!jail_accepts_entry(jail, get_field, m->journal, &v))
-                        continue;
-                accepted = true;
-                if (!have_message) {
-                        r = sd_journal_get_data(m->journal, "MESSAGE", &data, &len);
-                        if (r < 0)
-                                return 0; /* no MESSAGE (or unreadable): nothing to judge */
+                e.uid_missing = false;
+                if (jail_accepts_entry(m->jails[i], get_entry_field, &e, &v)) {
+                        accepts[i / 64] |= UINT64_C(1) << (i % 64);
+                        any = true;
+                } else if (v == JAIL_VERDICT_UNTRUSTED && e.uid_missing)
+                        incomplete = true;
+        }
+        if (any) {
+                r = sd_journal_get_data(m->journal, "MESSAGE", &data, &len);
+                if (r >= 0 && len >= strlen("MESSAGE=")) {
                         data = (const char *) data + strlen("MESSAGE=");
                         len -= strlen("MESSAGE=");
-                        have_message = true;
+                } else {
+                        data = NULL;
+                        incomplete = true;
                 }
+        }
+        if (incomplete && !final)
+                return ENTRY_INCOMPLETE;
+        if (!any && !m->notes_reach_jails) {
+                r = process_suppression_note(m, final);
+                if (r == NOTE_INCOMPLETE)
+                        return ENTRY_INCOMPLETE;
+                if (r > 0)
+                        return entry_done(m);
+        }
 
-                v = jail_match_message(jail, data, len, &a);
-                if (v != JAIL_VERDICT_FAILURE)
+        if (incomplete)
+                count_unreadable(m);
+        (void) entry_done(m);
+
+        for (size_t i = 0; data && i < m->n_jails; i++) {
+                Jail *jail = m->jails[i];
+                Address a;
+
+                if (!(accepts[i / 64] & (UINT64_C(1) << (i % 64))))
+                        continue;
+                if (jail_match_message(jail, data, len, &a) != JAIL_VERDICT_FAILURE)
                         continue;
                 matched = true;
                 if (address_is_banned(m, &a, now))
@@ -329,9 +412,40 @@ static int process_entry(Manager *m, usec_t now) {
         }
         if (matched)
                 m->entries_matched++;
-        if (!accepted && !m->notes_reach_jails)
-                (void) process_suppression_note(m);
-        return 0;
+        return ENTRY_DONE;
+}
+
+/* The current entry is incomplete (see process_entry()). If journald has written a later entry
+ * since, it has finished this one: it is read again now, for good. If it is the newest, the
+ * journal is left so that the next read returns it again, and ENTRY_RETRY says to come back. */
+static int process_incomplete_entry(Manager *m, usec_t now, bool *ret_at_head) {
+        int r;
+
+        r = sd_journal_next(m->journal);
+        if (r < 0)
+                return r;
+        if (r > 0 || ++m->incomplete_tries > MANAGER_INCOMPLETE_TRIES) {
+                if (r > 0) {
+                        r = sd_journal_previous(m->journal);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                return -ESPIPE; /* it was there a moment ago */
+                }
+                return process_entry(m, now, true);
+        }
+
+        r = sd_journal_previous(m->journal);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                /* Nothing before it: it is the first entry to read at all. */
+                r = sd_journal_seek_head(m->journal);
+                if (r < 0)
+                        return r;
+                *ret_at_head = true;
+        }
+        return ENTRY_RETRY;
 }
 
 /* Entries are arriving: keep re-reading for a while without waiting for journald's wakeup. */
@@ -358,6 +472,7 @@ static void schedule_eager_read(Manager *m) {
 
 int manager_process_journal(Manager *m) {
         usec_t now = now_realtime();
+        bool retry = false, at_head = false;
         size_t n = 0;
         int r = 0;
 
@@ -375,7 +490,18 @@ int manager_process_journal(Manager *m) {
                         m->journal_at_end = true;
                         break;
                 }
-                r = process_entry(m, now);
+                /* Without following, nothing is still being written that we would wait for. */
+                r = process_entry(m, now, !m->options.follow);
+                if (r == ENTRY_INCOMPLETE) {
+                        r = process_incomplete_entry(m, now, &at_head);
+                        if (r < 0)
+                                log_error_errno(r, "Failed to read the journal again: %m");
+                }
+                if (r == ENTRY_RETRY) {
+                        retry = true;
+                        r = 0;
+                        break;
+                }
                 if (r < 0)
                         break;
         }
@@ -383,7 +509,7 @@ int manager_process_journal(Manager *m) {
         /* Journal files come and go between batches: the next note gets a fresh handle. */
         close_lookback(m);
 
-        if (n > 0) {
+        if (n > 0 && !at_head) {
                 char *cursor = NULL;
                 int k = sd_journal_get_cursor(m->journal, &cursor);
                 if (k < 0)
@@ -401,7 +527,9 @@ int manager_process_journal(Manager *m) {
         if (m->journal_at_end && m->n_logged_bans > 0)
                 manager_forget_logged_bans(m); /* the replay is over */
 
-        if (!m->journal_at_end && r >= 0)
+        if (retry)
+                ; /* the newest entry is incomplete: the eager read below comes back for it */
+        else if (!m->journal_at_end && r >= 0)
                 /* More is waiting: continue on the next loop iteration, after other events. */
                 (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
         else if (m->journal_at_end && !m->options.follow) {
@@ -409,7 +537,7 @@ int manager_process_journal(Manager *m) {
                 return sd_event_exit(m->event, r < 0 ? r : 0);
         }
 
-        if (n > 0) {
+        if (n > 0 || retry) {
                 manager_update_status(m);
                 if (m->options.follow)
                         schedule_eager_read(m);

@@ -58,6 +58,8 @@ const char manager_varlink_idl[] =
         "  cursor: ?string,\n"
         "  entriesRead: int,\n"
         "  entriesMatched: int,\n"
+        "  # entries for a jail without a readable MESSAGE (or _UID for TrustedUID=): not judged\n"
+        "  entriesUnreadable: int,\n"
         "  bansActive: int,\n"
         "  jails: []Jail\n"
         ")\n"

@@ -99,12 +99,13 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                         "lastSuppressedUnit", suppressed ? json_string(st->last_unit) : json_null()));
         }
 
-        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:o}",
+        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o}",
                 "version", VPOPGUARD_VERSION,
                 "startedUSec", (json_int_t) m->started_usec,
                 "cursor", m->cursor ? json_string(m->cursor) : json_null(),
                 "entriesRead", (json_int_t) m->entries_read,
                 "entriesMatched", (json_int_t) m->entries_matched,
+                "entriesUnreadable", (json_int_t) m->entries_unreadable,
                 "bansActive", (json_int_t) ban_table_size(m->bans),
                 "jails", jails ?: json_array()));
 }

@@ -42,6 +42,10 @@
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
 #define MANAGER_EAGER_INTERVAL_USEC (5 * USEC_PER_MSEC)
 #define MANAGER_EAGER_WINDOW_USEC (1 * USEC_PER_SEC)
+/* A jail's newest entry that lacks a field it must have (journald may still be linking it) is
+ * read again every MANAGER_EAGER_INTERVAL_USEC, this many times at most (a second), and then
+ * judged as it is. */
+#define MANAGER_INCOMPLETE_TRIES 200U
 
 typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
@@ -114,6 +118,10 @@ typedef struct Manager {
 
         uint64_t entries_read;
         uint64_t entries_matched;
+        uint64_t entries_unreadable;       /* a jail's entries without a readable MESSAGE or _UID */
+        unsigned incomplete_tries;         /* reads of the newest entry, found incomplete */
+        usec_t unreadable_logged_usec;     /* when the last warning about them was logged */
+        uint64_t unreadable_logged;        /* entries_unreadable then */
         uint64_t bans_total;
         usec_t started_usec;
         usec_t max_find_time;

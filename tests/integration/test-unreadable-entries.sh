@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Entries that a jail selects but that have no MESSAGE: journald shows a new entry a moment
+# before its fields are all linked, and sd-journal then reports the new MESSAGE as absent, so
+# the daemon reads such an entry again before it gives up on it (vpopguardd(8), JOURNAL ENTRIES
+# BEING WRITTEN). Here the entries really have no MESSAGE (native protocol, written by root):
+#   - the newest entry: given up on after its retries, counted in entriesUnreadable, a warning
+#     names its cursor, and the daemon goes on reading after it;
+#   - one followed at once by failures: given up on, and the failures after it still ban;
+#   - nothing else is counted: entriesRead and entriesMatched agree with the journal;
+#   - after a restart none of them is read again.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_require_root_or_skip
+vg_enter_namespaces "$@"
+vg_require_commands nft jq /usr/bin/python3
+daemon=$(vg_daemon)
+ctl=$(vg_ctl)
+tmp=$(vg_tmpdir unreadable)
+conf=$tmp/vpopguard.conf
+mkdir -p "$conf.d"
+cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
+printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_start_journald
+
+# native ENTRY...: one datagram per argument to journald's native socket, fields separated by
+# "|" (no MESSAGE unless given).
+native() {
+        /usr/bin/python3 - "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for entry in sys.argv[1:]:
+    s.sendto(("\n".join(entry.split("|")) + "\n").encode(), "/run/systemd/journal/socket")
+PY
+}
+
+status() { # FILTER over GetStatus
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        "$ctl" --json status | jq -r "$1"
+}
+unreadable_is() { [[ $(status .entriesUnreadable) == "$1" ]]; }
+
+start_daemon() {
+        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+        pid=$VG_LAST_PID
+        vg_poll 20 eval '"$ctl" status >/dev/null 2>&1'
+}
+start_daemon
+vg_assert_eq 0 "$(status .entriesUnreadable)" "entriesUnreadable at the start"
+
+# The newest entry has no MESSAGE.
+native "SYSLOG_IDENTIFIER=vpopmail|PRIORITY=5|VG_TEST=alone"
+vg_poll 30 unreadable_is 1
+vg_journal_sync
+cursor=$(journalctl -q -o export VG_TEST=alone | sed -n 's/^__CURSOR=//p')
+[[ -n $cursor ]] || vg_fail "journald did not store the entry without MESSAGE"
+grep -qF "Entry: $cursor" "$tmp/daemon.log" ||
+        vg_fail "no warning naming the entry $cursor: $(tail -n 5 "$tmp/daemon.log")"
+
+# One without MESSAGE, then at once three failures: they ban.
+native "SYSLOG_IDENTIFIER=vpopmail|PRIORITY=5|VG_TEST=followed" \
+        "SYSLOG_IDENTIFIER=vpopmail|MESSAGE=vchkpw-pop3: password fail joe@example.com:192.0.2.7" \
+        "SYSLOG_IDENTIFIER=vpopmail|MESSAGE=vchkpw-pop3: password fail joe@example.com:192.0.2.7" \
+        "SYSLOG_IDENTIFIER=vpopmail|MESSAGE=vchkpw-pop3: password fail joe@example.com:192.0.2.7"
+vg_poll 30 vg_nft_set_has banned4 192.0.2.7
+vg_poll 30 unreadable_is 2
+vg_assert_eq "5 3 2 1" "$(status '"\(.entriesRead) \(.entriesMatched) \(.entriesUnreadable) \(.bansActive)"')" \
+        "entriesRead entriesMatched entriesUnreadable bansActive"
+vg_assert_eq 1 "$(grep -c 'no readable MESSAGE' "$tmp/daemon.log")" "warnings (one a minute at most)"
+
+# A restart resumes after them.
+vg_kill "$pid" 20
+mv "$tmp/daemon.log" "$tmp/daemon.1.log"
+start_daemon
+for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.8"; done
+vg_poll 30 vg_nft_set_has banned4 192.0.2.8
+vg_assert_eq "3 3 0" "$(status '"\(.entriesRead) \(.entriesMatched) \(.entriesUnreadable)"')" \
+        "entriesRead entriesMatched entriesUnreadable after the restart"
+vg_log "ok"
