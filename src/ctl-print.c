@@ -118,6 +118,10 @@ int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
         fprintf(f, "Cursor:           %s\n", get_string(reply, "cursor") ?: "none yet");
         fprintf(f, "Entries read:     %lld\n", get_int(reply, "entriesRead"));
         fprintf(f, "Entries matched:  %lld\n", get_int(reply, "entriesMatched"));
+        /* Rare (vpopguardd(8), JOURNAL ENTRIES BEING WRITTEN): shown only when there were some. */
+        if (get_int(reply, "entriesUnreadable") > 0)
+                fprintf(f, "Not judged:       %lld (no readable MESSAGE, see vpopguardd(8))\n",
+                        get_int(reply, "entriesUnreadable"));
         fprintf(f, "Bans active:      %lld\n", get_int(reply, "bansActive"));
 
         t = table_new((const char *[]) { "JAIL", "ENABLED", "MAXRETRY", "FINDTIME", "BANTIME", "TRACKED",

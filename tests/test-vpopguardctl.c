@@ -334,6 +334,8 @@ TEST(print_status) {
                 (unsigned long long) (NOW - 3 * H - 12 * M - 10 * S));
         _cleanup_free_ char *s = print_to_string(ctl_print_status, reply, true);
         _cleanup_free_ char *minimal = print_to_string(ctl_print_status, "{\"cursor\":null}", true);
+        _cleanup_free_ char *unreadable = print_to_string(
+                ctl_print_status, "{\"cursor\":null,\"entriesRead\":9,\"entriesUnreadable\":2}", true);
 
         ASSERT_STREQ(s,
                      "Version:          0.1.0\n"
@@ -351,6 +353,14 @@ TEST(print_status) {
                      "Cursor:           none yet\n"
                      "Entries read:     0\n"
                      "Entries matched:  0\n"
+                     "Bans active:      0\n");
+        /* Entries not judged are shown only when there are some. */
+        ASSERT_STREQ(unreadable,
+                     "Version:          -\n"
+                     "Cursor:           none yet\n"
+                     "Entries read:     9\n"
+                     "Entries matched:  0\n"
+                     "Not judged:       2 (no readable MESSAGE, see vpopguardd(8))\n"
                      "Bans active:      0\n");
 }
 

@@ -7,7 +7,8 @@
 #   - the newest entry: given up on after its retries, counted in entriesUnreadable, a warning
 #     names its cursor, and the daemon goes on reading after it;
 #   - one followed at once by failures: given up on, and the failures after it still ban;
-#   - nothing else is counted: entriesRead and entriesMatched agree with the journal;
+#   - nothing else is counted: entriesRead and entriesMatched agree with the journal, and
+#     vpopguardctl status shows the entries not judged;
 #   - after a restart none of them is read again.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -69,6 +70,8 @@ vg_poll 30 unreadable_is 2
 vg_assert_eq "5 3 2 1" "$(status '"\(.entriesRead) \(.entriesMatched) \(.entriesUnreadable) \(.bansActive)"')" \
         "entriesRead entriesMatched entriesUnreadable bansActive"
 vg_assert_eq 1 "$(grep -c 'no readable MESSAGE' "$tmp/daemon.log")" "warnings (one a minute at most)"
+"$ctl" status | grep -qx "Not judged: *2 (no readable MESSAGE, see vpopguardd(8))" ||
+        vg_fail "vpopguardctl status does not show the entries not judged: $("$ctl" status)"
 
 # A restart resumes after them.
 vg_kill "$pid" 20
