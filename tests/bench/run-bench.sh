@@ -6,6 +6,7 @@
 # and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
+#                            [--only=backlog,live,burst,idle,memory,profile]
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
@@ -36,12 +37,14 @@ arg_smoke=0
 arg_f2b=0
 arg_out=
 arg_repeat=
+arg_only=backlog,live,burst,idle,memory,profile
 for a in "$@"; do
         case $a in
         --smoke) arg_smoke=1 ;;
         --with-fail2ban) arg_f2b=1 ;;
         --out=*) arg_out=${a#--out=} ;;
         --repeat=*) arg_repeat=${a#--repeat=} ;;
+        --only=*) arg_only=${a#--only=} ;;
         -h | --help)
                 awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"
                 exit 0
@@ -53,6 +56,21 @@ for a in "$@"; do
         esac
 done
 [[ -z $arg_repeat || $arg_repeat =~ ^[1-9][0-9]*$ ]] || { echo "run-bench.sh: bad --repeat" >&2; exit 2; }
+for a in ${arg_only//,/ }; do
+        case $a in
+        backlog | live | burst | idle | memory | profile) ;;
+        *)
+                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, live, burst, idle, memory, profile)" >&2
+                exit 2
+                ;;
+        esac
+done
+if [[ ,$arg_only, == *,profile,* && ,$arg_only, != *,backlog,* ]]; then
+        echo "run-bench.sh: --only: profile needs backlog (it profiles that scenario's journal)" >&2
+        exit 2
+fi
+# wanted SCENARIO: whether --only lists it.
+wanted() { [[ ,$arg_only, == *,$1,* ]]; }
 
 # ---- On the host: build, install fail2ban; then everything else runs in namespaces. ----
 
@@ -182,6 +200,7 @@ echo 512 >/proc/sys/net/unix/max_dgram_qlen || vg_fail "cannot set net.unix.max_
         echo "build=$VPOPGUARD_BUILD_DIR"
         echo "buildtype=${BENCH_BUILDTYPE:-unknown}"
         echo "smoke=$arg_smoke"
+        echo "only=$arg_only"
         echo "repeat=$REPEAT"
         echo "fail2ban=$arg_f2b"
         echo "nproc=$(nproc)"
@@ -193,15 +212,17 @@ echo 512 >/proc/sys/net/unix/max_dgram_qlen || vg_fail "cannot set net.unix.max_
 } >"$T/meta"
 
 vg_start_journald
-scenario_backlog
-if ((arg_f2b)); then
-        f2b_scenario_backlog
+if wanted backlog; then
+        scenario_backlog
+        if ((arg_f2b)); then
+                f2b_scenario_backlog
+        fi
 fi
-scenario_live
-scenario_burst
-scenario_idle
-scenario_memory
-if ((!arg_smoke)); then
+if wanted live; then scenario_live; fi
+if wanted burst; then scenario_burst; fi
+if wanted idle; then scenario_idle; fi
+if wanted memory; then scenario_memory; fi
+if ((!arg_smoke)) && wanted profile; then
         scenario_profile
 fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$T/meta"
