@@ -40,12 +40,12 @@
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
-#define MANAGER_EAGER_INTERVAL_USEC (5 * USEC_PER_MSEC)
+#define MANAGER_EAGER_INTERVAL_USEC (10 * USEC_PER_MSEC)
 #define MANAGER_EAGER_WINDOW_USEC (1 * USEC_PER_SEC)
 /* A jail's newest entry that lacks a field it must have (journald may still be linking it) is
  * read again every MANAGER_EAGER_INTERVAL_USEC, this many times at most (a second), and then
  * judged as it is. */
-#define MANAGER_INCOMPLETE_TRIES 200U
+#define MANAGER_INCOMPLETE_TRIES 100U
 
 typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
