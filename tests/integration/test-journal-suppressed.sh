@@ -249,10 +249,7 @@ vg_log "ok: $n_bans bans"
 # cgroup can go.
 vg_kill "$pid"
 exec {vchkpw_fd}>&-
-logger_gone() {
-        ! vg_pid_alive "$logger_pid"
-}
-vg_poll 10 logger_gone
+vg_poll 10 vg_pid_exited "$logger_pid"
 # The daemon's standard error went to the journal: a sanitizer's report would be there.
 if journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=vpopguardd | grep -E "Sanitizer|runtime error" >&2; then
         vg_fail "vpopguardd reported memory errors"

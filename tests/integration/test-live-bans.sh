@@ -64,10 +64,6 @@ state_cursor() {
         sed -n 's/^cursor //p' "$state/state" 2>/dev/null
 }
 
-daemon_exited() {
-        ! vg_pid_alive "$pid"
-}
-
 banned() { # SET ADDRESS, failing the test if the daemon died
         vg_daemon_alive "$pid" "$tmp/daemon.log"
         vg_nft_set_has "$1" "$2"
@@ -223,7 +219,7 @@ elements4=$(vg_nft_set_elements banned4)
 elements6=$(vg_nft_set_elements banned6)
 
 kill -TERM "$pid"
-vg_poll 10 daemon_exited
+vg_poll 10 vg_pid_exited "$pid"
 rc=0
 wait "$pid" || rc=$?
 vg_kill "$pid" 1 # only forgets it: it has been reaped

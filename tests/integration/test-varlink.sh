@@ -369,8 +369,7 @@ kill -KILL "$pid"
 wait "$pid" 2>/dev/null || true
 vg_kill "$pid"
 # A monitor ends with 3 when the daemon goes away.
-monitor_done() { ! vg_pid_alive "$monitor_json"; }
-vg_poll 10 monitor_done
+vg_poll 10 vg_pid_exited "$monitor_json"
 rc=0
 wait "$monitor_json" || rc=$?
 vg_kill "$monitor_json"
