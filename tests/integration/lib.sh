@@ -146,6 +146,34 @@ vg_daemon_alive() {
         vg_pid_alive "$1" || vg_fail "vpopguardd exited: $(tail -n 20 "$2" 2>/dev/null)"
 }
 
+# vg_stop_daemon PID LOGFILE [SECONDS]: SIGTERM to vpopguardd; it must exit with status 0 within
+# SECONDS (default 10; it saves its state on the way out, and under the sanitizers a leak or error
+# fails it). Reaps and untracks it.
+vg_stop_daemon() {
+        local pid=$1 log=$2 rc=0
+        kill -TERM "$pid"
+        vg_poll "${3:-10}" vg_pid_exited "$pid"
+        wait "$pid" || rc=$?
+        vg_kill "$pid" 1 # only forgets it: it has been reaped
+        vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM ($(tail -n 5 "$log" 2>/dev/null))"
+}
+
+# vg_vpopmail_config CONF [SETTING...]: CONF with the SETTINGs (e.g. MaxRetry=3) in [Defaults],
+# and the shipped vpopmail jail in CONF.d/.
+vg_vpopmail_config() {
+        local conf=$1
+        shift
+        mkdir -p "$conf.d"
+        cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}/conf.d/10-vpopmail.conf" "$conf.d/" ||
+                vg_fail "cannot copy the shipped jail"
+        if (($#)); then
+                printf '[Defaults]\n' >"$conf"
+                printf '%s\n' "$@" >>"$conf"
+        else
+                : >"$conf"
+        fi
+}
+
 # vg_timeout SECONDS CMD...: timeout(1) with SECONDS times VPOPGUARD_TIMEOUT_FACTOR.
 vg_timeout() {
         local limit=$1
@@ -376,6 +404,15 @@ vg_journal_sync() {
 vg_log_vpopmail() {
         logger --socket-errors=on --id -p mail.notice -t vpopmail -- "$1" ||
                 vg_fail "logger failed"
+}
+
+# vg_log_failures ADDRESS [COUNT]: COUNT (default 3, the tests' MaxRetry) failed logins from
+# ADDRESS, as vchkpw logs them.
+vg_log_failures() {
+        local i
+        for ((i = 0; i < ${2:-3}; i++)); do
+                vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$1"
+        done
 }
 
 # vg_log_vpopmail_as_uid UID MESSAGE: the same line written by an unprivileged local user.

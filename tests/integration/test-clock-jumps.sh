@@ -28,9 +28,7 @@ y2100=4102444800000000 # 2100-01-01 00:00:00 UTC
 y2001=978307200000000  # 2001-01-01 00:00:00 UTC
 
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 "$daemon" --config="$conf" --test-config >"$tmp/effective.conf" 2>&1 ||
         vg_fail "test configuration refused: $(cat "$tmp/effective.conf")"
 

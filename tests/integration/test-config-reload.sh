@@ -19,9 +19,7 @@ tmp=$(vg_tmpdir reload)
 # Deadline of each wait, in seconds: generous, as a busy machine is no failure.
 T=20
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3
 
 has_line_with() { # FILE TEXT1 TEXT2: a line of FILE holds both texts
         grep -F -- "$2" "$1" | grep -F -- "$3" >/dev/null

@@ -11,20 +11,18 @@ daemon=$(vg_daemon)
 tmp=$(vg_tmpdir p)
 vg_start_journald
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3
 
 vg_spawn "$tmp/d1.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 pid=$VG_LAST_PID
-for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.1"; done
+vg_log_failures 192.0.2.1
 vg_poll 20 vg_nft_set_has banned4 192.0.2.1
 kill -TERM "$pid"
 vg_poll 20 eval "! kill -0 $pid 2>/dev/null"
 saved=$(sed -n 's/^cursor //p' "$tmp/state/state")
 [[ -n $saved ]] || vg_fail "no cursor saved"
 
-for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.2"; done
+vg_log_failures 192.0.2.2
 vg_journal_sync
 journalctl --rotate --vacuum-files=1 >/dev/null 2>&1
 vg_assert_eq 0 "$(journalctl -q -o cat SYSLOG_IDENTIFIER=vpopmail | wc -l)" "vpopmail entries left after the vacuum"
@@ -37,6 +35,6 @@ vg_assert_eq "$saved" "$(journalctl -q -o export MESSAGE_ID=a88198937379434e8537
         sed -n 's/^VPOPGUARD_CURSOR=//p')" "cursor named by the missed-entries event"
 
 # And it goes on: new failures after the restart ban.
-for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.3"; done
+vg_log_failures 192.0.2.3
 vg_poll 20 vg_nft_set_has banned4 192.0.2.3
 vg_log "ok"

@@ -38,7 +38,6 @@ vg_require_commands nft jq /usr/bin/python3
 daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
 ctl=$(vg_ctl)
-src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 client=$VG_LIB_DIR/flood-client.py
 tmp=$(vg_tmpdir flood)
 conf=$tmp/vpopguard.conf
@@ -49,9 +48,7 @@ BYTES_PER_ADDRESS=256      # the bound vpopguardd(8) documents for a tracked add
 SLACK_KB=4096              # everything else the flood may grow
 BACKLOG=300000
 
-mkdir -p "$conf.d"
-cp "$src/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\nMaxTrackedAddresses=%s\n' "$CAP" >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h "MaxTrackedAddresses=$CAP"
 
 vg_start_journald
 
@@ -167,9 +164,7 @@ kept=203.0.113.201 lost=203.0.113.202
         vg_fail "evict client: $(cat "$tmp/evict.log")"
 
 # The sentinel: once it is banned, every entry before it has been judged.
-for i in 1 2 3; do
-        vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$sentinel"
-done
+vg_log_failures "$sentinel"
 vg_poll 300 banned banned4 "$sentinel"
 : >"$tmp/stop-polling"
 vg_poll 330 vg_pid_exited "$poller"
@@ -238,11 +233,6 @@ else
 fi
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
-kill -TERM "$pid"
-vg_poll 120 vg_pid_exited "$pid"
-rc=0
-wait "$pid" || rc=$?
-vg_kill "$pid" 1 # only forgets it: it has been reaped
-vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM ($(tail -n 5 "$tmp/daemon.log"))"
+vg_stop_daemon "$pid" "$tmp/daemon.log" 120
 
 vg_log "all checks passed"

@@ -65,26 +65,19 @@ max_read() {
 
 # --- The shipped jail, MaxRetry=3, FindTime=10min, BanTime=1h.
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3
 state=$tmp/state
 
 start_daemon() { # LOG
         : >"$notify_out"
         vg_spawn "$1" env NOTIFY_SOCKET="$sock" "$daemon" --config="$conf" --state-directory="$state"
-        daemon_pid=$VG_LAST_PID
+        daemon_pid=$VG_LAST_PID daemon_log=$1
         vg_poll "$T" grep -qx READY=1 "$notify_out"
 }
 
 # SIGTERM: saves the state and exits with status 0 (also under the sanitizers: no leak, no error).
 stop_daemon() {
-        local rc=0
-        kill -TERM "$daemon_pid"
-        vg_poll "$T" vg_pid_exited "$daemon_pid"
-        wait "$daemon_pid" || rc=$?
-        vg_kill "$daemon_pid" # only forgets it: it has exited
-        vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM"
+        vg_stop_daemon "$daemon_pid" "$daemon_log" "$T"
 }
 
 logged=0 # vpopmail entries logged since the daemon started

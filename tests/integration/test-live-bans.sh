@@ -218,12 +218,7 @@ vg_poll 20 state_has_last
 elements4=$(vg_nft_set_elements banned4)
 elements6=$(vg_nft_set_elements banned6)
 
-kill -TERM "$pid"
-vg_poll 10 vg_pid_exited "$pid"
-rc=0
-wait "$pid" || rc=$?
-vg_kill "$pid" 1 # only forgets it: it has been reaped
-vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM"
+vg_stop_daemon "$pid" "$tmp/daemon.log"
 grep -q 'Received SIGTERM' "$tmp/daemon.log" || vg_fail "no SIGTERM message in the daemon's log"
 
 vg_assert_eq "vpopguard-state 1" "$(head -n 1 "$state/state")" "state file header"

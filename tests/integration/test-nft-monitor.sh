@@ -13,16 +13,14 @@ ctl=$(vg_ctl)
 tmp=$(vg_tmpdir m)
 vg_start_journald
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-: >"$conf"
+vg_vpopmail_config "$conf"
 sock=$tmp/sock
 
 vg_spawn "$tmp/d.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 vg_poll 20 test -S "$sock"
 "$ctl" --socket="$sock" ban 192.0.2.7 >/dev/null
 "$ctl" --socket="$sock" ban 2001:db8::9 >/dev/null
-for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.8"; done
+vg_log_failures 192.0.2.8
 vg_poll 20 vg_nft_set_has banned4 192.0.2.8
 
 repairs() { grep -c 'Another process changed nftables' "$tmp/d.log" || true; }

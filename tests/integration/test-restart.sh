@@ -21,9 +21,7 @@ state=$tmp/state
 conf=$tmp/vpopguard.conf
 BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474
 
-mkdir -p "$conf.d"
-cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=1h\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 
 vg_start_journald
 
@@ -53,12 +51,7 @@ kill9_daemon() {
 
 # SIGTERM must be a clean exit with status 0 (the state is saved on the way out).
 term_daemon() {
-        local rc=0
-        kill -TERM "$DAEMON_PID"
-        vg_poll 10 vg_pid_exited "$DAEMON_PID"
-        wait "$DAEMON_PID" || rc=$?
-        vg_kill "$DAEMON_PID" # only stops tracking it
-        vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM (log: $DAEMON_LOG)"
+        vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
         DAEMON_PID=
 }
 

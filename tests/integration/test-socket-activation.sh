@@ -25,14 +25,11 @@ done
 vg_require_commands nft jq logger
 daemon=$(vg_daemon)
 ctl=$(vg_ctl)
-src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir activation)
 conf=$tmp/vpopguard.conf
 unset VPOPGUARD_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES
 
-mkdir -p "$conf.d"
-cp "$src/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=2\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=2 FindTime=10min BanTime=1h
 
 vg_start_journald
 
@@ -48,7 +45,7 @@ banned_via() { # SOCKET ADDRESS: ListBans through SOCKET names ADDRESS
 
 # run_case NAME ADDRESS SOCKET-TO-CALL ACTIVATE-ARGS...: one activation, from listening to exit.
 run_case() {
-        local name=$1 address=$2 sock=$3 pid rc=0 s
+        local name=$1 address=$2 sock=$3 pid s
         shift 3
         local dir=$tmp/$name
         mkdir -p "$dir"
@@ -77,11 +74,7 @@ run_case() {
         vg_nft_set_has banned4 "$address" || vg_fail "$name: $address is in ListBans but not in banned4"
 
         # SIGTERM to the daemon: a clean exit, and the socket file stays.
-        kill -TERM "$pid"
-        vg_poll 10 vg_pid_exited "$pid"
-        wait "$pid" || rc=$?
-        vg_kill "$pid" 1 # only stops tracking it
-        vg_assert_eq 0 "$rc" "$name: exit status of vpopguardd after SIGTERM"
+        vg_stop_daemon "$pid" "$dir/activate.log"
         [[ -S $sock ]] || vg_fail "$name: the daemon unlinked the socket it was passed"
         for s in "$@"; do
                 [[ $s != --listen=* ]] || [[ -S ${s#--listen=} ]] || vg_fail "$name: ${s#--listen=} is gone"

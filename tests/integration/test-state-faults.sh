@@ -21,9 +21,7 @@ daemon=$(vg_daemon)
 tmp=$(vg_tmpdir state-faults)
 conf=$tmp/vpopguard.conf
 
-mkdir -p "$conf.d"
-cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=1h\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 
 vg_start_journald
 
@@ -49,12 +47,7 @@ start_daemon() { # STATE_DIRECTORY
 }
 
 term_daemon() {
-        local rc=0
-        kill -TERM "$DAEMON_PID"
-        vg_poll 10 vg_pid_exited "$DAEMON_PID"
-        wait "$DAEMON_PID" || rc=$?
-        vg_kill "$DAEMON_PID" # only stops tracking it
-        vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM (log: $DAEMON_LOG)"
+        vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
         DAEMON_PID=
 }
 

@@ -29,9 +29,7 @@ vg_log "seed $seed (VG_TORTURE_SEED=$seed repeats the kill timing)"
 
 # FindTime covers the whole test, so that both runs' first start (now - FindTime) sees every
 # entry; with BanTime no ban expires before the comparison.
-mkdir -p "$conf.d"
-cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3
 printf '[Defaults]\nFindTime=1h\nBanTime=2h\n' >"$conf.d/50-torture.conf"
 
 vg_start_journald

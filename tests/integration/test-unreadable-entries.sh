@@ -21,9 +21,7 @@ daemon=$(vg_daemon)
 ctl=$(vg_ctl)
 tmp=$(vg_tmpdir unreadable)
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 vg_start_journald
 
 # native ENTRY...: one datagram per argument to journald's native socket, fields separated by
@@ -74,10 +72,10 @@ vg_assert_eq 1 "$(grep -c 'no readable MESSAGE' "$tmp/daemon.log")" "warnings (o
         vg_fail "vpopguardctl status does not show the entries not judged: $("$ctl" status)"
 
 # A restart resumes after them.
-vg_kill "$pid" 20
+vg_stop_daemon "$pid" "$tmp/daemon.log" 20
 mv "$tmp/daemon.log" "$tmp/daemon.1.log"
 start_daemon
-for i in 1 2 3; do vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.8"; done
+vg_log_failures 192.0.2.8
 vg_poll 30 vg_nft_set_has banned4 192.0.2.8
 vg_assert_eq "3 3 0" "$(status '"\(.entriesRead) \(.entriesMatched) \(.entriesUnreadable)"')" \
         "entriesRead entriesMatched entriesUnreadable after the restart"

@@ -27,7 +27,6 @@ vg_require_commands nft jq logger setpriv prlimit /usr/bin/python3
 daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
 ctl=$(vg_ctl)
-src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
 tmp=$(vg_tmpdir varlink-floods)
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
@@ -38,9 +37,7 @@ USERS_MAX=$((CONNECTIONS_MAX - ROOT_RESERVED))
 N_BANS=20000
 OUTPUT_MAX_KB=$((128 * 1024))
 
-mkdir -p "$conf.d"
-cp "$src/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 
 # Other UIDs run the client and vpopguardctl from here: the temporary and build directories may
 # be closed to them.
@@ -65,13 +62,6 @@ answers() {
 banned() { # ADDRESS
         daemon_ok
         vg_nft_set_has banned4 "$1"
-}
-
-fail3() { # ADDRESS: MaxRetry failures
-        local i
-        for i in 1 2 3; do
-                vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$1"
-        done
 }
 
 anon_kb() {
@@ -114,7 +104,7 @@ vg_spawn "$tmp/daemon.log" prlimit --nofile=1024: -- "$daemon" --config="$conf" 
 pid=$VG_LAST_PID
 vg_poll 20 answers
 vg_assert_eq 1024 "$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits")" "the daemon's soft file limit"
-fail3 192.0.2.1
+vg_log_failures 192.0.2.1
 vg_poll 20 banned 192.0.2.1
 base=$(anon_kb)
 
@@ -166,7 +156,7 @@ vg_assert_eq 3 "$rc" "vpopguardctl status as UID 3000 while $USERS_MAX connectio
 refused "$tmp/uid3000.out"
 
 # Bans still land, memory is small.
-fail3 192.0.2.2
+vg_log_failures 192.0.2.2
 vg_poll 30 banned 192.0.2.2
 held=$(anon_kb)
 vg_log "connections: RssAnon $base kB before, $held kB with $USERS_MAX held"
@@ -186,7 +176,7 @@ for uid in $(seq 2002 2040); do
         finished "${holder[$uid]}" "$tmp/hold-$uid.log"
         has_line "$tmp/hold-$uid.log" released || vg_fail "UID $uid's holder: $(cat "$tmp/hold-$uid.log")"
 done
-fail3 192.0.2.3
+vg_log_failures 192.0.2.3
 vg_poll 30 banned 192.0.2.3
 
 # --- A Monitor() caller that stops reading, as UID 1000. It has stalled once it saw an event.
@@ -233,7 +223,7 @@ vg_assert_files_eq "$tmp/want4" "$tmp/got4" "elements of banned4"
 vg_assert_files_eq "$tmp/want6" "$tmp/got6" "elements of banned6"
 
 # The Monitor() client reads again: every ban is there, nothing was dropped.
-fail3 192.0.2.99
+vg_log_failures 192.0.2.99
 vg_poll 30 banned 192.0.2.99
 : >"$run/release-stall"
 finished "$staller" "$tmp/stall.log"
@@ -244,17 +234,18 @@ base=$(anon_kb)
 vg_spawn "$tmp/pipeline.log" setpriv --reuid=1000 --regid=1000 --clear-groups \
         /usr/bin/python3 "$run/flood-client.py" pipeline "$sock" 100 io.vpopguard.Manager.ListBans "$run/read-pipeline"
 piper=$VG_LAST_PID
-peak=0
-dropped() {
+# logged_keeping_peak TEXT: the daemon logged TEXT; meanwhile peak follows its RssAnon.
+logged_keeping_peak() {
         local a
         daemon_ok
         a=$(anon_kb)
         ((a > peak)) && peak=$a
-        grep -q 'too much unread output, disconnecting' "$tmp/daemon.log"
+        grep -qF "$1" "$tmp/daemon.log"
 }
-vg_poll 120 dropped
+peak=0
+vg_poll 120 logged_keeping_peak 'too much unread output, disconnecting'
 answers || vg_fail "root is not answered after the pipelining client was dropped"
-fail3 192.0.2.100
+vg_log_failures 192.0.2.100
 vg_poll 30 banned 192.0.2.100
 : >"$run/read-pipeline"
 finished "$piper" "$tmp/pipeline.log"
@@ -282,16 +273,9 @@ for uid in 1001 1002 1003 1004; do
         pipers+=("$VG_LAST_PID")
 done
 peak=0
-dropped_most() {
-        local a
-        daemon_ok
-        a=$(anon_kb)
-        ((a > peak)) && peak=$a
-        grep -q 'the most unread output while all clients together have too much, disconnecting' "$tmp/daemon.log"
-}
-vg_poll 120 dropped_most
+vg_poll 120 logged_keeping_peak 'the most unread output while all clients together have too much, disconnecting'
 answers || vg_fail "root is not answered while four clients leave their replies unread"
-fail3 192.0.2.101
+vg_log_failures 192.0.2.101
 vg_poll 30 banned 192.0.2.101
 closed=0
 for uid in 1001 1002 1003 1004; do
@@ -314,11 +298,6 @@ vg_log "four pipelining clients: $closed disconnected; RssAnon $base kB before, 
 within "$peak" $((base + 2 * OUTPUT_MAX_KB + 65536)) "unread output of all clients, from $base kB"
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
-kill -TERM "$pid"
-vg_poll 120 vg_pid_exited "$pid"
-rc=0
-wait "$pid" || rc=$?
-vg_kill "$pid" 1 # only forgets it: it has been reaped
-vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM ($(tail -n 5 "$tmp/daemon.log"))"
+vg_stop_daemon "$pid" "$tmp/daemon.log" 120
 
 vg_log "all checks passed"

@@ -37,9 +37,7 @@ mkdir -p "$tmp/go"
                 go build -o "$tmp/go/varlink-go-client" main.go) >"$tmp/go/build.log" 2>&1 ||
         vg_fail "building the Go client failed: $(cat "$tmp/go/build.log")"
 
-mkdir -p "$conf.d"
-cp "$src/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\nFindTime=10min\nBanTime=1h\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 
 vg_start_journald
 
@@ -55,13 +53,6 @@ answers() {
 banned() { # ADDRESS
         daemon_ok
         vg_nft_set_has banned4 "$1"
-}
-
-fail3() { # ADDRESS: MaxRetry failures
-        local i
-        for i in 1 2 3; do
-                vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$1"
-        done
 }
 
 has_line() { # FILE LINE
@@ -82,7 +73,7 @@ client_ready() {
         return 1
 }
 vg_poll 30 client_ready
-fail3 192.0.2.77
+vg_log_failures 192.0.2.77
 vg_poll 40 vg_pid_exited "$client"
 rc=0
 wait "$client" || rc=$?
@@ -244,7 +235,7 @@ flood_holding() {
         return 1
 }
 vg_poll 20 flood_holding
-fail3 192.0.2.88
+vg_log_failures 192.0.2.88
 vg_poll 20 banned 192.0.2.88
 # Root and another user are still answered while UID 1000 is at its limit.
 "$ctl" --json bans >"$tmp/bans.json" || vg_fail "root is not answered during the flood"
@@ -262,7 +253,7 @@ has_line "$tmp/flood.log" "ok flood: 64 answered, 136 closed" || vg_fail "flood:
 # After all of it, UID 1000 can connect again and the daemon still bans.
 setpriv --reuid=1000 --regid=1000 --clear-groups /run/vg-py/vpopguardctl status >/dev/null 2>"$tmp/uid1000.err" ||
         vg_fail "UID 1000 is not answered after its connections closed: $(cat "$tmp/uid1000.err")"
-fail3 192.0.2.89
+vg_log_failures 192.0.2.89
 vg_poll 20 banned 192.0.2.89
 
 vg_log "all checks passed"

@@ -27,9 +27,7 @@ fi
 # with MaxRetry=5, and a third whose bans last 1 s: once its ban is over, an entry read a second
 # time would ban its address again, so a reread becomes visible.
 conf=$tmp/vpopguard.conf
-mkdir -p "$conf.d"
-cp "$VG_SRC_DIR/conf.d/10-vpopmail.conf" "$conf.d/"
-printf '[Defaults]\nMaxRetry=3\n' >"$conf"
+vg_vpopmail_config "$conf" MaxRetry=3
 printf '[Defaults]\nFindTime=1min\n' >"$conf.d/50-window.conf"
 printf '[Jail]\nName=strict\nJournalMatch=SYSLOG_IDENTIFIER=strictd\nTrustedUID=0\nMaxRetry=5\nFailRegex=^auth failure from <HOST>$\n' \
         >"$conf.d/60-strict.conf"
