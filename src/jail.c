@@ -108,7 +108,7 @@ int jail_add_journal_matches(const Jail *j, sd_journal *journal) {
         return sd_journal_add_disjunction(journal);
 }
 
-static JailVerdict check_fields(const Jail *j, JailFieldGetter get, void *userdata) {
+static JailVerdict check_fields(const Jail *j, JournalFieldGetter get, void *userdata) {
         /* Matches on the same field are ORed, different fields ANDed, like sd_journal_add_match(). */
         for (size_t i = 0; i < j->n_matches; i++) {
                 bool seen_before = false, satisfied = false;
@@ -153,7 +153,7 @@ static JailVerdict check_fields(const Jail *j, JailFieldGetter get, void *userda
         return JAIL_VERDICT_FAILURE;
 }
 
-bool jail_accepts_entry(const Jail *j, JailFieldGetter get, void *userdata, JailVerdict *ret_reason) {
+bool jail_accepts_entry(const Jail *j, JournalFieldGetter get, void *userdata, JailVerdict *ret_reason) {
         JailVerdict v = check_fields(j, get, userdata);
         if (v == JAIL_VERDICT_FAILURE)
                 return true;

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "failregex.h"
 #include "failure-table.h"
+#include "journal-field.h"
 
 /* A jail at run time: its configuration, compiled regexes, journal matches and open failure
  * windows. Jails never touch the firewall: they only tell the manager which address reached
@@ -55,8 +56,7 @@ int jail_add_journal_matches(const Jail *j, sd_journal *journal);
 /* Whether the journal entry's fields satisfy the jail's JournalMatch= and TrustedUID=: the
  * journal's filter is the OR of all jails, so each jail checks again that the entry is its own.
  * If not, *ret_reason says why (JAIL_VERDICT_NO_MATCH or JAIL_VERDICT_UNTRUSTED). */
-typedef int (*JailFieldGetter)(const char *field, const char **ret_value, size_t *ret_len, void *userdata);
-bool jail_accepts_entry(const Jail *j, JailFieldGetter get, void *userdata, JailVerdict *ret_reason);
+bool jail_accepts_entry(const Jail *j, JournalFieldGetter get, void *userdata, JailVerdict *ret_reason);
 
 /* Applies IgnoreRegex=, FailRegex= and IgnoreAddress= to one MESSAGE. On
  * JAIL_VERDICT_FAILURE *ret_address is the client. Does not count. */

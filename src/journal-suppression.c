@@ -116,21 +116,6 @@ int journal_suppression_parse(JournalFieldGetter get, void *userdata, JournalSup
         return 1;
 }
 
-static int get_journal_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
-        size_t flen = strlen(field), len;
-        const void *data;
-        int r;
-
-        r = sd_journal_get_data(userdata, field, &data, &len);
-        if (r < 0)
-                return r;
-        if (len < flen + 1)
-                return -EBADMSG;
-        *ret_value = (const char *) data + flen + 1;
-        *ret_len = len - flen - 1;
-        return 0;
-}
-
 int journal_suppression_find_jails(sd_journal *j, const char *cursor, const char *unit, size_t n_jails,
                                    SuppressionJailAccepts accepts, void *userdata, bool *ret_fed) {
         _cleanup_free_ bool *fed = calloc(n_jails ? n_jails : 1, sizeof(bool));
@@ -161,7 +146,7 @@ int journal_suppression_find_jails(sd_journal *j, const char *cursor, const char
                 if (r == 0)
                         break;
                 for (size_t i = 0; i < n_jails; i++)
-                        if (!fed[i] && accepts(i, get_journal_field, j, userdata)) {
+                        if (!fed[i] && accepts(i, journal_field_get, j, userdata)) {
                                 fed[i] = true;
                                 n_fed++;
                         }

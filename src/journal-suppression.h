@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-journal.h>
 
+#include "journal-field.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -34,10 +35,6 @@ typedef struct JournalSuppression {
         char unit[JOURNAL_UNIT_NAME_MAX + 1];
         uint64_t n_dropped;
 } JournalSuppression;
-
-/* Hands out the value of field of the current entry (not NUL-terminated); negative errno if
- * the entry has no such field. The same shape as JailFieldGetter. */
-typedef int (*JournalFieldGetter)(const char *field, const char **ret_value, size_t *ret_len, void *userdata);
 
 /* Returns 1 and fills *ret if the entry is journald's note (_TRANSPORT=driver and the message
  * id), 0 if it is not, and -EBADMSG if it is one but N_DROPPED is not a decimal number from 1

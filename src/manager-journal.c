@@ -11,20 +11,6 @@
  * limit dropped, in bounded batches, resuming exactly after the cursor of the last committed
  * entry. A note never reaches a jail: it only counts for the jails its unit feeds. */
 
-static int get_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
-        sd_journal *j = userdata;
-        const void *data;
-        size_t len, flen = strlen(field);
-        int r = sd_journal_get_data(j, field, &data, &len);
-        if (r < 0)
-                return r;
-        if (len < flen + 1)
-                return -EBADMSG;
-        *ret_value = (const char *) data + flen + 1;
-        *ret_len = len - flen - 1;
-        return 0;
-}
-
 static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_journal_continue(sd_event_source *s, void *userdata);
@@ -247,7 +233,7 @@ static int process_suppression_note(Manager *m, bool final) {
         usec_t realtime = 0;
         int r;
 
-        r = journal_suppression_parse(get_field, m->journal, &s);
+        r = journal_suppression_parse(journal_field_get, m->journal, &s);
         if (r == 0)
                 return 0;
         if (r < 0 && !final)
@@ -301,7 +287,7 @@ typedef struct EntryReader {
 
 static int get_entry_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
         EntryReader *e = userdata;
-        int r = get_field(field, ret_value, ret_len, e->journal);
+        int r = journal_field_get(field, ret_value, ret_len, e->journal);
         if (r < 0 && streq(field, "_UID"))
                 e->uid_missing = true;
         return r;
