@@ -368,8 +368,8 @@ int manager_ban_manually(Manager *m, const Ban *b) {
         manager_monitor_event(m, "ban", b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;
-        if (!m->options.dry_run && manager_save_state(m, true) >= 0)
-                m->state_dirty = false;
+        if (!m->options.dry_run)
+                (void) manager_save_state(m, true); /* clears state_dirty, or logs and retries */
         manager_update_status(m);
         return 0;
 }
@@ -397,8 +397,8 @@ int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban) 
         manager_monitor_event(m, "unban", &b);
         (void) manager_arm_expiry_timer(m);
         m->state_dirty = true;
-        if (!m->options.dry_run && manager_save_state(m, true) >= 0)
-                m->state_dirty = false;
+        if (!m->options.dry_run)
+                (void) manager_save_state(m, true); /* clears state_dirty, or logs and retries */
         manager_update_status(m);
         if (ret_ban)
                 *ret_ban = b;
