@@ -54,6 +54,10 @@ static int connect_socket(JournalSender *s) {
         s->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (s->fd < 0)
                 return -errno;
+        /* The kernel's default send buffer, unlike sd-journal's 8 MiB: it keeps ~100 of our
+         * entries in flight, enough to keep journald busy, while a flood's own lines, in the same
+         * socket queue, are not crowded out by ours (with 8 MiB the benchmark's 100 000-attacker
+         * burst took journald 1.5 times as long to take in, and so to ban). */
         if (connect(s->fd, (const struct sockaddr *) &s->address, sizeof s->address) < 0) {
                 r = -errno;
                 disconnect(s);
@@ -261,6 +265,11 @@ static int drain_to(JournalSender *s, size_t target, usec_t timeout) {
 
 int journal_sender_flush(JournalSender *s, usec_t timeout) {
         return drain_to(s, 0, timeout);
+}
+
+void journal_sender_pump(JournalSender *s) {
+        if (s && s->head && send_queued(s) > 0)
+                update_io(s);
 }
 
 size_t journal_sender_queued(const JournalSender *s) {

@@ -467,6 +467,8 @@ int manager_process_journal(Manager *m) {
 
         m->journal_at_end = false;
         for (; n < MANAGER_BATCH_MAX; n++) {
+                if (n % MANAGER_PUMP_EVERY == MANAGER_PUMP_EVERY - 1)
+                        journal_sender_pump(m->events);
                 r = sd_journal_next(m->journal);
                 if (r < 0) {
                         log_error_errno(r, "Failed to read the journal: %m");

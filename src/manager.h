@@ -25,7 +25,12 @@
  * go out without waiting for journald (journal-sender.c); the state file is written only once
  * they are all in journald's socket, so a crash cannot lose one. */
 
-#define MANAGER_BATCH_MAX 16384U
+/* A backlog is read in batches of this many entries: each one commits, so bans reach the kernel
+ * and their events reach journald while the next batch is read, and journald (which needs as
+ * much CPU for our ban events as we need for the backlog) works alongside from the first one. */
+#define MANAGER_BATCH_MAX 4096U
+/* Within a batch, the queued events of the last one are passed on every this many entries. */
+#define MANAGER_PUMP_EVERY 256U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
 /* The state file is rewritten at most this often (a timer saves what changed since). Any saved
  * state is a snapshot between two committed batches, so a crash replays more, but still decides

@@ -34,7 +34,7 @@ static const char *arg_directory, *arg_table = "vpopfloor", *arg_banned;
 static bool arg_live, arg_nft = true, arg_events;
 static unsigned arg_max_retry = 3;
 static usec_t arg_find_time = 600 * USEC_PER_SEC, arg_ban_time = 3600 * USEC_PER_SEC;
-static uint64_t arg_batch = 16384;
+static uint64_t arg_batch = 4096; /* as the daemon (MANAGER_BATCH_MAX) */
 static bool stop;
 
 typedef struct Floor {
@@ -259,7 +259,7 @@ static void help(void) {
                "  --max-retry=N     Failures that ban (default 3)\n"
                "  --find-time=SEC   Window; reading starts this long ago, as the daemon's first start (600)\n"
                "  --ban-time=SEC    Element timeout (default 3600)\n"
-               "  --batch=N         Entries read per libnftables call at most (default 16384)\n"
+               "  --batch=N         Entries read per libnftables call at most (default 4096)\n"
                "  --banned=FILE     Write each banned address to FILE\n"
                "  --events          Log one structured journal entry per ban\n");
 }
