@@ -41,7 +41,8 @@ int journal_sender_send(JournalSender *s, const struct iovec *fields, size_t n_f
 int journal_sender_flush(JournalSender *s, usec_t timeout);
 
 /* Sends what the socket takes now, without waiting: for loops that keep the event loop waiting,
- * so that journald is not left idle meanwhile. */
+ * so that journald is not left idle meanwhile. Never calls the drained callback: the caller is
+ * in the middle of its work (the manager commits, and so saves, after its batch anyway). */
 void journal_sender_pump(JournalSender *s);
 
 size_t journal_sender_queued(const JournalSender *s);

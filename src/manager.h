@@ -29,7 +29,7 @@
  * and their events reach journald while the next batch is read, and journald (which needs as
  * much CPU for our ban events as we need for the backlog) works alongside from the first one. */
 #define MANAGER_BATCH_MAX 4096U
-/* Within a batch, the queued events of the last one are passed on every this many entries. */
+/* Within a batch, events still queued from earlier ones are passed on every this many entries. */
 #define MANAGER_PUMP_EVERY 256U
 #define MANAGER_RETRY_USEC (5 * USEC_PER_SEC)
 /* The state file is rewritten at most this often (a timer saves what changed since). Any saved
