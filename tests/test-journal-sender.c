@@ -89,6 +89,55 @@ TEST(queues_in_order_when_journald_is_behind) {
         close(fd);
 }
 
+TEST(pump_sends_what_fits_without_the_event_loop) {
+        sd_event *e = NULL;
+        JournalSender *s = NULL;
+        char buf[256], want[64];
+        int fd = fake_journald();
+
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(journal_sender_new(e, path, &s));
+        drained_calls = 0;
+        journal_sender_set_drained_callback(s, on_drained, NULL);
+        journal_sender_pump(s); /* nothing queued: nothing happens */
+        for (unsigned i = 0; i < 300; i++) {
+                snprintf(want, sizeof want, "MESSAGE=entry %u", i);
+                ASSERT_OK(send_text(s, want, NULL));
+        }
+        size_t queued = journal_sender_queued(s);
+        ASSERT_TRUE(queued > 0);
+
+        /* Socket still full: the pump returns at once and keeps everything. */
+        journal_sender_pump(s);
+        ASSERT_EQ(journal_sender_queued(s), queued);
+
+        /* journald took some: the pump refills the socket without running the event loop,
+         * in order, and does not report a drain (its caller is mid-batch). */
+        unsigned got = 0;
+        while (got < 300) {
+                ssize_t n = receive(fd, buf, sizeof buf);
+                if (n < 0) {
+                        ASSERT_EQ(errno, EAGAIN);
+                        size_t before = journal_sender_queued(s);
+                        ASSERT_TRUE(before > 0);
+                        journal_sender_pump(s);
+                        ASSERT_TRUE(journal_sender_queued(s) < before);
+                        continue;
+                }
+                snprintf(want, sizeof want, "MESSAGE=entry %u\n", got);
+                ASSERT_STREQ(buf, want);
+                got++;
+        }
+        ASSERT_EQ(journal_sender_queued(s), 0);
+        ASSERT_EQ(drained_calls, 0);
+        ASSERT_EQ(journal_sender_dropped(s), 0);
+        ASSERT_TRUE(receive(fd, buf, sizeof buf) < 0);
+
+        journal_sender_free(s);
+        sd_event_unref(e);
+        close(fd);
+}
+
 TEST(values_with_newlines_use_the_binary_form) {
         JournalSender *s = NULL;
         char buf[256];
@@ -165,6 +214,7 @@ int main(void) {
         ASSERT_TRUE(mkdtemp(dir));
         snprintf(path, sizeof path, "%s/socket", dir);
         RUN(queues_in_order_when_journald_is_behind);
+        RUN(pump_sends_what_fits_without_the_event_loop);
         RUN(values_with_newlines_use_the_binary_form);
         RUN(flush_waits_for_journald_and_times_out_without_it);
         RUN(journald_restarted_and_gone);
