@@ -26,8 +26,8 @@
  * they are all in journald's socket, so a crash cannot lose one. */
 
 /* A backlog is read in batches of this many entries: each one commits, so bans reach the kernel
- * and their events reach journald while the next batch is read, and journald (which needs as
- * much CPU for our ban events as we need for the backlog) works alongside from the first one. */
+ * and their events reach journald while the next batch is read, and journald (which needs nearly
+ * as much CPU for our ban events as we need for the backlog) works alongside from the first. */
 #define MANAGER_BATCH_MAX 4096U
 /* Within a batch, events still queued from earlier ones are passed on every this many entries. */
 #define MANAGER_PUMP_EVERY 256U
