@@ -49,35 +49,61 @@ static void on_drained(JournalSender *s, void *userdata) {
         drained_calls++;
 }
 
-TEST(queues_in_order_when_journald_is_behind) {
-        sd_event *e = NULL;
-        JournalSender *s = NULL;
-        char buf[256], want[64];
-        int fd = fake_journald();
-
-        ASSERT_OK(sd_event_new(&e));
-        ASSERT_OK(journal_sender_new(e, path, &s));
-        journal_sender_set_drained_callback(s, on_drained, NULL);
-        for (unsigned i = 0; i < 500; i++) {
-                snprintf(want, sizeof want, "MESSAGE=entry %u", i);
-                ASSERT_OK(send_text(s, want, "PRIORITY=5"));
+/* Sends entries "MESSAGE=entry I" + "PRIORITY=5" for I from 0 to n - 1. */
+static void send_numbered(JournalSender *s, unsigned n) {
+        char message[64];
+        for (unsigned i = 0; i < n; i++) {
+                snprintf(message, sizeof message, "MESSAGE=entry %u", i);
+                ASSERT_OK(send_text(s, message, "PRIORITY=5"));
         }
-        /* Nobody read: the socket took a few, the rest wait in order (sending did not block). */
-        ASSERT_TRUE(journal_sender_queued(s) > 0);
-        ASSERT_TRUE(journal_sender_queued(s) < 500);
+}
 
-        unsigned got = 0;
-        while (got < 500) {
-                ssize_t n = receive(fd, buf, sizeof buf);
-                if (n < 0) {
+/* Reads those n entries from the fake journald, checking their order; whenever its socket is
+ * empty, refill() must get the sender to send more. */
+typedef void (*Refill)(JournalSender *s, sd_event *e);
+static void receive_numbered(int fd, unsigned n, Refill refill, JournalSender *s, sd_event *e) {
+        char buf[256], want[64];
+        for (unsigned got = 0; got < n;) {
+                if (receive(fd, buf, sizeof buf) < 0) {
                         ASSERT_EQ(errno, EAGAIN);
-                        ASSERT_OK(sd_event_run(e, 1000 * 1000));
+                        refill(s, e);
                         continue;
                 }
                 snprintf(want, sizeof want, "MESSAGE=entry %u\nPRIORITY=5\n", got);
                 ASSERT_STREQ(buf, want);
                 got++;
         }
+}
+
+static void refill_by_event_loop(JournalSender *s, sd_event *e) {
+        (void) s;
+        ASSERT_OK(sd_event_run(e, USEC_PER_SEC));
+}
+
+static void refill_by_pump(JournalSender *s, sd_event *e) {
+        (void) e;
+        size_t before = journal_sender_queued(s);
+        ASSERT_TRUE(before > 0);
+        journal_sender_pump(s);
+        ASSERT_TRUE(journal_sender_queued(s) < before);
+}
+
+TEST(queues_in_order_when_journald_is_behind) {
+        sd_event *e = NULL;
+        JournalSender *s = NULL;
+        char buf[256];
+        int fd = fake_journald();
+
+        ASSERT_OK(sd_event_new(&e));
+        ASSERT_OK(journal_sender_new(e, path, &s));
+        drained_calls = 0;
+        journal_sender_set_drained_callback(s, on_drained, NULL);
+        send_numbered(s, 500);
+        /* Nobody read: the socket took a few, the rest wait in order (sending did not block). */
+        ASSERT_TRUE(journal_sender_queued(s) > 0);
+        ASSERT_TRUE(journal_sender_queued(s) < 500);
+
+        receive_numbered(fd, 500, refill_by_event_loop, s, e);
         ASSERT_OK(sd_event_run(e, 0));
         ASSERT_EQ(journal_sender_queued(s), 0);
         ASSERT_EQ(drained_calls, 1);
@@ -92,7 +118,7 @@ TEST(queues_in_order_when_journald_is_behind) {
 TEST(pump_sends_what_fits_without_the_event_loop) {
         sd_event *e = NULL;
         JournalSender *s = NULL;
-        char buf[256], want[64];
+        char buf[256];
         int fd = fake_journald();
 
         ASSERT_OK(sd_event_new(&e));
@@ -100,10 +126,7 @@ TEST(pump_sends_what_fits_without_the_event_loop) {
         drained_calls = 0;
         journal_sender_set_drained_callback(s, on_drained, NULL);
         journal_sender_pump(s); /* nothing queued: nothing happens */
-        for (unsigned i = 0; i < 300; i++) {
-                snprintf(want, sizeof want, "MESSAGE=entry %u", i);
-                ASSERT_OK(send_text(s, want, NULL));
-        }
+        send_numbered(s, 300);
         size_t queued = journal_sender_queued(s);
         ASSERT_TRUE(queued > 0);
 
@@ -113,21 +136,7 @@ TEST(pump_sends_what_fits_without_the_event_loop) {
 
         /* journald took some: the pump refills the socket without running the event loop,
          * in order, and does not report a drain (its caller is mid-batch). */
-        unsigned got = 0;
-        while (got < 300) {
-                ssize_t n = receive(fd, buf, sizeof buf);
-                if (n < 0) {
-                        ASSERT_EQ(errno, EAGAIN);
-                        size_t before = journal_sender_queued(s);
-                        ASSERT_TRUE(before > 0);
-                        journal_sender_pump(s);
-                        ASSERT_TRUE(journal_sender_queued(s) < before);
-                        continue;
-                }
-                snprintf(want, sizeof want, "MESSAGE=entry %u\n", got);
-                ASSERT_STREQ(buf, want);
-                got++;
-        }
+        receive_numbered(fd, 300, refill_by_pump, s, e);
         ASSERT_EQ(journal_sender_queued(s), 0);
         ASSERT_EQ(drained_calls, 0);
         ASSERT_EQ(journal_sender_dropped(s), 0);
