@@ -381,15 +381,7 @@ static void write_add(FILE *m, const NftSet *s, int family, const NftElement *el
                 fputs("}\n", m);
 }
 
-int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
-        _cleanup_free_ char *buf = NULL;
-        size_t size;
-        FILE *m;
-
-        assert(s);
-        assert(elements || n == 0);
-        s->error[0] = 0;
-
+static int check_elements(NftSet *s, const NftElement *elements, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 int family = elements[i].address.family;
 
@@ -404,18 +396,10 @@ int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
                         return -EAFNOSUPPORT;
                 }
         }
-        if (n == 0)
-                return 0;
-
-        m = open_memstream(&buf, &size);
-        if (!m)
-                return -ENOMEM;
-        write_add(m, s, AF_INET, elements, n);
-        write_add(m, s, AF_INET6, elements, n);
-        return run_memstream(s, m, &buf, &size);
+        return 0;
 }
 
-static int address_compare(const void *a, const void *b) {
+static int address_compare_qsort(const void *a, const void *b) {
         const Address *x = a, *y = b;
 
         if (x->family != y->family)
@@ -439,42 +423,69 @@ static void write_remove(FILE *m, const NftSet *s, const Address *addresses, siz
         fputs("}\n", m);
 }
 
-int nft_set_remove(NftSet *s, const Address *addresses, size_t n) {
+/* "delete element" of an absent element fails with ENOENT and aborts the whole transaction, so
+ * every element is added first (which is harmless if present) and then deleted, atomically. A
+ * duplicate would be deleted twice, so duplicates are dropped. */
+static int write_removes(FILE *m, const NftSet *s, const Address *addresses, size_t n) {
         _cleanup_free_ Address *sorted = NULL;
-        _cleanup_free_ char *buf = NULL;
-        size_t size, k = 0, k4 = 0;
-        FILE *m;
+        size_t k = 0, k4 = 0;
 
-        assert(s);
-        assert(addresses || n == 0);
-        s->error[0] = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (addresses[i].family != AF_INET && addresses[i].family != AF_INET6)
-                        return -EINVAL;
         if (n == 0)
                 return 0;
-
-        /* "delete element" of an absent element fails with ENOENT and aborts the whole
-         * transaction, so every element is added first (which is harmless if present) and then
-         * deleted, atomically. A duplicate would be deleted twice, so drop duplicates. */
         sorted = reallocarray(NULL, n, sizeof(Address));
         if (!sorted)
                 return -ENOMEM;
         memcpy(sorted, addresses, n * sizeof(Address));
-        qsort(sorted, n, sizeof(Address), address_compare);
+        qsort(sorted, n, sizeof(Address), address_compare_qsort);
         for (size_t i = 0; i < n; i++)
-                if (k == 0 || address_compare(&sorted[k - 1], &sorted[i]) != 0)
+                if (k == 0 || address_compare_qsort(&sorted[k - 1], &sorted[i]) != 0)
                         sorted[k++] = sorted[i];
         while (k4 < k && sorted[k4].family == AF_INET) /* AF_INET sorts first */
                 k4++;
+        write_remove(m, s, sorted, k4);
+        write_remove(m, s, sorted + k4, k - k4);
+        return 0;
+}
+
+int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Address *removes, size_t n_removes) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size;
+        FILE *m;
+        int r;
+
+        assert(s);
+        assert(adds || n_adds == 0);
+        assert(removes || n_removes == 0);
+        s->error[0] = 0;
+
+        r = check_elements(s, adds, n_adds);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_removes; i++)
+                if (removes[i].family != AF_INET && removes[i].family != AF_INET6)
+                        return -EINVAL;
+        if (n_adds == 0 && n_removes == 0)
+                return 0;
 
         m = open_memstream(&buf, &size);
         if (!m)
                 return -ENOMEM;
-        write_remove(m, s, sorted, k4);
-        write_remove(m, s, sorted + k4, k - k4);
+        write_add(m, s, AF_INET, adds, n_adds);
+        write_add(m, s, AF_INET6, adds, n_adds);
+        r = write_removes(m, s, removes, n_removes);
+        if (r < 0) {
+                fclose(m);
+                return r;
+        }
         return run_memstream(s, m, &buf, &size);
+}
+
+int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
+        return nft_set_apply(s, elements, n, NULL, 0);
+}
+
+int nft_set_remove(NftSet *s, const Address *addresses, size_t n) {
+        return nft_set_apply(s, NULL, 0, addresses, n);
 }
 
 /* Appends the elements of one set. Elements we cannot represent (a prefix or range that an

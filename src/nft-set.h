@@ -45,6 +45,10 @@ int nft_set_add(NftSet *s, const NftElement *elements, size_t n);
  * addresses of a family without a set (they cannot be present). */
 int nft_set_remove(NftSet *s, const Address *addresses, size_t n);
 
+/* One transaction that adds (as nft_set_add()) and removes (as nft_set_remove()): all of it
+ * happens, or nothing. An address both added and removed ends up absent. */
+int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Address *removes, size_t n_removes);
+
 /* Every element of both sets with its remaining timeout (whole seconds, as libnftables reports
  * it; 1us for an element in its last second). *ret allocated (NULL if there are none). */
 int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n);
