@@ -43,6 +43,9 @@ static int read_logged_ban(sd_journal *j, LoggedBan *ret) {
         size_t len;
 
         SD_JOURNAL_FOREACH_DATA(j, data, len) {
+                /* A dry run decided nothing: its events must not stand in for a real ban. */
+                if (len == strlen("VPOPGUARD_DRY_RUN=1") && memcmp(data, "VPOPGUARD_DRY_RUN=1", len) == 0)
+                        return 0;
                 /* Causes come oldest first, so the last one is the entry that triggered the ban. */
                 (void) field_value(data, len, "VPOPGUARD_ADDRESS", address, sizeof address);
                 (void) field_value(data, len, "VPOPGUARD_CAUSE_CURSOR", trigger, sizeof trigger);
