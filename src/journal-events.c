@@ -52,59 +52,57 @@ static int fields_send(JournalSender *sender, Fields *f) {
         return sd_journal_sendv(f->iov, (int) f->n);
 }
 
-int journal_event_ban(JournalSender *sender, const Ban *b, usec_t find_time, const JournalPosition *causes,
-                      size_t n_causes, bool dry_run) {
-        char address[ADDRESS_STRING_MAX], span[TIMESPAN_MAX], window[TIMESPAN_MAX];
+static void fields_add_ban_message(Fields *f, const BanChange *c, const char *address, const char *dry) {
+        const Ban *b = &c->ban;
+        char span[TIMESPAN_MAX], window[TIMESPAN_MAX];
+
+        format_timespan(span, sizeof span, b->expires_usec - b->banned_usec);
+        format_timespan(window, sizeof window, c->find_time);
+        if (b->origin == BAN_ORIGIN_MANUAL)
+                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): by hand.", dry, address, span, b->jail);
+        else
+                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): %u failures within %s.", dry, address, span,
+                           b->jail, b->failures, window);
+}
+
+static const char *unban_text(const BanChange *c) {
+        if (c->kind == BAN_CHANGE_EXPIRE)
+                return "ban time over";
+        return c->reason == UNBAN_IGNORED ? "IgnoreAddress= covers it now" : "lifted by hand";
+}
+
+int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run) {
+        const char *dry = dry_run ? "[dry run] " : "";
+        char address[ADDRESS_STRING_MAX];
         Fields *f = malloc(sizeof(Fields)); /* ~60 KiB: too much for the stack */
         int r;
 
         if (!f)
                 return -ENOMEM;
         f->n = 0;
-        address_to_string(&b->address, address);
-        format_timespan(span, sizeof span, b->expires_usec - b->banned_usec);
-        format_timespan(window, sizeof window, find_time);
+        address_to_string(&c->ban.address, address);
 
-        fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN);
-        fields_add(f, "PRIORITY=%d", LOG_NOTICE);
-        if (b->origin == BAN_ORIGIN_MANUAL)
-                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): by hand.", dry_run ? "[dry run] " : "",
-                           address, span, b->jail);
-        else
-                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): %u failures within %s.",
-                           dry_run ? "[dry run] " : "", address, span, b->jail, b->failures, window);
-        fields_add_ban(f, b, address);
+        if (c->kind == BAN_CHANGE_BAN) {
+                fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN);
+                fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+                fields_add_ban_message(f, c, address, dry);
+        } else {
+                fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
+                fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+                fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s.", dry, address, c->ban.jail, unban_text(c));
+        }
+        fields_add_ban(f, &c->ban, address);
         if (dry_run)
                 fields_add(f, "VPOPGUARD_DRY_RUN=1");
-        for (size_t i = 0; i < n_causes; i++) {
+        if (c->kind != BAN_CHANGE_BAN)
+                fields_add(f, "VPOPGUARD_UNBAN_REASON=%s",
+                           c->kind == BAN_CHANGE_EXPIRE ? "expired" : unban_reason_to_string(c->reason));
+        for (size_t i = 0; c->kind == BAN_CHANGE_BAN && i < c->n_causes; i++) {
                 char cursor[JOURNAL_CURSOR_MAX];
-                fields_add(f, "VPOPGUARD_CAUSE_REALTIME_USEC=%llu", (unsigned long long) causes[i].realtime);
-                if (journal_position_to_cursor(&causes[i], cursor) >= 0)
+                fields_add(f, "VPOPGUARD_CAUSE_REALTIME_USEC=%llu", (unsigned long long) c->causes[i].realtime);
+                if (journal_position_to_cursor(&c->causes[i], cursor) >= 0)
                         fields_add(f, "VPOPGUARD_CAUSE_CURSOR=%s", cursor);
         }
-
-        r = fields_send(sender, f);
-        free(f);
-        return r;
-}
-
-int journal_event_unban(JournalSender *sender, const Ban *b, UnbanReason reason, bool dry_run) {
-        char address[ADDRESS_STRING_MAX];
-        Fields *f = malloc(sizeof(Fields));
-        int r;
-
-        if (!f)
-                return -ENOMEM;
-        f->n = 0;
-        address_to_string(&b->address, address);
-        fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
-        fields_add(f, "PRIORITY=%d", LOG_NOTICE);
-        fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s.", dry_run ? "[dry run] " : "", address, b->jail,
-                   reason == UNBAN_MANUAL ? "lifted by hand" : "ban time over");
-        fields_add_ban(f, b, address);
-        if (dry_run)
-                fields_add(f, "VPOPGUARD_DRY_RUN=1");
-        fields_add(f, "VPOPGUARD_UNBAN_REASON=%s", reason == UNBAN_MANUAL ? "manual" : "expired");
 
         r = fields_send(sender, f);
         free(f);

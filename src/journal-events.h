@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "ban-table.h"
-#include "journal-position.h"
+#include "ban-change.h"
 #include "journal-sender.h"
 
 /* Structured journal entries for bans and unbans, so that `journalctl VPOPGUARD_ADDRESS=…`
@@ -12,17 +11,10 @@
 #define VPOPGUARD_MESSAGE_UNBAN "16f9f8826ed04c4b9f2a2591444632bc"
 #define VPOPGUARD_MESSAGE_ENTRIES_MISSED "a88198937379434e853764a891c2a4cf"
 
-typedef enum UnbanReason {
-        UNBAN_MANUAL,
-        UNBAN_EXPIRED,
-        _UNBAN_REASON_MAX,
-} UnbanReason;
-
-/* causes: the failures that led to the ban, oldest first (their cursors become
- * VPOPGUARD_CAUSE_CURSOR= fields). sender NULL: sent with sd_journal_sendv(), which blocks while
- * journald is behind. Failing to log is not fatal: returns negative errno. */
-int journal_event_ban(JournalSender *sender, const Ban *b, usec_t find_time, const JournalPosition *causes,
-                      size_t n_causes, bool dry_run);
-int journal_event_unban(JournalSender *sender, const Ban *b, UnbanReason reason, bool dry_run);
+/* The event of one change: a ban (its causes' cursors become VPOPGUARD_CAUSE_CURSOR= fields),
+ * an unban (VPOPGUARD_UNBAN_REASON=manual or ignored) or an expiry (VPOPGUARD_UNBAN_REASON=expired).
+ * sender NULL: sent with sd_journal_sendv(), which blocks while journald is behind. Failing to
+ * log is not fatal: returns negative errno. */
+int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run);
 /* The cursor we saved no longer exists in the journal: entries may have been missed. */
 int journal_event_entries_missed(const char *cursor);

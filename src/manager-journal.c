@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include "entry-judge.h"
+#include "event-util.h"
 #include "failregex.h"
 #include "journal-events.h"
 #include "log.h"
@@ -9,28 +11,25 @@
 /* Reads the journal: only entries that match some jail (the jails' matches are added to the
  * journal, so unrelated entries are never read) and journald's notes about messages its rate
  * limit dropped, in bounded batches, resuming exactly after the cursor of the last committed
- * entry. A note never reaches a jail: it only counts for the jails its unit feeds. */
+ * entry. Each entry is read once into a value (journal-entry.c) and judged by entry-judge.c;
+ * journald's notes are manager-suppression.c's. */
 
 static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata);
 static int on_journal_continue(sd_event_source *s, void *userdata);
 
-static void close_lookback(Manager *m) {
-        sd_journal_close(m->lookback);
-        m->lookback = NULL;
-}
-
 void manager_close_journal(Manager *m) {
-        close_lookback(m);
+        manager_close_lookback(m);
         m->journal_io = sd_event_source_disable_unref(m->journal_io);
         m->journal_eager = sd_event_source_disable_unref(m->journal_eager);
         m->journal_continue = sd_event_source_disable_unref(m->journal_continue);
         sd_journal_close(m->journal);
         m->journal = NULL;
+        m->reader = journal_entry_reader_free(m->reader);
 }
 
 /* Positions the journal so that the next sd_journal_next() returns the first unprocessed entry. */
-static int seek_start(Manager *m) {
+static int seek_start(Manager *m, sd_journal *j) {
         int r;
 
         if (!m->cursor) {
@@ -38,16 +37,16 @@ static int seek_start(Manager *m) {
                 usec_t now = now_realtime(), from = now > m->max_find_time ? now - m->max_find_time : 0;
                 log_info("No saved journal position: starting at entries of the last %llus.",
                          (unsigned long long) (m->max_find_time / USEC_PER_SEC));
-                return sd_journal_seek_realtime_usec(m->journal, from);
+                return sd_journal_seek_realtime_usec(j, from);
         }
 
-        r = sd_journal_seek_cursor(m->journal, m->cursor);
+        r = sd_journal_seek_cursor(j, m->cursor);
         if (r < 0)
                 return log_error_errno(r, "Failed to seek to the saved journal position: %m");
-        r = sd_journal_next(m->journal);
+        r = sd_journal_next(j);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the journal: %m");
-        if (r > 0 && sd_journal_test_cursor(m->journal, m->cursor) > 0)
+        if (r > 0 && sd_journal_test_cursor(j, m->cursor) > 0)
                 return 0; /* the last processed entry itself: the next one is new */
         if (r == 0) {
                 /* Nothing at or after the saved position: the entry itself is gone too (it would
@@ -63,87 +62,95 @@ static int seek_start(Manager *m) {
         log_warning("The saved journal position is no longer in the journal; resuming at the oldest entry "
                     "after it. Entries in between may have been missed.");
         (void) journal_event_entries_missed(m->cursor);
-        r = sd_journal_previous(m->journal);
+        r = sd_journal_previous(j);
         if (r == 0)
-                return sd_journal_seek_head(m->journal);
+                return sd_journal_seek_head(j);
         return r < 0 ? r : 0;
 }
 
-/* The tracker follows the jail list; open is the one step after every change of it (start,
- * reload), so this is where it catches up. */
-static int track_jails(Manager *m) {
-        _cleanup_free_ const char **names = calloc(m->n_jails ? m->n_jails : 1, sizeof(char *));
-        int r;
-
-        if (!names)
-                return -ENOMEM;
-        if (!m->suppression) {
-                r = suppression_tracker_new(&m->suppression);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; i < m->n_jails; i++)
-                names[i] = m->jails[i]->config->name;
-        return suppression_tracker_set_jails(m->suppression, names, m->n_jails);
-}
-
-static int open_journal(Manager *m, sd_journal **ret) {
+int manager_open_journal_handle(Manager *m, sd_journal **ret) {
         if (m->options.journal_directory)
                 return sd_journal_open_directory(ret, m->options.journal_directory, 0);
         return sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY);
 }
 
-/* Whether jail j could accept one of journald's notes: not if one of its JournalMatch= fields
- * rules out the note's value (the shipped jail's SYSLOG_IDENTIFIER= does). */
-static bool jail_may_accept_note(const Jail *j) {
-        for (size_t i = 0; i < j->n_matches; i++) {
-                bool possible = false;
-                for (size_t k = 0; k < j->n_matches && !possible; k++)
-                        if (streq(j->matches[k].field, j->matches[i].field))
-                                possible = journal_suppression_may_match(j->matches[k].field, j->matches[k].value);
-                if (!possible)
-                        return false;
+/* The fields the jails look at, read once per entry. */
+static int want_fields(JournalEntryReader *reader, Jail **jails, size_t n_jails) {
+        bool uid = false;
+        int r = 0;
+
+        for (size_t i = 0; i < n_jails; i++) {
+                for (size_t k = 0; k < jails[i]->n_matches && r >= 0; k++)
+                        r = journal_entry_reader_want(reader, jails[i]->matches[k].field);
+                uid = uid || jails[i]->config->n_trusted_uids > 0;
         }
-        return true;
+        if (r >= 0 && uid)
+                r = journal_entry_reader_want(reader, "_UID");
+        if (r >= 0)
+                r = journal_entry_reader_want(reader, "MESSAGE");
+        return r;
 }
 
-int manager_open_journal(Manager *m) {
+int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJournal *ret) {
+        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
+        _cleanup_(journal_entry_reader_freep) JournalEntryReader *reader = NULL;
         int r;
 
-        r = open_journal(m, &m->journal);
+        r = manager_open_journal_handle(m, &j);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the journal%s%s: %m",
                                        m->options.journal_directory ? " in " : "",
                                        m->options.journal_directory ?: "");
 
         /* MESSAGE up to the regex cap plus its "MESSAGE=" prefix; longer data is cut here. */
-        (void) sd_journal_set_data_threshold(m->journal, REGEX_MESSAGE_MAX + 16);
+        (void) sd_journal_set_data_threshold(j, REGEX_MESSAGE_MAX + 16);
 
-        for (size_t i = 0; i < m->n_jails; i++) {
-                r = jail_add_journal_matches(m->jails[i], m->journal);
+        for (size_t i = 0; i < n_jails; i++) {
+                r = jail_add_journal_matches(jails[i], j);
                 if (r < 0)
                         return log_error_errno(r, "Failed to add journal matches of jail %s: %m",
-                                               m->jails[i]->config->name);
+                                               jails[i]->config->name);
         }
         /* One more group, ANDed within: journald's own notes, which nobody else can write. */
-        r = sd_journal_add_match(m->journal, "MESSAGE_ID=" JOURNAL_SUPPRESSION_MESSAGE_ID, 0);
+        r = sd_journal_add_match(j, "MESSAGE_ID=" JOURNAL_SUPPRESSION_MESSAGE_ID, 0);
         if (r >= 0)
-                r = sd_journal_add_match(m->journal, "_TRANSPORT=driver", 0);
+                r = sd_journal_add_match(j, "_TRANSPORT=driver", 0);
         if (r >= 0)
-                r = sd_journal_add_disjunction(m->journal);
+                r = sd_journal_add_disjunction(j);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the journal match for journald's rate-limit notes: %m");
 
-        r = track_jails(m);
+        r = journal_entry_reader_new(&reader);
+        if (r >= 0)
+                r = want_fields(reader, jails, n_jails);
         if (r < 0)
-                return log_oom();
-        m->notes_reach_jails = false;
-        for (size_t i = 0; i < m->n_jails; i++)
-                m->notes_reach_jails = m->notes_reach_jails || jail_may_accept_note(m->jails[i]);
+                return log_error_errno(r, "Failed to set up reading the jails' journal fields: %m");
 
-        r = seek_start(m);
+        r = seek_start(m, j);
         if (r < 0)
                 return log_error_errno(r, "Failed to position the journal: %m");
+
+        ret->journal = TAKE_PTR(j);
+        ret->reader = TAKE_PTR(reader);
+        return 0;
+}
+
+void manager_journal_done(ManagerJournal *j) {
+        sd_journal_close(j->journal);
+        j->journal = NULL;
+        j->reader = journal_entry_reader_free(j->reader);
+}
+
+int manager_attach_journal(Manager *m, ManagerJournal *prepared) {
+        int r;
+
+        manager_close_journal(m);
+        m->journal = TAKE_PTR(prepared->journal);
+        m->reader = TAKE_PTR(prepared->reader);
+
+        r = manager_track_suppression(m);
+        if (r < 0)
+                return log_oom();
 
         if (m->options.follow) {
                 int fd = sd_journal_get_fd(m->journal);
@@ -168,136 +175,38 @@ int manager_open_journal(Manager *m) {
         return sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
 }
 
-static bool address_is_banned(Manager *m, const Address *a, usec_t now) {
-        const Ban *b = ban_table_get(m->bans, a);
-        return b && b->expires_usec > now;
-}
-
-static int record_failure(Manager *m, Jail *jail, const Address *a, usec_t now) {
-        _cleanup_free_ char *cursor = NULL;
-        JournalPosition p;
-        FailureWindow w;
-        usec_t realtime;
-        int r, count;
-
-        r = sd_journal_get_realtime_usec(m->journal, &realtime);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read an entry's timestamp: %m");
-        r = sd_journal_get_cursor(m->journal, &cursor);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read an entry's cursor: %m");
-        r = journal_position_from_cursor(cursor, realtime, &p);
-        if (r < 0)
-                return log_oom();
-
-        count = failure_table_record(jail->failures, a, &p);
-        if (count < 0)
-                return log_oom();
-        jail->failures_total++;
-        if ((unsigned) count < jail->config->max_retry)
-                return 0;
-
-        Ban b = {
-                .address = *a,
-                .failures = (unsigned) count,
-                .banned_usec = now,
-                .expires_usec = now + jail->config->ban_time,
-                .origin = BAN_ORIGIN_JOURNAL,
-        };
-        snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);
-
-        bool logged = manager_take_logged_ban(m, a, cursor, &b);
-        if (!failure_table_get(jail->failures, a, &w))
-                return -ESRCH;
-        r = manager_queue_ban(m, &b, logged, jail->config->find_time, w.failures, w.n_failures);
-        if (r < 0)
-                return r;
-        failure_table_forget(jail->failures, a);
-        jail->bans_total++;
-        return 0;
-}
-
-static bool jail_accepts(size_t jail, JournalFieldGetter get, void *entry, void *userdata) {
-        Manager *m = userdata;
-        return jail_accepts_entry(m->jails[jail], get, entry, NULL);
-}
-
-#define NOTE_INCOMPLETE 2
-
-/* Returns 1 if the entry is journald's note (then it is done with), 0 if it is an ordinary one,
- * NOTE_INCOMPLETE if it is a note that lacks fields and is not `final` (see process_entry()). */
-static int process_suppression_note(Manager *m, bool final) {
-        _cleanup_free_ char *cursor = NULL;
-        _cleanup_free_ bool *fed = NULL;
-        JournalSuppression s;
-        usec_t realtime = 0;
+int manager_open_journal(Manager *m) {
+        _cleanup_(manager_journal_done) ManagerJournal j = {};
         int r;
 
-        r = journal_suppression_parse(journal_field_get, m->journal, &s);
-        if (r == 0)
-                return 0;
-        if (r < 0 && !final)
-                return NOTE_INCOMPLETE; /* its new N_DROPPED, say, may not be linked yet */
-        if (r < 0) {
-                log_debug("Ignoring a malformed note from journald about suppressed messages.");
-                return 1;
-        }
-
-        /* Which jails the unit feeds, from its entries before the note, in a journal handle of
-         * its own: this one's matches and position stay as they are. Notes are rare (one per
-         * unit and RateLimitIntervalSec= at most), so the cost is only paid then. The handle
-         * serves the rest of the batch: it holds every file this one read the batch from. */
-        (void) sd_journal_get_realtime_usec(m->journal, &realtime);
-        fed = calloc(m->n_jails ? m->n_jails : 1, sizeof(bool));
-        if (!fed) {
-                log_oom();
-                return 1;
-        }
-        r = sd_journal_get_cursor(m->journal, &cursor);
-        if (r >= 0 && !m->lookback)
-                r = open_journal(m, &m->lookback);
-        if (r >= 0)
-                r = journal_suppression_find_jails(m->lookback, cursor, s.unit, m->n_jails, jail_accepts, m, fed);
-        if (r < 0) {
-                log_warning_errno(r, "journald's rate limit dropped %llu messages of %s; cannot tell whether it logs "
-                                  "for a jail: %m", (unsigned long long) s.n_dropped, s.unit);
-                return 1;
-        }
-        if (r == 0)
-                log_debug("journald's rate limit dropped %llu messages of %s, which logs for no jail.",
-                          (unsigned long long) s.n_dropped, s.unit);
-
-        for (size_t i = 0; i < m->n_jails; i++) {
-                if (!fed[i])
-                        continue;
-                suppression_tracker_count(m->suppression, i, &s, realtime);
-                /* The unit name was checked by journal_suppression_parse(): it can be logged. */
-                log_warning("journald's rate limit dropped %llu messages of %s, which logs for jail %s: failures "
-                            "among them were not counted. Raise RateLimitBurst= for %s, see vpopguardd(8).",
-                            (unsigned long long) s.n_dropped, s.unit, m->jails[i]->config->name, s.unit);
-        }
-        return 1;
+        r = manager_prepare_journal(m, m->jails, m->n_jails, &j);
+        if (r < 0)
+                return r;
+        return manager_attach_journal(m, &j);
 }
 
-/* The current entry's fields, for the jails; remembers whether _UID was missing. */
-typedef struct EntryReader {
-        sd_journal *journal;
-        bool uid_missing;
-} EntryReader;
+/* Hands a ban the judge decided to the ban pipeline, unless it was logged before a crash. */
+static int on_judged_ban(Jail *jail, Ban *b, const FailureWindow *w, void *userdata) {
+        Manager *m = userdata;
+        char trigger[JOURNAL_CURSOR_MAX];
+        BanChange c = { .kind = BAN_CHANGE_BAN, .find_time = jail->config->find_time };
 
-static int get_entry_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
-        EntryReader *e = userdata;
-        int r = journal_field_get(field, ret_value, ret_len, e->journal);
-        if (r < 0 && streq(field, "_UID"))
-                e->uid_missing = true;
-        return r;
+        c.logged = journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
+                manager_take_logged_ban(m, &b->address, trigger, b);
+        c.ban = *b;
+        c.causes = reallocarray(NULL, w->n_failures, sizeof(JournalPosition));
+        if (!c.causes)
+                return log_oom();
+        memcpy(c.causes, w->failures, w->n_failures * sizeof(JournalPosition));
+        c.n_causes = w->n_failures;
+        return manager_queue_change(m, &c);
 }
 
-enum {
+typedef enum EntryOutcome {
         ENTRY_DONE,
         ENTRY_INCOMPLETE, /* see process_entry() */
         ENTRY_RETRY,      /* see process_incomplete_entry() */
-};
+} EntryOutcome;
 
 static int entry_done(Manager *m) {
         m->entries_read++;
@@ -328,77 +237,45 @@ static void count_unreadable(Manager *m) {
  * lacks MESSAGE, or lacks the _UID that TrustedUID= needs, is not judged unless `final`:
  * ENTRY_INCOMPLETE is returned before anything is counted, and the caller reads it again. */
 static int process_entry(Manager *m, usec_t now, bool final) {
-        uint64_t accepts[(CONFIG_JAILS_MAX + 63) / 64];
-        EntryReader e = { .journal = m->journal };
-        const void *data = NULL;
-        size_t len = 0;
-        bool any = false, matched = false, incomplete = false;
+        const EntryJudge judge = {
+                .jails = m->jails,
+                .n_jails = m->n_jails,
+                .bans = m->bans,
+                .on_ban = on_judged_ban,
+                .userdata = m,
+        };
+        EntryJudgement verdict;
+        JournalEntry e;
+        NoteOutcome note;
         int r;
 
         /* Usually no jail can accept a note, and then only the entries that none accepts need a
          * look; that spares the jails' entries a field lookup each. */
         if (m->notes_reach_jails) {
-                r = process_suppression_note(m, final);
-                if (r == NOTE_INCOMPLETE)
-                        return ENTRY_INCOMPLETE;
-                if (r > 0)
-                        return entry_done(m);
+                note = manager_process_note(m, final);
+                if (note != NOTE_NONE)
+                        return note == NOTE_INCOMPLETE ? ENTRY_INCOMPLETE : entry_done(m);
         }
 
-        /* First which jails take it, and whether it is whole; only then count. */
-        memset(accepts, 0, (m->n_jails + 63) / 64 * sizeof(uint64_t));
-        for (size_t i = 0; i < m->n_jails; i++) {
-                JailVerdict v;
-
-                e.uid_missing = false;
-                if (jail_accepts_entry(m->jails[i], get_entry_field, &e, &v)) {
-                        accepts[i / 64] |= UINT64_C(1) << (i % 64);
-                        any = true;
-                } else if (v == JAIL_VERDICT_UNTRUSTED && e.uid_missing)
-                        incomplete = true;
-        }
-        if (any) {
-                r = sd_journal_get_data(m->journal, "MESSAGE", &data, &len);
-                if (r >= 0 && len >= strlen("MESSAGE=")) {
-                        data = (const char *) data + strlen("MESSAGE=");
-                        len -= strlen("MESSAGE=");
-                } else {
-                        data = NULL;
-                        incomplete = true;
-                }
-        }
-        if (incomplete && !final)
+        r = journal_entry_read(m->reader, m->journal, &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read a journal entry: %m");
+        r = entry_judge(&judge, &e, now, final, &verdict);
+        if (r == ENTRY_JUDGE_INCOMPLETE)
                 return ENTRY_INCOMPLETE;
-        if (!any && !m->notes_reach_jails) {
-                r = process_suppression_note(m, final);
-                if (r == NOTE_INCOMPLETE)
-                        return ENTRY_INCOMPLETE;
-                if (r > 0)
-                        return entry_done(m);
-        }
+        if (r < 0)
+                return r == -ENOMEM ? log_oom() : log_error_errno(r, "Failed to judge a journal entry: %m");
 
-        if (incomplete)
+        if (!verdict.accepted && !m->notes_reach_jails) {
+                note = manager_process_note(m, final);
+                if (note != NOTE_NONE)
+                        return note == NOTE_INCOMPLETE ? ENTRY_INCOMPLETE : entry_done(m);
+        }
+        if (verdict.unreadable)
                 count_unreadable(m);
-        (void) entry_done(m);
-
-        for (size_t i = 0; data && i < m->n_jails; i++) {
-                Jail *jail = m->jails[i];
-                Address a;
-
-                if (!(accepts[i / 64] & (UINT64_C(1) << (i % 64))))
-                        continue;
-                if (jail_match_message(jail, data, len, &a) != JAIL_VERDICT_FAILURE)
-                        continue;
-                matched = true;
-                if (address_is_banned(m, &a, now))
-                        continue;
-                r = record_failure(m, jail, &a, now);
-                if (r < 0)
-                        return r;
-        }
-        if (matched)
+        if (verdict.matched)
                 m->entries_matched++;
-        return ENTRY_DONE;
+        return entry_done(m);
 }
 
 /* The current entry is incomplete (see process_entry()). If journald has written a later entry
@@ -440,18 +317,10 @@ static void schedule_eager_read(Manager *m) {
         int r;
 
         m->eager_until = now + MANAGER_EAGER_WINDOW_USEC;
-        if (!m->journal_eager)
-                r = sd_event_add_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, now + MANAGER_EAGER_INTERVAL_USEC,
-                                      USEC_PER_MSEC, on_journal_eager, m);
-        else {
-                int enabled = SD_EVENT_OFF;
-                (void) sd_event_source_get_enabled(m->journal_eager, &enabled);
-                if (enabled != SD_EVENT_OFF)
-                        return;
-                r = sd_event_source_set_time(m->journal_eager, now + MANAGER_EAGER_INTERVAL_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(m->journal_eager, SD_EVENT_ONESHOT);
-        }
+        if (event_source_is_armed(m->journal_eager))
+                return;
+        r = event_reset_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, now + MANAGER_EAGER_INTERVAL_USEC,
+                             USEC_PER_MSEC, false, on_journal_eager, m);
         if (r < 0)
                 log_debug_errno(r, "Failed to schedule an early journal read, relying on journald's wakeups: %m");
 }
@@ -495,7 +364,7 @@ int manager_process_journal(Manager *m) {
         }
 
         /* Journal files come and go between batches: the next note gets a fresh handle. */
-        close_lookback(m);
+        manager_close_lookback(m);
 
         if (n > 0 && !at_head) {
                 char *cursor = NULL;
@@ -509,7 +378,7 @@ int manager_process_journal(Manager *m) {
                 }
         }
 
-        int k = manager_commit(m, false);
+        int k = manager_commit(m, MANAGER_SAVE_WHEN_DUE);
         if (r >= 0 && k < 0)
                 r = k;
         if (m->journal_at_end && m->n_logged_bans > 0)

@@ -13,13 +13,6 @@
 /* Glue between the manager's tables and the state file: what is saved is always one consistent
  * snapshot (cursor, failure windows, bans) taken between two batches. */
 
-static Jail *find_jail(Manager *m, const char *name) {
-        for (size_t i = 0; i < m->n_jails; i++)
-                if (streq(m->jails[i]->config->name, name))
-                        return m->jails[i];
-        return NULL;
-}
-
 static void state_saved(Manager *m) {
         m->state_saved_monotonic = now_monotonic();
         if (m->state_failed_monotonic > 0)
@@ -71,7 +64,7 @@ static int on_sync_done(sd_event_source *s, int fd, uint32_t revents, void *user
         (void) s, (void) fd, (void) revents;
         (void) join_sync(m);
         if (m->state_dirty)
-                (void) manager_commit(m, false); /* what changed meanwhile, or a retry */
+                (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE); /* what changed meanwhile, or a retry */
         return 0;
 }
 
@@ -186,7 +179,7 @@ static int on_ban(const Ban *saved, void *userdata) {
 
 static int on_failures(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata) {
         Manager *m = userdata;
-        Jail *j = find_jail(m, jail);
+        Jail *j = manager_find_jail(m, jail);
         if (!j) {
                 log_debug("Dropping saved failures of jail %s, which is no longer enabled.", jail);
                 return 0;

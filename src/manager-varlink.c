@@ -29,13 +29,6 @@ static json_int_t json_int_clamp(uint64_t v) {
         return v > (uint64_t) INT64_MAX ? (json_int_t) INT64_MAX : (json_int_t) v;
 }
 
-static Jail *find_jail(Manager *m, const char *name) {
-        for (size_t i = 0; i < m->n_jails; i++)
-                if (streq(m->jails[i]->config->name, name))
-                        return m->jails[i];
-        return NULL;
-}
-
 static bool caller_is_root(VarlinkCall *call) {
         if (varlink_call_peer_uid(call) == 0)
                 return true;
@@ -73,7 +66,7 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
         jails = json_array();
         for (size_t i = 0; jails && i < m->config->n_jails; i++) {
                 const JailConfig *jc = &m->config->jails[i];
-                Jail *j = find_jail(m, jc->name);
+                Jail *j = manager_find_jail(m, jc->name);
                 const SuppressionStats *st =
                         j && m->suppression ? suppression_tracker_get(m->suppression, jc->name) : NULL;
                 bool suppressed = st && st->events > 0;
@@ -201,7 +194,7 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
         jail = string_param(parameters, "jail");
         if (!jail_name_ok(m, call, jail))
                 return 0;
-        j = jail ? find_jail(m, jail) : m->jails[0];
+        j = jail ? manager_find_jail(m, jail) : m->jails[0];
         if (!j) /* configured but disabled */
                 return varlink_call_error(call, ERROR_PREFIX "NoSuchJail", json_pack("{s:s}", "jail", jail));
 
@@ -398,11 +391,14 @@ static int vl_method_monitor(VarlinkCall *call, json_t *parameters, void *userda
         return 0;
 }
 
-void manager_monitor_event(Manager *m, const char *event, const Ban *b) {
+/* Subscribed to the ban pipeline: every committed change goes to every Monitor() caller. */
+static void on_ban_change(const BanChange *c, void *userdata) {
+        Manager *m = userdata;
         /* Back to front: a notify that fails closes the connection, which removes the entry. */
         for (size_t i = m->n_monitors; i > 0; i--)
                 (void) varlink_call_notify(m->monitors[i - 1],
-                                           json_pack("{s:s, s:o}", "event", event, "ban", ban_to_json(b)));
+                                           json_pack("{s:s, s:o}", "event", ban_change_kind_to_string(c->kind),
+                                                     "ban", ban_to_json(&c->ban)));
 }
 
 static const VarlinkMethodEntry manager_methods[] = {
@@ -462,6 +458,9 @@ int manager_setup_varlink(Manager *m) {
         if (fd == -ENOENT && !path && !m->options.follow)
                 return 0; /* a --no-follow run is over before anyone could ask */
 
+        r = manager_subscribe(m, on_ban_change, m);
+        if (r < 0)
+                return log_oom();
         r = varlink_server_new(m->event, &info, m, &m->varlink);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the varlink server: %m");

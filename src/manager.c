@@ -14,10 +14,17 @@ static void jails_free(Jail **jails, size_t n) {
         free(jails);
 }
 
-static void pending_clear(Manager *m) {
-        for (size_t i = 0; i < m->n_pending; i++)
-                free(m->pending[i].causes);
-        m->n_pending = 0;
+static void changes_clear(Manager *m) {
+        for (size_t i = 0; i < m->n_changes; i++)
+                ban_change_done(&m->changes[i]);
+        m->n_changes = 0;
+}
+
+Jail *manager_find_jail(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_jails; i++)
+                if (streq(m->jails[i]->config->name, name))
+                        return m->jails[i];
+        return NULL;
 }
 
 Manager *manager_free(Manager *m) {
@@ -45,8 +52,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->repair_timer);
         nft_set_free(m->nft);
         ban_table_free(m->bans);
-        pending_clear(m);
-        free(m->pending);
+        changes_clear(m);
+        free(m->changes);
+        free(m->subscribers);
         free(m);
         return NULL;
 }
@@ -207,63 +215,91 @@ static bool firewall_config_equal(const FirewallConfig *a, const FirewallConfig 
                streq(a->set6, b->set6) && a->create_table == b->create_table;
 }
 
+/* Sets up the sets of a changed [Firewall] section; NULL in *ret if it is unchanged. */
+static int prepare_firewall(Manager *m, const Config *c, NftSet **ret, char **ret_message) {
+        NftSet *nft = NULL;
+        int r;
+
+        *ret = NULL;
+        if (firewall_config_equal(&c->firewall, &m->config->firewall) || m->options.dry_run)
+                return 0;
+        r = nft_set_new(&c->firewall, &nft);
+        if (r >= 0)
+                r = nft_set_ensure(nft);
+        if (r < 0) {
+                log_error_errno(r, "New [Firewall] settings cannot be applied (%s); keeping the previous "
+                                "configuration.", nft ? nft_set_error(nft) : "libnftables failed");
+                if (ret_message && asprintf(ret_message, "[Firewall] settings cannot be applied: %s",
+                                            nft ? nft_set_error(nft) : strerror(-r)) < 0)
+                        *ret_message = NULL;
+                nft_set_free(nft);
+                return r;
+        }
+        *ret = nft;
+        return 0;
+}
+
+/* Everything the new configuration needs is set up before anything of the old one is let go:
+ * a step that fails (invalid files, a [Firewall] that cannot be applied, a journal that cannot
+ * be opened) keeps the daemon running as it was, and the caller is told. */
 int manager_reload(Manager *m, char **ret_message) {
-        Config *c;
-        Jail **jails;
-        size_t n;
+        _cleanup_(manager_journal_done) ManagerJournal journal = {};
+        NftSet *nft = NULL;
+        Config *c = NULL;
+        Jail **jails = NULL;
+        size_t n = 0;
         int r;
 
         (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration...");
         log_info("Reloading configuration from %s.", m->config_file);
 
         /* Finish the batch in flight under the old configuration first. */
-        (void) manager_commit(m, true);
+        (void) manager_commit(m, MANAGER_SAVE_NOW);
 
         r = load_config_and_jails(m, &c, &jails, &n, ret_message);
         if (r < 0) {
                 log_error("Keeping the previous configuration.");
                 goto finish;
         }
+        r = prepare_firewall(m, c, &nft, ret_message);
+        if (r < 0)
+                goto refuse;
+        r = manager_prepare_journal(m, jails, n, &journal);
+        if (r < 0) {
+                log_error("Keeping the previous configuration.");
+                if (ret_message && !*ret_message && asprintf(ret_message, "Cannot open the journal: %s", strerror(-r)) < 0)
+                        *ret_message = NULL;
+                goto refuse;
+        }
 
-        if (!firewall_config_equal(&c->firewall, &m->config->firewall) && !m->options.dry_run) {
-                NftSet *nft = NULL;
-                r = nft_set_new(&c->firewall, &nft);
-                if (r >= 0)
-                        r = nft_set_ensure(nft);
-                if (r < 0) {
-                        log_error_errno(r, "New [Firewall] settings cannot be applied (%s); keeping the previous "
-                                        "configuration.", nft ? nft_set_error(nft) : "libnftables failed");
-                        if (ret_message && asprintf(ret_message, "[Firewall] settings cannot be applied: %s",
-                                                    nft ? nft_set_error(nft) : strerror(-r)) < 0)
-                                *ret_message = NULL;
-                        nft_set_free(nft);
-                        jails_free(jails, n);
-                        config_free(c);
-                        goto finish;
-                }
+        for (size_t i = 0; i < n; i++) {
+                Jail *old = manager_find_jail(m, jails[i]->config->name);
+                if (old && jail_take_failures(jails[i], old) < 0)
+                        log_warning("Failed to carry failure counts of jail %s over, ignoring.", jails[i]->config->name);
+        }
+
+        manager_set_jails(m, c, jails, n);
+        r = manager_attach_journal(m, &journal);
+        if (r < 0) {
+                /* Only an allocation or epoll can fail here, after the point of no return. */
+                (void) sd_event_exit(m->event, r);
+                return r;
+        }
+        if (nft) {
                 nft_set_free(m->nft);
                 m->nft = nft;
         }
-
-        for (size_t i = 0; i < n; i++)
-                for (size_t k = 0; k < m->n_jails; k++)
-                        if (streq(jails[i]->config->name, m->jails[k]->config->name)) {
-                                r = jail_take_failures(jails[i], m->jails[k]);
-                                if (r < 0)
-                                        log_warning_errno(r, "Failed to carry failure counts of jail %s over: %m",
-                                                          jails[i]->config->name);
-                        }
-
-        manager_close_journal(m);
-        manager_set_jails(m, c, jails, n);
-        r = manager_open_journal(m);
-        if (r < 0)
-                return sd_event_exit(m->event, r);
-        (void) manager_reconcile_firewall(m);
+        (void) manager_lift_ignored_bans(m);
+        manager_request_reconcile(m);
         m->state_dirty = true;
-        (void) manager_commit(m, true);
+        (void) manager_commit(m, MANAGER_SAVE_NOW);
         log_info("Configuration reloaded: %zu jail%s.", n, n == 1 ? "" : "s");
+        goto finish;
 
+refuse:
+        nft_set_free(nft);
+        jails_free(jails, n);
+        config_free(c);
 finish:
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
@@ -292,7 +328,7 @@ int manager_run(Manager *m) {
         r = sd_event_loop(m->event);
 
         /* Whatever was read before the signal is committed, so a restart resumes right after it. */
-        int k = manager_commit(m, true);
+        int k = manager_commit(m, MANAGER_SAVE_NOW);
         if (r >= 0 && k < 0)
                 r = k;
         return r;

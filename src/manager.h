@@ -5,9 +5,11 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
+#include "ban-change.h"
 #include "ban-table.h"
 #include "config.h"
 #include "jail.h"
+#include "journal-entry.h"
 #include "journal-suppression.h"
 #include "journal-sender.h"
 #include "nft-monitor.h"
@@ -63,13 +65,16 @@ typedef struct ManagerOptions {
 
 typedef struct LoggedBan LoggedBan;
 
-typedef struct PendingBan {
-        Ban ban;
-        bool logged; /* its event is already in the journal (a replay after a crash) */
-        usec_t find_time;
-        JournalPosition *causes;
-        size_t n_causes;
-} PendingBan;
+typedef struct ManagerSubscriber {
+        BanChangeSubscriber callback;
+        void *userdata;
+} ManagerSubscriber;
+
+/* When manager_commit() writes the state file. */
+typedef enum ManagerSave {
+        MANAGER_SAVE_WHEN_DUE, /* at most every MANAGER_SAVE_INTERVAL_USEC, by a timer */
+        MANAGER_SAVE_NOW,      /* now, waiting for journald and fsync (exit, reload, an admin's change) */
+} ManagerSave;
 
 typedef struct Manager {
         sd_event *event;
@@ -81,6 +86,7 @@ typedef struct Manager {
         size_t n_jails;
 
         sd_journal *journal;
+        JournalEntryReader *reader;        /* the fields the jails need, read once per entry */
         sd_event_source *journal_io;
         sd_event_source *journal_continue; /* defer source: the batch limit was hit */
         sd_event_source *journal_eager;    /* re-reads while an attack is in progress */
@@ -101,8 +107,11 @@ typedef struct Manager {
         bool repair_foreign;               /* the repair is for a change by another process */
         usec_t repair_lost_monotonic;      /* last repair after lost notifications */
         BanTable *bans;
-        PendingBan *pending;
-        size_t n_pending, n_pending_allocated;
+        BanChange *changes;                /* queued for the next commit (manager-bans.c) */
+        size_t n_changes, n_changes_allocated;
+        ManagerSubscriber *subscribers;    /* told of every committed change */
+        size_t n_subscribers;
+        bool kernel_stale;                 /* the next commit puts every active ban back */
         bool nft_broken;                   /* a commit failed: retry and reconcile */
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
@@ -137,6 +146,8 @@ Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* manager.c */
+/* The enabled jail of that name, or NULL. */
+Jail *manager_find_jail(Manager *m, const char *name);
 int manager_load_config(Manager *m);
 int manager_run(Manager *m);
 void manager_update_status(Manager *m);
@@ -144,30 +155,43 @@ void manager_update_status(Manager *m);
 int manager_reload(Manager *m, char **ret_message);
 
 /* manager-journal.c */
+/* A journal handle for a set of jails, positioned after the cursor, not yet followed. */
+typedef struct ManagerJournal {
+        sd_journal *journal;
+        JournalEntryReader *reader;
+} ManagerJournal;
+int manager_open_journal_handle(Manager *m, sd_journal **ret);
+int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJournal *ret);
+void manager_journal_done(ManagerJournal *j);
+/* Replaces the journal being followed by a prepared one (taken from *prepared). */
+int manager_attach_journal(Manager *m, ManagerJournal *prepared);
+/* Prepares and attaches the journal for m's jails. */
 int manager_open_journal(Manager *m);
 void manager_close_journal(Manager *m);
 /* Reads up to MANAGER_BATCH_MAX entries and commits them. */
 int manager_process_journal(Manager *m);
 
-/* manager-bans.c */
+/* manager-bans.c: the ban pipeline, see there. */
 int manager_setup_firewall(Manager *m);
-int manager_queue_ban(Manager *m, const Ban *b, bool logged, usec_t find_time, const JournalPosition *causes,
-                      size_t n_causes);
-/* One nft transaction for the queued bans, their journal events, then the state file (now if
- * force_save, else when due: see MANAGER_SAVE_INTERVAL_USEC). */
-int manager_commit(Manager *m, bool force_save);
+/* Stage 1: changes the ban table at once and queues c, taking what it owns. */
+int manager_queue_change(Manager *m, BanChange *c);
+/* Stages 2-4 for the queue: one nft transaction, the events and subscribers, the state file. */
+int manager_commit(Manager *m, ManagerSave save);
+/* Queues c and commits it now; if the kernel refuses, c is undone and the error returned. */
+int manager_apply_now(Manager *m, BanChange *c);
+/* The next commit puts every active ban back into the kernel (start, reload, repair). */
+void manager_request_reconcile(Manager *m);
+/* Queues the unban of every ban whose jail now ignores its address (start, reload). */
+int manager_lift_ignored_bans(Manager *m);
+int manager_subscribe(Manager *m, BanChangeSubscriber callback, void *userdata);
 /* The event queue drained: writes the state file if it waited for that. */
 void manager_on_events_sent(JournalSender *s, void *userdata);
-/* Puts every active ban into the kernel with its remaining time (start, reload, repair). */
-int manager_reconcile_firewall(Manager *m);
 int manager_arm_expiry_timer(Manager *m);
-
-/* Bans by hand (origin manual): one nft transaction, the journal event, monitors, the state
- * file, before returning. -EIO etc. if the kernel refused (nothing changed then). */
+/* A ban by hand (origin manual). -EAFNOSUPPORT if no set takes its family, -EIO etc. if the
+ * kernel refused (nothing changed then). */
 int manager_ban_manually(Manager *m, const Ban *b);
 /* Lifts the ban of a (if jail is non-NULL, only a ban of that jail) and forgets a's failures
- * in every jail, then saves the state at once, so a restart does not ban it again from
- * entries already read. -ENOENT if a is not banned. *ret_ban (optional) is the lifted ban. */
+ * in every jail. -ENOENT if a is not banned. *ret_ban (optional) is the lifted ban. */
 int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban);
 
 /* manager-varlink.c */
@@ -175,8 +199,18 @@ int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban);
  * options.socket_path. */
 int manager_setup_varlink(Manager *m);
 void manager_close_varlink(Manager *m);
-/* Tells every Monitor() caller: event is "ban", "unban" or "expire". */
-void manager_monitor_event(Manager *m, const char *event, const Ban *b);
+
+/* manager-suppression.c: journald's rate-limit notes */
+typedef enum NoteOutcome {
+        NOTE_NONE,       /* the entry is not such a note */
+        NOTE_DONE,       /* it was one, and is accounted for */
+        NOTE_INCOMPLETE, /* it is one that lacks fields and the reading was not final (see manager-journal.c) */
+} NoteOutcome;
+/* Follows the jail list (after every change of it) and decides whether notes can reach a jail. */
+int manager_track_suppression(Manager *m);
+NoteOutcome manager_process_note(Manager *m, bool final);
+/* The look-back handle serves one batch at most. */
+void manager_close_lookback(Manager *m);
 
 /* manager-recover.c */
 /* Reads the ban events logged after the saved state (a crash between logging and saving). */

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "entry-judge.h"
+
+/* What the jails think of an entry before anything is counted. */
+typedef struct Acceptance {
+        uint64_t jails[(CONFIG_JAILS_MAX + 63) / 64];
+        bool any;
+        bool incomplete;
+        const char *message;
+        size_t message_len;
+} Acceptance;
+
+static bool accepted_by(const Acceptance *a, size_t i) {
+        return a->jails[i / 64] & (UINT64_C(1) << (i % 64));
+}
+
+static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *ret) {
+        *ret = (Acceptance) {};
+        for (size_t i = 0; i < judge->n_jails; i++) {
+                JailVerdict v;
+
+                if (jail_accepts_entry(judge->jails[i], journal_entry_get_field, e, &v)) {
+                        ret->jails[i / 64] |= UINT64_C(1) << (i % 64);
+                        ret->any = true;
+                } else if (v == JAIL_VERDICT_UNTRUSTED &&
+                           journal_entry_get_field("_UID", &(const char *) { NULL }, &(size_t) { 0 }, e) < 0)
+                        ret->incomplete = true; /* untrusted only for want of a _UID */
+        }
+        if (ret->any && journal_entry_get_field("MESSAGE", &ret->message, &ret->message_len, e) < 0) {
+                ret->message = NULL;
+                ret->incomplete = true;
+        }
+}
+
+static bool is_banned(const EntryJudge *judge, const Address *a, usec_t now) {
+        const Ban *b = ban_table_get(judge->bans, a);
+        return b && b->expires_usec > now;
+}
+
+static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, const Address *a, usec_t now) {
+        const JournalPosition *p;
+        FailureWindow w;
+        int r, count;
+
+        r = journal_entry_position(e, &p);
+        if (r < 0)
+                return r;
+        count = failure_table_record(jail->failures, a, p);
+        if (count < 0)
+                return count;
+        jail->failures_total++;
+        if ((unsigned) count < jail->config->max_retry)
+                return 0;
+
+        Ban b = {
+                .address = *a,
+                .failures = (unsigned) count,
+                .banned_usec = now,
+                .expires_usec = now + jail->config->ban_time,
+                .origin = BAN_ORIGIN_JOURNAL,
+        };
+        snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);
+        if (!failure_table_get(jail->failures, a, &w))
+                return -ESRCH;
+        r = judge->on_ban(jail, &b, &w, judge->userdata);
+        if (r < 0)
+                return r;
+        failure_table_forget(jail->failures, a);
+        jail->bans_total++;
+        return 0;
+}
+
+int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final, EntryJudgement *ret) {
+        Acceptance acc;
+        int r;
+
+        accept_entry(judge, e, &acc);
+        if (acc.incomplete && !final)
+                return ENTRY_JUDGE_INCOMPLETE;
+
+        *ret = (EntryJudgement) { .accepted = acc.any, .unreadable = acc.incomplete };
+        for (size_t i = 0; acc.message && i < judge->n_jails; i++) {
+                Jail *jail = judge->jails[i];
+                Address a;
+
+                if (!accepted_by(&acc, i))
+                        continue;
+                if (jail_match_message(jail, acc.message, acc.message_len, &a) != JAIL_VERDICT_FAILURE)
+                        continue;
+                ret->matched = true;
+                if (is_banned(judge, &a, now))
+                        continue;
+                r = count_failure(judge, jail, e, &a, now);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
