@@ -424,9 +424,8 @@ static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) manager_process_journal(m);
         /* Nothing new for a while: back to waiting on journald alone. */
-        if (now_monotonic() < m->eager_until) {
-                (void) sd_event_source_set_time(s, usec + MANAGER_EAGER_INTERVAL_USEC);
-                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        }
+        if (now_monotonic() < m->eager_until)
+                (void) event_reset_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, usec + MANAGER_EAGER_INTERVAL_USEC,
+                                        USEC_PER_MSEC, false, on_journal_eager, m);
         return 0;
 }

@@ -32,27 +32,39 @@ static int state_save_failed(Manager *m, int r) {
                               (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
 }
 
+/* What the fsync thread gets: the writer, a place for the result and the eventfd to ring,
+ * nothing of the Manager, which only the event loop's thread touches. */
+struct StateSyncJob {
+        StateWriter *writer;
+        int result;
+        int done_fd;
+        pthread_t thread;
+};
+
 static void *sync_thread(void *userdata) {
-        Manager *m = userdata;
+        StateSyncJob *job = userdata;
         uint64_t one = 1;
 
-        m->state_sync_result = state_writer_sync(m->state_syncing);
-        if (write(m->state_sync_fd, &one, sizeof one) < 0)
+        job->result = state_writer_sync(job->writer);
+        if (write(job->done_fd, &one, sizeof one) < 0)
                 abort(); /* an eventfd write of 1 cannot fail */
         return NULL;
 }
 
 /* Waits for the save in flight, if any, and accounts for it. */
 static int join_sync(Manager *m) {
+        StateSyncJob *job = m->state_syncing;
         uint64_t v;
         int r;
 
-        if (!m->state_syncing)
+        if (!job)
                 return 0;
-        (void) pthread_join(m->state_sync_thread, NULL);
-        (void) read(m->state_sync_fd, &v, sizeof v);
-        r = m->state_sync_result;
-        m->state_syncing = state_writer_free(m->state_syncing);
+        (void) pthread_join(job->thread, NULL);
+        (void) read(job->done_fd, &v, sizeof v);
+        r = job->result;
+        state_writer_free(job->writer);
+        free(job);
+        m->state_syncing = NULL;
         if (r < 0)
                 return state_save_failed(m, r);
         state_saved(m);
@@ -70,6 +82,7 @@ static int on_sync_done(sd_event_source *s, int fd, uint32_t revents, void *user
 
 /* Starts sync_thread on w; false if that is not possible (then the caller syncs itself). */
 static bool start_sync(Manager *m, StateWriter *w) {
+        StateSyncJob *job;
         int r;
 
         if (m->state_sync_fd < 0) {
@@ -82,11 +95,15 @@ static bool start_sync(Manager *m, StateWriter *w) {
                         return false;
                 }
         }
-        m->state_syncing = w;
-        if (pthread_create(&m->state_sync_thread, NULL, sync_thread, m) != 0) {
-                m->state_syncing = NULL;
+        job = calloc(1, sizeof(StateSyncJob));
+        if (!job)
+                return false;
+        *job = (StateSyncJob) { .writer = w, .done_fd = m->state_sync_fd };
+        if (pthread_create(&job->thread, NULL, sync_thread, job) != 0) {
+                free(job);
                 return false;
         }
+        m->state_syncing = job;
         return true;
 }
 

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <pthread.h>
 #include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
@@ -64,6 +63,7 @@ typedef struct ManagerOptions {
 } ManagerOptions;
 
 typedef struct LoggedBan LoggedBan;
+typedef struct StateSyncJob StateSyncJob;
 
 typedef struct ManagerSubscriber {
         BanChangeSubscriber callback;
@@ -116,10 +116,8 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
         sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
-        StateWriter *state_syncing;        /* a save whose fsync and rename run in state_sync_thread */
-        pthread_t state_sync_thread;
-        int state_sync_result;
-        int state_sync_fd;                 /* eventfd: state_sync_thread is done */
+        StateSyncJob *state_syncing;       /* a save whose fsync and rename run in a thread (manager-state.c) */
+        int state_sync_fd;                 /* eventfd: that thread is done */
         sd_event_source *state_sync_source;
 
         JournalSender *events;             /* ban and unban events on their way to journald */

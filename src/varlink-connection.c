@@ -2,6 +2,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
@@ -55,6 +56,8 @@ void varlink_connection_fail(VarlinkConnection *c) {
         (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
 }
 
+static int on_connection_idle(sd_event_source *source, uint64_t usec, void *userdata);
+
 /* Activity: restarts the idle timeout if no call is in progress. */
 static void connection_touch(VarlinkConnection *c) {
         if (!c->idle || c->failed)
@@ -63,8 +66,8 @@ static void connection_touch(VarlinkConnection *c) {
                 (void) sd_event_source_set_enabled(c->idle, SD_EVENT_OFF);
                 return;
         }
-        if (sd_event_source_set_time_relative(c->idle, c->server->idle_timeout_usec) < 0 ||
-            sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT) < 0)
+        if (event_reset_time(c->server->event, &c->idle, CLOCK_MONOTONIC, c->server->idle_timeout_usec, 0, true,
+                             on_connection_idle, c) < 0)
                 varlink_connection_fail(c);
 }
 
@@ -406,8 +409,8 @@ int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid) {
         if (r >= 0)
                 r = sd_event_source_set_priority(c->defer, SD_EVENT_PRIORITY_NORMAL + 1);
         if (r >= 0 && s->idle_timeout_usec > 0)
-                r = sd_event_add_time_relative(s->event, &c->idle, CLOCK_MONOTONIC, s->idle_timeout_usec, 0,
-                                               on_connection_idle, c);
+                r = event_reset_time(s->event, &c->idle, CLOCK_MONOTONIC, s->idle_timeout_usec, 0, true,
+                                     on_connection_idle, c);
         if (r < 0) {
                 varlink_connection_free(c);
                 return r;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
@@ -82,14 +83,8 @@ static int on_accept_retry(_unused_ sd_event_source *source, _unused_ uint64_t u
 static void server_pause_accept(VarlinkServer *s) {
         int r;
 
-        if (!s->accept_retry)
-                r = sd_event_add_time_relative(s->event, &s->accept_retry, CLOCK_MONOTONIC, VARLINK_ACCEPT_RETRY_USEC, 0,
-                                               on_accept_retry, s);
-        else {
-                r = sd_event_source_set_time_relative(s->accept_retry, VARLINK_ACCEPT_RETRY_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
-        }
+        r = event_reset_time(s->event, &s->accept_retry, CLOCK_MONOTONIC, VARLINK_ACCEPT_RETRY_USEC, 0, true,
+                             on_accept_retry, s);
         if (r < 0)
                 return; /* better spin on accept() than never accept again */
         for (VarlinkListener *l = s->listeners; l; l = l->next)
