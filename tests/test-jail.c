@@ -5,6 +5,7 @@
 
 #include "jail.h"
 #include "macro.h"
+#include "config-text.h"
 #include "tests.h"
 
 typedef struct Fields {
@@ -23,25 +24,6 @@ static int get_field(const char *field, const char **ret_value, size_t *ret_len,
         return -ENOENT;
 }
 
-static Config *load(const char *text) {
-        char path[] = "/tmp/test-jail-XXXXXX";
-        int fd = mkstemp(path);
-        ASSERT_OK(fd);
-        ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-        close(fd);
-
-        const char *dirs[] = { NULL };
-        ConfigErrors errors = {};
-        Config *c = NULL;
-        int r = config_load(path, dirs, &c, &errors);
-        if (r < 0)
-                config_errors_print(&errors, stderr);
-        ASSERT_OK(r);
-        config_errors_done(&errors);
-        unlink(path);
-        return c;
-}
-
 static const char *conf =
         "[Defaults]\n"
         "IgnoreAddress=198.51.100.0/24\n"
@@ -56,7 +38,7 @@ static const char *conf =
         "IgnoreAddress=2001:db8::/32\n";
 
 TEST(fields) {
-        Config *c = load(conf);
+        Config *c = config_from_text(conf);
         Jail *j;
         JailVerdict v;
 
@@ -92,7 +74,7 @@ TEST(fields) {
 }
 
 TEST(messages) {
-        Config *c = load(conf);
+        Config *c = config_from_text(conf);
         char buf[ADDRESS_STRING_MAX];
         Jail *j;
         Address a;
@@ -125,7 +107,7 @@ TEST(messages) {
 }
 
 TEST(carry_over) {
-        Config *c = load(conf);
+        Config *c = config_from_text(conf);
         Jail *old, *new;
         Address a;
         JournalPosition p = { .realtime = 1000 * USEC_PER_SEC, .seqnum_id = JOURNAL_ID_NONE, .boot_id = JOURNAL_ID_NONE };
