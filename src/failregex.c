@@ -43,10 +43,11 @@ static bool is_address_neighbour(unsigned char c) {
 }
 
 /* Whether subject[start, end) may be taken as the client address. Besides being an address,
- * it must be a whole token (so "11.2.3.4" never yields "1.2.3.4"), must not end in ':' (an
- * unknown client leaves the line ending in ':'), and colon IPv6 must be longer than what
- * vpopmail would have printed with underscores: a short colon form is attacker text or the
- * tail of a longer address (IPv4-mapped text excepted, see below). */
+ * it must be a whole token (so "11.2.3.4" never yields "1.2.3.4"), must not end in a single ':'
+ * (an unknown client leaves the line ending in ':'; "::" is the end of a real address such as
+ * 2a02:8109:b6c0:1a2b:ffff:ffff::), and colon IPv6 must be longer than what vpopmail would have
+ * printed with underscores: a short colon form is attacker text or the tail of a longer address
+ * (IPv4-mapped text excepted, see below). */
 static bool host_text_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
         size_t len = end - start;
         const char *s = subject + start;
@@ -57,7 +58,7 @@ static bool host_text_is_valid(const char *subject, size_t subject_len, size_t s
                 return false;
         if (end < subject_len && is_address_neighbour((unsigned char) subject[end]))
                 return false;
-        if (s[len - 1] == ':')
+        if (s[len - 1] == ':' && (len < 2 || s[len - 2] != ':'))
                 return false;
         Address a;
         if (address_parse(s, len, &a) < 0)

@@ -137,7 +137,15 @@ TEST(shortest_valid_suffix) {
         check("^i .*:<HOST>$", "i x:1111:2222:3333:4444:5555:6666:", "none");
         check("^i .*:<HOST>$", "i a@b:6.6.6.6:", "none");
         check("^i .*:<HOST>$", "i x:2001_db8__6:", "none");
-        check("^i .*:<HOST>$", "i 1111:2222:3333:4444:5555:6666:7777::", "none");
+        /* A long address may end in "::": it counts (a single trailing ':' never does). */
+        check("^i .*:<HOST>$", "i x:2a02:8109:b6c0:1a2b:ffff:ffff::", "2a02:8109:b6c0:1a2b:ffff:ffff::");
+        check("^i .*:<HOST>$", "i x:2a02:8109:b6c0:1a2b:ffff:ffff:", "none");
+        check("^i <HOST>$", "i :::", "none");
+        /* After free text, such an end may be an unknown client's login name ending in "7777:":
+         * the shortest valid suffix is taken, and a pattern that must not trust it says so. */
+        check("^i .*:<HOST>$", "i 1111:2222:3333:4444:5555:6666:7777::", "2222:3333:4444:5555:6666:7777::");
+        check("^i .*:<HOST>(?<!::)$", "i 1111:2222:3333:4444:5555:6666:7777::", "none");
+        check("^i .*:<HOST>(?<!::)$", "i x:1111:2222:3333:4444:5555:6666:192.0.2.1", "192.0.2.1");
 }
 
 TEST(token_boundaries) {
