@@ -116,6 +116,12 @@ bool address_equal(const Address *a, const Address *b) {
         return memcmp(a->bytes, b->bytes, family_bytes(a->family)) == 0;
 }
 
+int address_compare(const Address *a, const Address *b) {
+        if (a->family != b->family)
+                return a->family < b->family ? -1 : 1;
+        return memcmp(a->bytes, b->bytes, family_bytes(a->family));
+}
+
 bool address_is_loopback(const Address *a) {
         if (a->family == AF_INET)
                 return a->bytes[0] == 127;

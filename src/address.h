@@ -26,6 +26,9 @@ int address_parse(const char *s, size_t len, Address *ret);
 const char *address_to_string(const Address *a, char buf[static ADDRESS_STRING_MAX]);
 
 bool address_equal(const Address *a, const Address *b);
+/* A total order for sorting and binary search, consistent with address_equal(): by family
+ * (AF_INET before AF_INET6), then by the address bytes as numbers. Negative, 0 or positive. */
+int address_compare(const Address *a, const Address *b);
 /* SipHash-2-4 of the address under a secret key chosen per process (from getrandom() on first
  * use), so that attackers cannot compute colliding addresses; hash values, and so bucket
  * positions, differ between runs. */

@@ -415,12 +415,8 @@ int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
         return run_memstream(s, m, &buf, &size);
 }
 
-static int address_compare(const void *a, const void *b) {
-        const Address *x = a, *y = b;
-
-        if (x->family != y->family)
-                return x->family < y->family ? -1 : 1;
-        return memcmp(x->bytes, y->bytes, sizeof(x->bytes));
+static int address_compare_qsort(const void *a, const void *b) {
+        return address_compare(a, b);
 }
 
 /* addresses: of one family, without duplicates. */
@@ -462,9 +458,9 @@ int nft_set_remove(NftSet *s, const Address *addresses, size_t n) {
         if (!sorted)
                 return -ENOMEM;
         memcpy(sorted, addresses, n * sizeof(Address));
-        qsort(sorted, n, sizeof(Address), address_compare);
+        qsort(sorted, n, sizeof(Address), address_compare_qsort);
         for (size_t i = 0; i < n; i++)
-                if (k == 0 || address_compare(&sorted[k - 1], &sorted[i]) != 0)
+                if (k == 0 || !address_equal(&sorted[k - 1], &sorted[i]))
                         sorted[k++] = sorted[i];
         while (k4 < k && sorted[k4].family == AF_INET) /* AF_INET sorts first */
                 k4++;
