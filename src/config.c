@@ -3,40 +3,19 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "log.h"
 #include "macro.h"
 
-/* Text from a configuration file may hold anything; printed errors hold only printable ASCII
- * (control characters and non-ASCII bytes as \xNN) and at most max input bytes. Backslashes
- * stay as they are, so regular expressions remain readable. */
-#define ESCAPE_INPUT_MAX 256U
+/* Text from a configuration file may hold anything: errors keep it escaped (log_escape()) and
+ * short, a message four times as long as the fields, since it may quote one. */
+#define ESCAPED_FIELD_MAX LOG_ESCAPE_MAX
+#define ESCAPED_MESSAGE_MAX (4 * LOG_ESCAPE_MAX)
 
-static char *escape(const char *s, size_t max) {
-        static const char hex[] = "0123456789abcdef";
-        size_t len, o = 0;
-        char *buf;
+/* NULL for NULL, or on OOM. */
+static char *escape(const char *s, size_t size) {
+        char buf[ESCAPED_MESSAGE_MAX];
 
-        if (!s)
-                return NULL;
-        len = strnlen(s, max + 1);
-        buf = malloc(MIN(len, max) * 4 + 4);
-        if (!buf)
-                return NULL;
-        for (size_t i = 0; i < MIN(len, max); i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c >= 0x20 && c < 0x7f)
-                        buf[o++] = (char) c;
-                else {
-                        buf[o++] = '\\';
-                        buf[o++] = 'x';
-                        buf[o++] = hex[c >> 4];
-                        buf[o++] = hex[c & 15];
-                }
-        }
-        if (len > max)
-                for (int i = 0; i < 3; i++)
-                        buf[o++] = '.';
-        buf[o] = 0;
-        return buf;
+        return s ? strdup(log_escape(s, strlen(s), buf, MIN(size, sizeof buf))) : NULL;
 }
 
 static void config_error_done(ConfigError *e) {
@@ -74,11 +53,11 @@ int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const ch
                 return -ENOMEM;
 
         /* Messages may quote other modules' text (regex_new()), so they are escaped too. */
-        n.message = escape(message, 4 * ESCAPE_INPUT_MAX);
-        n.file = escape(file, ESCAPE_INPUT_MAX);
-        n.section = escape(section, ESCAPE_INPUT_MAX);
-        n.key = escape(key, ESCAPE_INPUT_MAX);
-        n.value = escape(value, ESCAPE_INPUT_MAX);
+        n.message = escape(message, ESCAPED_MESSAGE_MAX);
+        n.file = escape(file, ESCAPED_FIELD_MAX);
+        n.section = escape(section, ESCAPED_FIELD_MAX);
+        n.key = escape(key, ESCAPED_FIELD_MAX);
+        n.value = escape(value, ESCAPED_FIELD_MAX);
         if (!n.message || (file && !n.file) || (section && !n.section) || (key && !n.key) || (value && !n.value))
                 goto oom;
 
