@@ -96,7 +96,7 @@ static char *next_field(char **p) {
         return s;
 }
 
-/* Decimal as put_u64() writes it: digits only, no leading zero, no overflow. */
+/* Decimal as text_put_u64() writes it: digits only, no leading zero, no overflow. */
 static int parse_u64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
 
