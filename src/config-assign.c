@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "config-internal.h"
 #include "failregex.h"
 #include "macro.h"
 

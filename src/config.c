@@ -2,7 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "config-internal.h"
 #include "log.h"
 #include "macro.h"
 

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config-internal.h" /* also config_errors_add() */
 #include "macro.h"
 #include "tests.h"
 
