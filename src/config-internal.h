@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Internal to the configuration loader: conf-parser.c (files, lines, sections, merging [Jail]
+/* Internal to the configuration loader: config-load.c (files, lines, sections, merging [Jail]
  * sections by Name=), config-assign.c (checking each value) and config.c (defaults, checks of
  * the whole), and to their unit test. Other modules see only config.h. */
 

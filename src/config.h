@@ -9,7 +9,7 @@
 #include "time-util.h"
 
 /* The effective configuration: the main file plus drop-ins, merged, defaults applied and
- * validated. Produced by config_load() (conf-parser.c); read-only afterwards. */
+ * validated. Produced by config_load() (config-load.c); read-only afterwards. */
 
 #define CONFIG_MAIN_FILE "/etc/vpopguard/vpopguard.conf"
 /* Drop-in directories, most important first: a file in an earlier directory masks the file
