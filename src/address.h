@@ -36,8 +36,6 @@ uint64_t address_hash(const Address *a);
 /* Replaces the per-process key, e.g. for a test that needs reproducible hashes. Only before
  * any table holds addresses: their hashes change. */
 void address_hash_set_key(const uint8_t key[static 16]);
-/* SipHash-2-4 of arbitrary bytes, as used by address_hash(). */
-uint64_t siphash24(const void *data, size_t len, const uint8_t key[static 16]);
 bool address_is_loopback(const Address *a); /* 127.0.0.0/8 and ::1 */
 
 /* An address with a prefix length, for IgnoreAddress= ("192.0.2.0/24", "2001:db8::/32",

@@ -229,18 +229,6 @@ TEST(compare) {
         ASSERT_EQ(address_compare(&a, &b), 0);
 }
 
-TEST(siphash_vectors) {
-        /* Key 00..0f, message 00..(n-1): values from the SipHash paper and its reference code. */
-        uint8_t key[16], msg[16];
-        for (unsigned i = 0; i < 16; i++)
-                key[i] = msg[i] = (uint8_t) i;
-
-        ASSERT_UINT_EQ(siphash24(msg, 0, key), UINT64_C(0x726fdb47dd0e0e31));
-        ASSERT_UINT_EQ(siphash24(msg, 1, key), UINT64_C(0x74f839c593dc67fd));
-        ASSERT_UINT_EQ(siphash24(msg, 8, key), UINT64_C(0x93f5f5799a932462));
-        ASSERT_UINT_EQ(siphash24(msg, 15, key), UINT64_C(0xa129ca6149be45e5));
-}
-
 TEST(hash) {
         static const uint8_t key_a[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
         static const uint8_t key_b[16] = { 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1 };
@@ -379,7 +367,6 @@ int main(void) {
         RUN(round_trip);
         RUN(equal_and_loopback);
         RUN(compare);
-        RUN(siphash_vectors);
         RUN(hash);
         RUN(prefix_parse);
         RUN(prefix_contains);
