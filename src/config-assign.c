@@ -31,10 +31,11 @@ bool jail_name_is_valid(const char *s) {
 
         if (!s)
                 return false;
+        /* Reads at most 65 bytes: a full char[JAIL_NAME_MAX + 1] need not be terminated. */
         for (; s[n]; n++)
-                if (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.-", s[n]))
+                if (n >= 64 || (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.-", s[n])))
                         return false;
-        return n >= 1 && n <= 64;
+        return n >= 1;
 }
 
 bool journal_match_is_valid(const char *s) {

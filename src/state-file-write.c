@@ -207,7 +207,7 @@ int state_writer_ban(StateWriter *w, const Ban *b) {
         int r;
 
         origin = ban_origin_to_string(b->origin);
-        if (!origin || !jail_name_valid(b->jail) || !address_valid(&b->address))
+        if (!origin || !jail_name_is_valid(b->jail) || !address_valid(&b->address))
                 return -EINVAL;
 
         r = writer_line_begin(w, &p);
@@ -233,7 +233,7 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
         char *line, *p;
         int r;
 
-        if (!jail || !jail_name_valid(jail) || !address_valid(a) || (n > 0 && !failures))
+        if (!jail || !jail_name_is_valid(jail) || !address_valid(a) || (n > 0 && !failures))
                 return -EINVAL;
         if (n == 0)
                 return 0;

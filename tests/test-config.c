@@ -699,6 +699,12 @@ TEST(name_validators) {
         ASSERT_FALSE(jail_name_is_valid("a b"));
         ASSERT_FALSE(jail_name_is_valid("a/b"));
         ASSERT_FALSE(jail_name_is_valid("a123456789012345678901234567890123456789012345678901234567890123x"));
+        ASSERT_TRUE(jail_name_is_valid("a123456789012345678901234567890123456789012345678901234567890123"));
+        /* A full char[JAIL_NAME_MAX + 1] without its NUL (a damaged Ban) is rejected, and ASan
+         * sees that nothing past it is read. */
+        char unterminated[64 + 1];
+        memset(unterminated, 'a', sizeof unterminated);
+        ASSERT_FALSE(jail_name_is_valid(unterminated));
 
         ASSERT_TRUE(journal_match_is_valid("SYSLOG_IDENTIFIER=vpopmail"));
         ASSERT_TRUE(journal_match_is_valid("_UID="));
