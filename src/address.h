@@ -26,6 +26,9 @@ int address_parse(const char *s, size_t len, Address *ret);
 const char *address_to_string(const Address *a, char buf[static ADDRESS_STRING_MAX]);
 
 bool address_equal(const Address *a, const Address *b);
+/* A total order for sorting and binary search, consistent with address_equal(): by family
+ * (AF_INET before AF_INET6), then by the address bytes as numbers. Negative, 0 or positive. */
+int address_compare(const Address *a, const Address *b);
 /* SipHash-2-4 of the address under a secret key chosen per process (from getrandom() on first
  * use), so that attackers cannot compute colliding addresses; hash values, and so bucket
  * positions, differ between runs. */
@@ -33,8 +36,6 @@ uint64_t address_hash(const Address *a);
 /* Replaces the per-process key, e.g. for a test that needs reproducible hashes. Only before
  * any table holds addresses: their hashes change. */
 void address_hash_set_key(const uint8_t key[static 16]);
-/* SipHash-2-4 of arbitrary bytes, as used by address_hash(). */
-uint64_t siphash24(const void *data, size_t len, const uint8_t key[static 16]);
 bool address_is_loopback(const Address *a); /* 127.0.0.0/8 and ::1 */
 
 /* An address with a prefix length, for IgnoreAddress= ("192.0.2.0/24", "2001:db8::/32",

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "config-internal.h"
 #include "failregex.h"
 #include "macro.h"
 
@@ -30,10 +31,11 @@ bool jail_name_is_valid(const char *s) {
 
         if (!s)
                 return false;
+        /* Reads at most 65 bytes: a full char[JAIL_NAME_MAX + 1] need not be terminated. */
         for (; s[n]; n++)
-                if (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.-", s[n]))
+                if (n >= 64 || (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.-", s[n])))
                         return false;
-        return n >= 1 && n <= 64;
+        return n >= 1;
 }
 
 bool journal_match_is_valid(const char *s) {
@@ -146,6 +148,48 @@ static int list_is_full(const ConfigAssignment *a, size_t n) {
         if (n < CONFIG_LIST_MAX)
                 return 0;
         return invalid(a, "too many entries (at most %u)", CONFIG_LIST_MAX) ?: 1;
+}
+
+static int parse_prefix_word(const char *word, void *ret) {
+        return address_prefix_parse(word, ret);
+}
+
+static int parse_uid_word(const char *word, void *ret) {
+        return parse_uid_range(word, ret);
+}
+
+/* IgnoreAddress= and TrustedUID=: words separated by spaces, each parsed into an entry of size
+ * bytes and appended to *array; an empty value clears the list. */
+static int assign_words(const ConfigAssignment *a, void *array, size_t *n, size_t size,
+                        int (*parse)(const char *word, void *ret), const char *expected) {
+        union {
+                AddressPrefix prefix;
+                UIDRange uids;
+        } entry;
+        int r;
+
+        assert(size <= sizeof entry);
+        if (!*a->value) {
+                void **p = array;
+
+                free(*p);
+                *p = NULL;
+                *n = 0;
+                return 0;
+        }
+        for (const char *w = a->value; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
+                char word[64];
+                size_t len = strcspn(w, " \t");
+
+                if (len >= sizeof word || (snprintf(word, sizeof word, "%.*s", (int) len, w), parse(word, &entry) < 0))
+                        return invalid(a, "%s", expected);
+                r = list_is_full(a, *n);
+                if (r == 0)
+                        r = array_append(array, n, size, &entry);
+                if (r != 0)
+                        return MIN(r, 0);
+        }
+        return 0;
 }
 
 static int replace_string(char **s, const char *v) {
@@ -268,48 +312,12 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                 }
                 return assign_regex(a, l, l == &j->fail_regex ? REGEX_FAIL : REGEX_IGNORE);
         } else if (streq(k, "IgnoreAddress")) {
-                AddressPrefix p;
-
-                if (empty) {
-                        free(j->ignore_addresses);
-                        j->ignore_addresses = NULL;
-                        j->n_ignore_addresses = 0;
-                        return 0;
-                }
-                /* Several addresses may share one assignment, separated by spaces. */
-                for (const char *w = v; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
-                        char word[64];
-                        size_t n = strcspn(w, " \t");
-                        if (n >= sizeof word || (snprintf(word, sizeof word, "%.*s", (int) n, w), address_prefix_parse(word, &p) < 0))
-                                return invalid(a, "expected addresses or prefixes such as \"192.0.2.0/24 2001:db8::/32\"");
-                        r = list_is_full(a, j->n_ignore_addresses);
-                        if (r == 0)
-                                r = array_append(&j->ignore_addresses, &j->n_ignore_addresses, sizeof p, &p);
-                        if (r != 0)
-                                return MIN(r, 0);
-                }
-                return 0;
+                return assign_words(a, &j->ignore_addresses, &j->n_ignore_addresses, sizeof(AddressPrefix),
+                                    parse_prefix_word,
+                                    "expected addresses or prefixes such as \"192.0.2.0/24 2001:db8::/32\"");
         } else if (streq(k, "TrustedUID")) {
-                UIDRange u;
-
-                if (empty) {
-                        free(j->trusted_uids);
-                        j->trusted_uids = NULL;
-                        j->n_trusted_uids = 0;
-                        return 0;
-                }
-                for (const char *w = v; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
-                        char word[32];
-                        size_t n = strcspn(w, " \t");
-                        if (n >= sizeof word || (snprintf(word, sizeof word, "%.*s", (int) n, w), parse_uid_range(word, &u) < 0))
-                                return invalid(a, "expected UIDs or ranges of UIDs such as \"0 100-999\"");
-                        r = list_is_full(a, j->n_trusted_uids);
-                        if (r == 0)
-                                r = array_append(&j->trusted_uids, &j->n_trusted_uids, sizeof u, &u);
-                        if (r != 0)
-                                return MIN(r, 0);
-                }
-                return 0;
+                return assign_words(a, &j->trusted_uids, &j->n_trusted_uids, sizeof(UIDRange), parse_uid_word,
+                                    "expected UIDs or ranges of UIDs such as \"0 100-999\"");
         } else
                 return invalid(a, "unknown key");
 

@@ -2,41 +2,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "config.h"
+#include "config-internal.h"
+#include "log.h"
 #include "macro.h"
 
-/* Text from a configuration file may hold anything; printed errors hold only printable ASCII
- * (control characters and non-ASCII bytes as \xNN) and at most max input bytes. Backslashes
- * stay as they are, so regular expressions remain readable. */
-#define ESCAPE_INPUT_MAX 256U
+/* Text from a configuration file may hold anything: errors keep it escaped (log_escape()) and
+ * short, a message four times as long as the fields, since it may quote one. */
+#define ESCAPED_FIELD_MAX LOG_ESCAPE_MAX
+#define ESCAPED_MESSAGE_MAX (4 * LOG_ESCAPE_MAX)
 
-static char *escape(const char *s, size_t max) {
-        static const char hex[] = "0123456789abcdef";
-        size_t len, o = 0;
-        char *buf;
+/* NULL for NULL, or on OOM. */
+static char *escape(const char *s, size_t size) {
+        char buf[ESCAPED_MESSAGE_MAX];
 
-        if (!s)
-                return NULL;
-        len = strnlen(s, max + 1);
-        buf = malloc(MIN(len, max) * 4 + 4);
-        if (!buf)
-                return NULL;
-        for (size_t i = 0; i < MIN(len, max); i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c >= 0x20 && c < 0x7f)
-                        buf[o++] = (char) c;
-                else {
-                        buf[o++] = '\\';
-                        buf[o++] = 'x';
-                        buf[o++] = hex[c >> 4];
-                        buf[o++] = hex[c & 15];
-                }
-        }
-        if (len > max)
-                for (int i = 0; i < 3; i++)
-                        buf[o++] = '.';
-        buf[o] = 0;
-        return buf;
+        return s ? strdup(log_escape(s, strlen(s), buf, MIN(size, sizeof buf))) : NULL;
 }
 
 static void config_error_done(ConfigError *e) {
@@ -74,11 +53,11 @@ int config_errors_add(ConfigErrors *e, const char *file, unsigned line, const ch
                 return -ENOMEM;
 
         /* Messages may quote other modules' text (regex_new()), so they are escaped too. */
-        n.message = escape(message, 4 * ESCAPE_INPUT_MAX);
-        n.file = escape(file, ESCAPE_INPUT_MAX);
-        n.section = escape(section, ESCAPE_INPUT_MAX);
-        n.key = escape(key, ESCAPE_INPUT_MAX);
-        n.value = escape(value, ESCAPE_INPUT_MAX);
+        n.message = escape(message, ESCAPED_MESSAGE_MAX);
+        n.file = escape(file, ESCAPED_FIELD_MAX);
+        n.section = escape(section, ESCAPED_FIELD_MAX);
+        n.key = escape(key, ESCAPED_FIELD_MAX);
+        n.value = escape(value, ESCAPED_FIELD_MAX);
         if (!n.message || (file && !n.file) || (section && !n.section) || (key && !n.key) || (value && !n.value))
                 goto oom;
 
@@ -137,17 +116,6 @@ void config_errors_print(const ConfigErrors *e, FILE *f) {
 
                 fprintf(f, "%s\n", s ?: e->errors[i].message);
         }
-}
-
-void jail_config_done(JailConfig *j) {
-        free(j->name);
-        strv_free(j->journal_matches);
-        strv_free(j->fail_regex);
-        strv_free(j->ignore_regex);
-        free(j->ignore_addresses);
-        free(j->trusted_uids);
-        free(j->source_file);
-        *j = (JailConfig) {};
 }
 
 Config *config_free(Config *c) {
@@ -347,22 +315,4 @@ const JailConfig *config_find_jail(const Config *c, const char *name) {
                 if (streq(c->jails[i].name, name))
                         return &c->jails[i];
         return NULL;
-}
-
-bool jail_config_trusts_uid(const JailConfig *j, uid_t uid) {
-        if (j->n_trusted_uids == 0)
-                return true;
-        for (size_t i = 0; i < j->n_trusted_uids; i++)
-                if (uid >= j->trusted_uids[i].first && uid <= j->trusted_uids[i].last)
-                        return true;
-        return false;
-}
-
-bool jail_config_ignores_address(const JailConfig *j, const Address *a) {
-        if (address_is_loopback(a))
-                return true;
-        for (size_t i = 0; i < j->n_ignore_addresses; i++)
-                if (address_prefix_contains(&j->ignore_addresses[i], a))
-                        return true;
-        return false;
 }

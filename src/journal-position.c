@@ -5,6 +5,7 @@
 
 #include "journal-position.h"
 #include "macro.h"
+#include "text-put.h"
 
 #define ID_LEN 32
 
@@ -23,8 +24,6 @@ static struct {
 } table = {
         .last = { JOURNAL_ID_NONE, JOURNAL_ID_NONE },
 };
-
-static const char hexdigits[] = "0123456789abcdef";
 
 static int unhex(char c) {
         if (c >= '0' && c <= '9')
@@ -211,24 +210,6 @@ int journal_position_from_cursor(const char *cursor, usec_t realtime, JournalPos
         return 0;
 }
 
-static char *put_str(char *p, const char *s, size_t n) {
-        memcpy(p, s, n);
-        return p + n;
-}
-
-static char *put_hex(char *p, uint64_t v) {
-        char tmp[16];
-        size_t n = 0;
-
-        do {
-                tmp[n++] = hexdigits[v & 15];
-                v >>= 4;
-        } while (v > 0);
-        while (n > 0)
-                *p++ = tmp[--n];
-        return p;
-}
-
 int journal_position_to_cursor(const JournalPosition *p, char buf[static JOURNAL_CURSOR_MAX]) {
         char *o = buf;
 
@@ -236,18 +217,18 @@ int journal_position_to_cursor(const JournalPosition *p, char buf[static JOURNAL
                 return -ENODATA;
 
         /* At most 2+32 + 3+16 + 3+32 + 3*(3+16) = 145 characters and a NUL: within JOURNAL_CURSOR_MAX. */
-        o = put_str(o, "s=", 2);
-        o = put_str(o, table.ids[p->seqnum_id], ID_LEN);
-        o = put_str(o, ";i=", 3);
-        o = put_hex(o, p->seqnum);
-        o = put_str(o, ";b=", 3);
-        o = put_str(o, table.ids[p->boot_id], ID_LEN);
-        o = put_str(o, ";m=", 3);
-        o = put_hex(o, p->monotonic);
-        o = put_str(o, ";t=", 3);
-        o = put_hex(o, p->realtime);
-        o = put_str(o, ";x=", 3);
-        o = put_hex(o, p->xor_hash);
+        o = mempcpy(o, "s=", 2);
+        o = mempcpy(o, table.ids[p->seqnum_id], ID_LEN);
+        o = mempcpy(o, ";i=", 3);
+        o = text_put_hex(o, p->seqnum);
+        o = mempcpy(o, ";b=", 3);
+        o = mempcpy(o, table.ids[p->boot_id], ID_LEN);
+        o = mempcpy(o, ";m=", 3);
+        o = text_put_hex(o, p->monotonic);
+        o = mempcpy(o, ";t=", 3);
+        o = text_put_hex(o, p->realtime);
+        o = mempcpy(o, ";x=", 3);
+        o = text_put_hex(o, p->xor_hash);
         *o = 0;
         return (int) (o - buf);
 }

@@ -61,28 +61,49 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         return -error;
 }
 
+/* Bytes of output for one byte of input: printable ASCII as itself, a backslash doubled (so
+ * that "\x1b" typed by an attacker cannot pass for an escaped ESC byte), anything else as
+ * \xNN. Quotes stay: messages quote with them. */
+static size_t escaped_width(unsigned char c) {
+        if (c == '\\')
+                return 2;
+        return c >= 0x20 && c < 0x7f ? 1 : 4;
+}
+
 char *log_escape(const char *text, size_t len, char *buf, size_t size) {
         static const char hex[] = "0123456789abcdef";
-        size_t o = 0;
+        size_t o = 0, need = 0, limit;
+        bool cut;
 
         if (size == 0)
                 return buf;
+
+        /* Only text that does not fit gives up room for the "..." that says so. */
+        for (size_t i = 0; i < len && need < size; i++)
+                need += escaped_width((unsigned char) text[i]);
+        cut = need >= size;
+        limit = !cut ? size - 1 : size > 4 ? size - 4 : 0;
+
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) text[i];
-                if (o + 5 >= size) {
-                        if (size >= 4)
-                                o = MIN(o, size - 4), memcpy(buf + o, "...", 3), o += 3;
+                size_t w = escaped_width(c);
+
+                if (o + w > limit)
                         break;
-                }
-                if (c >= 0x20 && c < 0x7f && c != '\\')
+                if (w == 1)
                         buf[o++] = (char) c;
-                else {
+                else if (w == 2) {
+                        buf[o++] = '\\';
+                        buf[o++] = '\\';
+                } else {
                         buf[o++] = '\\';
                         buf[o++] = 'x';
                         buf[o++] = hex[c >> 4];
                         buf[o++] = hex[c & 15];
                 }
         }
+        for (unsigned i = 0; cut && i < 3 && o + 1 < size; i++)
+                buf[o++] = '.';
         buf[o] = 0;
         return buf;
 }

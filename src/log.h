@@ -34,7 +34,9 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 #define log_oom() log_full_errno(LOG_ERR, ENOMEM, "Out of memory.")
 
-/* Escapes text an attacker may have written (control characters, invalid bytes, overlong
- * input) into buf for logging; always NUL-terminates; returns buf. */
+/* Makes text that an attacker may have written safe to log or print: into buf goes only
+ * printable ASCII, with '\\' for a backslash and \xNN for control characters, NUL and bytes
+ * from 0x7f (UTF-8 or not). Text that does not fit in size bytes is cut and ends in "...".
+ * Always NUL-terminates (unless size is 0); returns buf. */
 char *log_escape(const char *text, size_t len, char *buf, size_t size);
 #define LOG_ESCAPE_MAX 256

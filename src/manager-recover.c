@@ -66,12 +66,6 @@ static int read_logged_ban(sd_journal *j, LoggedBan *ret) {
         return 1;
 }
 
-static int address_compare(const Address *a, const Address *b) {
-        if (a->family != b->family)
-                return a->family < b->family ? -1 : 1;
-        return memcmp(a->bytes, b->bytes, sizeof a->bytes);
-}
-
 static int logged_ban_compare(const void *a, const void *b) {
         return address_compare(&((const LoggedBan *) a)->address, &((const LoggedBan *) b)->address);
 }

@@ -400,11 +400,7 @@ static int check_elements(NftSet *s, const NftElement *elements, size_t n) {
 }
 
 static int address_compare_qsort(const void *a, const void *b) {
-        const Address *x = a, *y = b;
-
-        if (x->family != y->family)
-                return x->family < y->family ? -1 : 1;
-        return memcmp(x->bytes, y->bytes, sizeof(x->bytes));
+        return address_compare(a, b);
 }
 
 /* addresses: of one family, without duplicates. */
@@ -438,7 +434,7 @@ static int write_removes(FILE *m, const NftSet *s, const Address *addresses, siz
         memcpy(sorted, addresses, n * sizeof(Address));
         qsort(sorted, n, sizeof(Address), address_compare_qsort);
         for (size_t i = 0; i < n; i++)
-                if (k == 0 || address_compare_qsort(&sorted[k - 1], &sorted[i]) != 0)
+                if (k == 0 || !address_equal(&sorted[k - 1], &sorted[i]))
                         sorted[k++] = sorted[i];
         while (k4 < k && sorted[k4].family == AF_INET) /* AF_INET sorts first */
                 k4++;

@@ -4,6 +4,7 @@
 /* Internal to state-file-write.c and state-file-load.c: what the writer and the loader must
  * agree on. Not for other modules. */
 
+#include "config.h" /* jail_name_is_valid() */
 #include "state-file.h"
 
 /* The format, one record per line, fields separated by one space:
@@ -28,18 +29,6 @@ static inline uint64_t fnv1a(uint64_t h, const char *p, size_t n) {
                 h *= FNV_PRIME;
         }
         return h;
-}
-
-static inline bool jail_name_valid(const char *s) {
-        size_t n = strnlen(s, JAIL_NAME_MAX + 1);
-
-        if (n == 0 || n > JAIL_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-                        return false;
-        return true;
 }
 
 static inline bool address_valid(const Address *a) {

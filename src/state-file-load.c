@@ -96,7 +96,7 @@ static char *next_field(char **p) {
         return s;
 }
 
-/* Decimal as put_u64() writes it: digits only, no leading zero, no overflow. */
+/* Decimal as text_put_u64() writes it: digits only, no leading zero, no overflow. */
 static int parse_u64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
 
@@ -122,7 +122,7 @@ static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret
         addr = next_field(p);
         if (!jail || !addr)
                 return load_error(l, -EBADMSG, line, "missing fields");
-        if (!jail_name_valid(jail))
+        if (!jail_name_is_valid(jail))
                 return load_error(l, -EBADMSG, line, "invalid jail name \"%s\"", quote(jail, q));
         if (address_parse(addr, strlen(addr), ret_address) < 0)
                 return load_error(l, -EBADMSG, line, "invalid address \"%s\"", quote(addr, q));
@@ -165,7 +165,7 @@ static int parse_ban(Loader *l, size_t line, char *p) {
                 .expires_usec = expires,
                 .origin = origin,
         };
-        strcpy(b->jail, jail); /* length checked by jail_name_valid() */
+        strcpy(b->jail, jail); /* length checked by jail_name_is_valid() */
         return 0;
 }
 

@@ -8,10 +8,11 @@
 
 #include "macro.h"
 #include "state-file-internal.h"
+#include "text-put.h"
 
 #define WRITE_BUFFER_SIZE (1024U * 1024U)
 #define TRAILER_MAX 64U
-#define FIELD_MAX (1U + 20U + 1U + JOURNAL_CURSOR_MAX) /* " <realtime>@<cursor>" */
+#define FIELD_MAX (1U + TEXT_U64_DECIMAL_MAX + 1U + JOURNAL_CURSOR_MAX) /* " <realtime>@<cursor>" */
 
 struct StateWriter {
         int dir_fd;
@@ -102,25 +103,6 @@ static int writer_flush(StateWriter *w) {
         return 0;
 }
 
-static char *put_str(char *p, const char *s) {
-        size_t n = strlen(s);
-        memcpy(p, s, n);
-        return p + n;
-}
-
-static char *put_u64(char *p, uint64_t v) {
-        char tmp[20];
-        size_t n = 0;
-
-        do {
-                tmp[n++] = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        while (n > 0)
-                *p++ = tmp[--n];
-        return p;
-}
-
 /* Returns where the next line is built, with room for STATE_LINE_MAX bytes. */
 static int writer_line_begin(StateWriter *w, char **ret) {
         int r;
@@ -187,8 +169,8 @@ int state_writer_open(const char *dir, StateWriter **ret) {
         r = writer_line_begin(w, &p);
         if (r < 0)
                 return r;
-        p = put_str(p, HEADER);
-        p = put_u64(p, STATE_FILE_VERSION);
+        p = stpcpy(p, HEADER);
+        p = text_put_u64(p, STATE_FILE_VERSION);
         r = writer_line_end(w, p, false);
         if (r < 0)
                 return r;
@@ -209,8 +191,8 @@ int state_writer_cursor(StateWriter *w, const char *cursor) {
         r = writer_line_begin(w, &p);
         if (r < 0)
                 return r;
-        p = put_str(p, "cursor ");
-        p = put_str(p, cursor);
+        p = stpcpy(p, "cursor ");
+        p = stpcpy(p, cursor);
         r = writer_line_end(w, p, true);
         if (r < 0)
                 return r;
@@ -225,24 +207,24 @@ int state_writer_ban(StateWriter *w, const Ban *b) {
         int r;
 
         origin = ban_origin_to_string(b->origin);
-        if (!origin || !jail_name_valid(b->jail) || !address_valid(&b->address))
+        if (!origin || !jail_name_is_valid(b->jail) || !address_valid(&b->address))
                 return -EINVAL;
 
         r = writer_line_begin(w, &p);
         if (r < 0)
                 return r;
-        p = put_str(p, "ban ");
-        p = put_str(p, b->jail);
+        p = stpcpy(p, "ban ");
+        p = stpcpy(p, b->jail);
         *p++ = ' ';
-        p = put_str(p, address_to_string(&b->address, addr));
+        p = stpcpy(p, address_to_string(&b->address, addr));
         *p++ = ' ';
-        p = put_u64(p, b->failures);
+        p = text_put_u64(p, b->failures);
         *p++ = ' ';
-        p = put_u64(p, b->banned_usec);
+        p = text_put_u64(p, b->banned_usec);
         *p++ = ' ';
-        p = put_u64(p, b->expires_usec);
+        p = text_put_u64(p, b->expires_usec);
         *p++ = ' ';
-        p = put_str(p, origin);
+        p = stpcpy(p, origin);
         return writer_line_end(w, p, true);
 }
 
@@ -251,7 +233,7 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
         char *line, *p;
         int r;
 
-        if (!jail || !jail_name_valid(jail) || !address_valid(a) || (n > 0 && !failures))
+        if (!jail || !jail_name_is_valid(jail) || !address_valid(a) || (n > 0 && !failures))
                 return -EINVAL;
         if (n == 0)
                 return 0;
@@ -259,16 +241,16 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
         r = writer_line_begin(w, &line);
         if (r < 0)
                 return r;
-        p = put_str(line, "fail ");
-        p = put_str(p, jail);
+        p = stpcpy(line, "fail ");
+        p = stpcpy(p, jail);
         *p++ = ' ';
-        p = put_str(p, address_to_string(a, addr));
+        p = stpcpy(p, address_to_string(a, addr));
 
         for (size_t i = 0; i < n; i++) {
                 if ((size_t) (p - line) + FIELD_MAX + 1 > STATE_LINE_MAX)
                         return -E2BIG; /* nothing of this line was committed */
                 *p++ = ' ';
-                p = put_u64(p, failures[i].realtime);
+                p = text_put_u64(p, failures[i].realtime);
                 if (journal_position_has_cursor(&failures[i])) {
                         r = journal_position_to_cursor(&failures[i], p + 1);
                         if (r > 0) {

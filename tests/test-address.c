@@ -199,16 +199,34 @@ TEST(equal_and_loopback) {
         }
 }
 
-TEST(siphash_vectors) {
-        /* Key 00..0f, message 00..(n-1): values from the SipHash paper and its reference code. */
-        uint8_t key[16], msg[16];
-        for (unsigned i = 0; i < 16; i++)
-                key[i] = msg[i] = (uint8_t) i;
+static int sign(int x) {
+        return (x > 0) - (x < 0);
+}
 
-        ASSERT_UINT_EQ(siphash24(msg, 0, key), UINT64_C(0x726fdb47dd0e0e31));
-        ASSERT_UINT_EQ(siphash24(msg, 1, key), UINT64_C(0x74f839c593dc67fd));
-        ASSERT_UINT_EQ(siphash24(msg, 8, key), UINT64_C(0x93f5f5799a932462));
-        ASSERT_UINT_EQ(siphash24(msg, 15, key), UINT64_C(0xa129ca6149be45e5));
+TEST(compare) {
+        /* Ascending: IPv4 before IPv6 whatever the bytes, then numerically (not as text). */
+        static const char *const sorted[] = {
+                "0.0.0.0", "1.2.3.4", "1.2.3.5", "1.2.4.0", "2.0.0.0", "10.0.0.2", "10.0.0.10",
+                "255.255.255.255", "::", "::1", "::2:0", "2001:db8::7", "2001:db8::10", "ff02::1",
+        };
+        Address a, b;
+
+        for (size_t i = 0; i < ELEMENTSOF(sorted); i++)
+                for (size_t j = 0; j < ELEMENTSOF(sorted); j++) {
+                        ASSERT_EQ(address_parse(sorted[i], strlen(sorted[i]), &a), 0);
+                        ASSERT_EQ(address_parse(sorted[j], strlen(sorted[j]), &b), 0);
+                        fprintf(stderr, "   compare %s %s\n", sorted[i], sorted[j]);
+                        ASSERT_EQ(sign(address_compare(&a, &b)), (i > j) - (i < j));
+                }
+
+        /* Equal exactly when address_equal() says so: the mapped form is the IPv4 address, and
+         * bytes beyond the family's length do not count. */
+        ASSERT_EQ(address_parse("192.0.2.7", 9, &a), 0);
+        ASSERT_EQ(address_parse("::ffff:192.0.2.7", 16, &b), 0);
+        ASSERT_EQ(address_compare(&a, &b), 0);
+        b.bytes[10] = 0xff;
+        ASSERT_TRUE(address_equal(&a, &b));
+        ASSERT_EQ(address_compare(&a, &b), 0);
 }
 
 TEST(hash) {
@@ -348,7 +366,7 @@ int main(void) {
         RUN(not_nul_terminated);
         RUN(round_trip);
         RUN(equal_and_loopback);
-        RUN(siphash_vectors);
+        RUN(compare);
         RUN(hash);
         RUN(prefix_parse);
         RUN(prefix_contains);

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config-internal.h" /* also config_errors_add() */
 #include "macro.h"
 #include "tests.h"
 
@@ -461,6 +461,17 @@ TEST(space_separated_lists) {
         ASSERT_EQ(c->jails[0].trusted_uids[1].last, 199);
         config_free(c);
 
+        /* An empty assignment empties the list so far; later ones add again. */
+        free(errors);
+        errors = load_text("[Defaults]\nIgnoreAddress=192.0.2.0/24\nIgnoreAddress=\nIgnoreAddress=198.51.100.7\n"
+                           "TrustedUID=0\nTrustedUID=\n" MINIMAL_JAIL "TrustedUID=5\nTrustedUID=\nTrustedUID=7\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].n_ignore_addresses, 1);
+        ASSERT_EQ(c->jails[0].ignore_addresses[0].address.bytes[0], 198);
+        ASSERT_EQ(c->jails[0].n_trusted_uids, 1);
+        ASSERT_EQ(c->jails[0].trusted_uids[0].first, 7);
+        config_free(c);
+
         free(errors);
         errors = load_text("[Defaults]\nIgnoreAddress=192.0.2.0/24 mail.example.com\n" MINIMAL_JAIL, NULL, &r);
         ASSERT_EQ(r, -EINVAL);
@@ -688,6 +699,12 @@ TEST(name_validators) {
         ASSERT_FALSE(jail_name_is_valid("a b"));
         ASSERT_FALSE(jail_name_is_valid("a/b"));
         ASSERT_FALSE(jail_name_is_valid("a123456789012345678901234567890123456789012345678901234567890123x"));
+        ASSERT_TRUE(jail_name_is_valid("a123456789012345678901234567890123456789012345678901234567890123"));
+        /* A full char[JAIL_NAME_MAX + 1] without its NUL (a damaged Ban) is rejected, and ASan
+         * sees that nothing past it is read. */
+        char unterminated[64 + 1];
+        memset(unterminated, 'a', sizeof unterminated);
+        ASSERT_FALSE(jail_name_is_valid(unterminated));
 
         ASSERT_TRUE(journal_match_is_valid("SYSLOG_IDENTIFIER=vpopmail"));
         ASSERT_TRUE(journal_match_is_valid("_UID="));

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "config.h"
+#include "config-internal.h"
 #include "macro.h"
 
 /* Reads the main file and the drop-ins and merges their assignments into a ConfigBuilder.

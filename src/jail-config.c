@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config-internal.h"
+#include "macro.h"
+
+/* The methods of JailConfig (declared in config.h): what one jail's settings say about an
+ * entry, and freeing them. */
+
+void jail_config_done(JailConfig *j) {
+        free(j->name);
+        strv_free(j->journal_matches);
+        strv_free(j->fail_regex);
+        strv_free(j->ignore_regex);
+        free(j->ignore_addresses);
+        free(j->trusted_uids);
+        free(j->source_file);
+        *j = (JailConfig) {};
+}
+
+bool jail_config_trusts_uid(const JailConfig *j, uid_t uid) {
+        if (j->n_trusted_uids == 0)
+                return true;
+        for (size_t i = 0; i < j->n_trusted_uids; i++)
+                if (uid >= j->trusted_uids[i].first && uid <= j->trusted_uids[i].last)
+                        return true;
+        return false;
+}
+
+bool jail_config_ignores_address(const JailConfig *j, const Address *a) {
+        if (address_is_loopback(a))
+                return true;
+        for (size_t i = 0; i < j->n_ignore_addresses; i++)
+                if (address_prefix_contains(&j->ignore_addresses[i], a))
+                        return true;
+        return false;
+}
