@@ -169,6 +169,15 @@ log_as VPOPMAIL mail "vchkpw-pop3: password fail joe@example.com:192.0.2.63"
 log_times 3 "vchkpw-pop3: password fail sentinel@example.com:192.0.2.99"
 want4+=(192.0.2.99)
 vg_poll 30 banned banned4 192.0.2.99
+# The lines of UID 1000 reached the journal as such: otherwise that nothing was banned for them
+# would prove nothing.
+vg_journal_sync
+forged() { # ADDRESS: its failure lines in the journal from UID 1000
+        journalctl -q --no-pager -o export SYSLOG_IDENTIFIER=vpopmail _UID=1000 \
+                "MESSAGE=vchkpw-pop3: password fail mallory@example.com:$1" | grep -c '^__CURSOR=' || true
+}
+vg_assert_eq 3 "$(forged 192.0.2.51)" "entries of 192.0.2.51 from UID 1000"
+vg_assert_eq 1 "$(forged 192.0.2.52)" "entries of 192.0.2.52 from UID 1000"
 
 vg_assert_eq "$(printf '%s\n' "${want4[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "elements of banned4"
 vg_assert_eq "$(printf '%s\n' "${want6[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned6)" "elements of banned6"

@@ -13,7 +13,8 @@
 #   - test MESSAGE for a failure, an ignored address, an untrusted sender and no match;
 #   - reload takes effect; a broken configuration is refused naming FILE:LINE and the running
 #     one keeps banning;
-#   - UID 1000 may read (status, bans) but not ban, unban or reload, and changes nothing;
+#   - UIDs 1, 999 and 1000 get the answers root gets from every reading method (status, bans,
+#     failures, test, monitor) and PermissionDenied from ban, unban and reload, changing nothing;
 #   - monitor (--json and human) reports a ban from the journal and a manual unban, and ends with
 #     3 when the daemon dies;
 #   - after kill -9, a flushed set and a restart: an address unbanned by hand is not banned again
@@ -36,7 +37,7 @@ BAN_ID=7fc6f43d6e5d457ba31097a4cc519474
 UNBAN_ID=16f9f8826ed04c4b9f2a2591444632bc
 unset VPOPGUARD_SOCKET
 
-# UID 1000 cannot enter the test's temporary directory (mode 0700): it runs a copy in /run.
+# Other users cannot enter the test's temporary directory (mode 0700): they run a copy in /run.
 mkdir -p /run/vg-bin
 cp "$ctl_bin" /run/vg-bin/vpopguardctl
 chmod 0755 /run/vg-bin /run/vg-bin/vpopguardctl
@@ -49,7 +50,8 @@ write_config() { # MAXRETRY
 write_config 3
 
 # --- Helpers. ctl RC ARGS...: runs vpopguardctl as root with the default socket, stdout in
-# $tmp/out, stderr in $tmp/err, and fails unless it exits with RC. ctl_user: the same as UID 1000.
+# $tmp/out, stderr in $tmp/err, and fails unless it exits with RC. ctl_as UID RC ARGS...: the
+# same as UID.
 ctl() {
         local want=$1 rc=0
         shift
@@ -57,11 +59,11 @@ ctl() {
         [[ $rc == "$want" ]] || vg_fail "vpopguardctl $* exited with $rc, not $want: $(cat "$tmp/out" "$tmp/err")"
 }
 
-ctl_user() {
-        local want=$1 rc=0
-        shift
-        setpriv --reuid=1000 --regid=1000 --clear-groups /run/vg-bin/vpopguardctl "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-        [[ $rc == "$want" ]] || vg_fail "vpopguardctl $* as UID 1000 exited with $rc, not $want: $(cat "$tmp/out" "$tmp/err")"
+ctl_as() {
+        local uid=$1 want=$2 rc=0
+        shift 2
+        setpriv --reuid="$uid" --regid="$uid" --clear-groups /run/vg-bin/vpopguardctl "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+        [[ $rc == "$want" ]] || vg_fail "vpopguardctl $* as UID $uid exited with $rc, not $want: $(cat "$tmp/out" "$tmp/err")"
 }
 
 out_is() { # EXPECTED MESSAGE: the whole stdout of the last ctl
@@ -300,24 +302,59 @@ fail 192.0.2.41 2
 vg_poll 20 banned 192.0.2.41
 rm "$conf.d/60-broken.conf"
 
-# --- UID 1000: reads, but changes nothing
-ctl_user 0 status
-grep -qE "^vpopmail +yes +2 " "$tmp/out" || vg_fail "status as UID 1000: $(cat "$tmp/out")"
-ctl_user 0 --json bans
-vg_assert_eq "192.0.2.4 192.0.2.40 192.0.2.41" "$(jq_out '[.bans[].address] | sort | join(" ")')" "bans as UID 1000"
-ctl_user 1 ban 203.0.113.50
-err_has "io.vpopguard.Manager.PermissionDenied" "ban as UID 1000"
-[[ -z $(nft_element 203.0.113.50) && -z $(ban_of 203.0.113.50) ]] || vg_fail "UID 1000 banned 203.0.113.50"
-ctl_user 1 unban 192.0.2.4
-err_has "io.vpopguard.Manager.PermissionDenied" "unban as UID 1000"
-banned 192.0.2.4 || vg_fail "UID 1000 unbanned 192.0.2.4"
-[[ -n $(ban_of 192.0.2.4) ]] || vg_fail "UID 1000 removed 192.0.2.4 from ListBans"
-write_config 4
-ctl_user 1 reload
-err_has "io.vpopguard.Manager.PermissionDenied" "reload as UID 1000"
-ctl 0 --json status
-vg_assert_eq 2 "$(jq_out '.jails[0].maxRetry')" "maxRetry after a reload by UID 1000"
+# --- Other users, system accounts included: the reading methods answer them as they answer
+# root; Ban, Unban and Reload are root's only (a "UID < 1000" check would let UIDs 1 and 999 in).
+for args in "status" "bans" "failures" "test vchkpw-pop3: password fail joe@example.com:192.0.2.7"; do
+        read -r verb message <<<"$args"
+        ctl 0 --json "$verb" ${message:+"$message"}
+        cp "$tmp/out" "$tmp/root-$verb.json"
+done
+write_config 4 # a reload that went through would show as maxRetry 4
+for uid in 1 999 1000; do
+        for args in "status" "bans" "failures" "test vchkpw-pop3: password fail joe@example.com:192.0.2.7"; do
+                read -r verb message <<<"$args"
+                ctl_as "$uid" 0 --json "$verb" ${message:+"$message"}
+                vg_assert_files_eq "$tmp/root-$verb.json" "$tmp/out" "$verb as UID $uid"
+        done
+        ctl_as "$uid" 0 status
+        grep -qE "^vpopmail +yes +2 " "$tmp/out" || vg_fail "status as UID $uid: $(cat "$tmp/out")"
+        ctl_as "$uid" 1 ban 203.0.113.50
+        err_has "io.vpopguard.Manager.PermissionDenied" "ban as UID $uid"
+        [[ -z $(nft_element 203.0.113.50) && -z $(ban_of 203.0.113.50) ]] || vg_fail "UID $uid banned 203.0.113.50"
+        ctl_as "$uid" 1 unban 192.0.2.4
+        err_has "io.vpopguard.Manager.PermissionDenied" "unban as UID $uid"
+        banned 192.0.2.4 || vg_fail "UID $uid unbanned 192.0.2.4"
+        [[ -n $(ban_of 192.0.2.4) ]] || vg_fail "UID $uid removed 192.0.2.4 from ListBans"
+        ctl_as "$uid" 1 reload
+        err_has "io.vpopguard.Manager.PermissionDenied" "reload as UID $uid"
+        ctl 0 --json status
+        vg_assert_eq 2 "$(jq_out '.jails[0].maxRetry')" "maxRetry after a reload by UID $uid"
+done
 write_config 2
+ctl 0 --json status
+vg_assert_files_eq "$tmp/root-status.json" "$tmp/out" "status after the refused calls"
+# Monitor: each user's subscription gets root's probe ban.
+user_monitors=()
+for uid in 1 999 1000; do
+        vg_spawn "$tmp/monitor-$uid.json" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+                /run/vg-bin/vpopguardctl --json monitor
+        user_monitors+=("$VG_LAST_PID")
+done
+user_monitors_listen() {
+        local uid pending=0
+        for uid in 1 999 1000; do
+                [[ -n $(grep '^{' "$tmp/monitor-$uid.json" |
+                        jq -c 'select(.event == "ban" and .ban.address == "203.0.113.98")') ]] || pending=1
+        done
+        ((pending)) || return 0
+        "$ctl_bin" ban --time=1min 203.0.113.98 >/dev/null || vg_fail "probe ban failed"
+        "$ctl_bin" unban 203.0.113.98 >/dev/null || vg_fail "probe unban failed"
+        return 1
+}
+vg_poll 20 user_monitors_listen
+for pid_monitor in "${user_monitors[@]}"; do
+        vg_kill "$pid_monitor"
+done
 
 # --- NoSuchJail
 ctl 1 bans nosuchjail

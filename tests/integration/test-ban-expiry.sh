@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# A ban that runs out while the daemon runs (BanTime=2s), as an admin would watch it:
+#   - the element was in the kernel's set (seen by our own "nft monitor") and leaves it;
+#   - the journal gets one unban event (MESSAGE_ID=16f9f882...) with
+#     VPOPGUARD_UNBAN_REASON=expired, naming the address and the jail;
+#   - a Monitor() subscriber (vpopguardctl --json monitor) gets an "expire" event for it;
+#   - GetStatus says bansActive 0 and ListBans is empty; the last STATUS= says "0 bans active".
+# Nothing here assumes how long anything takes: every step polls for its condition.
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+vg_require_root_or_skip
+vg_enter_namespaces "$@"
+vg_require_commands nft jq journalctl /usr/bin/python3
+daemon=$(vg_daemon)
+ctl_bin=$(vg_ctl)
+tmp=$(vg_tmpdir expiry)
+conf=$tmp/vpopguard.conf
+sock=$tmp/io.vpopguard.Manager
+UNBAN_ID=16f9f8826ed04c4b9f2a2591444632bc
+T=30 # deadline of each wait, in seconds: generous, a busy machine is no failure
+
+vg_vpopmail_config "$conf" MaxRetry=3 BanTime=2s
+
+# TODO(lib.sh): a NOTIFY_SOCKET reader, also in test-config-reload.sh and test-watchdog.sh.
+# notify_listen SOCKET OUT: every field of every datagram to SOCKET, one a line, into OUT.
+notify_listen() {
+        vg_spawn "$2.log" /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        for field in s.recv(65536).decode(errors="replace").split("\n"):
+            if field:
+                f.write(field + "\n")
+        f.flush()
+' "$1" "$2"
+        vg_poll "$T" test -S "$1"
+}
+
+alive() {
+        vg_daemon_alive "$pid" "$tmp/daemon.log"
+}
+
+vg_start_journald
+
+# Our own view of the kernel: every element added or deleted, whoever does it. It listens once
+# it reports a table we add (not a deletion, so the daemon, started later anyway, ignores it).
+vg_spawn "$tmp/nft-monitor.log" nft monitor
+nft_monitor_listens() {
+        nft add table ip vg_probe
+        grep -q 'vg_probe' "$tmp/nft-monitor.log"
+}
+vg_poll "$T" nft_monitor_listens
+
+notify_listen "$tmp/notify" "$tmp/notify.out"
+vg_spawn "$tmp/daemon.log" env NOTIFY_SOCKET="$tmp/notify" \
+        "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
+pid=$VG_LAST_PID
+vg_poll "$T" grep -qx READY=1 "$tmp/notify.out"
+
+# A Monitor() subscriber; it listens once a probe ban (1 min, lifted at once) reaches it.
+vg_spawn "$tmp/monitor.json" "$ctl_bin" --socket="$sock" --json monitor
+monitor_listens() {
+        alive
+        grep -q '"address":"203.0.113.99"' "$tmp/monitor.json" && return 0
+        "$ctl_bin" --socket="$sock" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
+        "$ctl_bin" --socket="$sock" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
+        return 1
+}
+vg_poll "$T" monitor_listens
+
+monitor_event() { # EVENT ADDRESS: the ban of the first such event, compact JSON
+        grep '^{' "$tmp/monitor.json" |
+                jq -c --arg e "$1" --arg a "$2" 'select(.event == $e and .ban.address == $a) | .ban' | head -n 1
+}
+has_monitor_event() {
+        alive
+        [[ -n $(monitor_event "$1" "$2") ]]
+}
+
+# --- The ban: 3 failures, BanTime=2s.
+vg_log_failures 192.0.2.10
+vg_poll "$T" has_monitor_event ban 192.0.2.10
+vg_assert_eq "vpopmail 3 journal 2000000" \
+        "$(monitor_event ban 192.0.2.10 | jq -r '"\(.jail) \(.failures) \(.origin) \(.expiresUSec - .bannedUSec)"')" \
+        "monitor ban event"
+# The ban event comes after the kernel took the element; our nft monitor reports it in its time.
+vg_poll "$T" grep -qF 'add element inet vpopguard banned4 { 192.0.2.10 ' "$tmp/nft-monitor.log"
+
+# --- The expiry: gone from the kernel's set, logged, reported, counted.
+not_in_set() {
+        alive
+        ! vg_nft_set_has banned4 192.0.2.10
+}
+vg_poll "$T" not_in_set
+
+unban_logged() {
+        alive
+        vg_journal_has "MESSAGE_ID=$UNBAN_ID" VPOPGUARD_ADDRESS=192.0.2.10
+}
+vg_poll "$T" unban_logged
+vg_journal_sync
+journalctl -q --no-pager -o export "MESSAGE_ID=$UNBAN_ID" VPOPGUARD_ADDRESS=192.0.2.10 >"$tmp/unban-event"
+vg_assert_eq 1 "$(grep -c '^__CURSOR=' "$tmp/unban-event")" "unban events of 192.0.2.10"
+vg_assert_eq expired "$(sed -n 's/^VPOPGUARD_UNBAN_REASON=//p' "$tmp/unban-event")" "VPOPGUARD_UNBAN_REASON"
+vg_assert_eq vpopmail "$(sed -n 's/^VPOPGUARD_JAIL=//p' "$tmp/unban-event")" "VPOPGUARD_JAIL of the unban"
+
+vg_poll "$T" has_monitor_event expire 192.0.2.10
+vg_assert_eq "vpopmail 3 journal 2000000" \
+        "$(monitor_event expire 192.0.2.10 | jq -r '"\(.jail) \(.failures) \(.origin) \(.expiresUSec - .bannedUSec)"')" \
+        "monitor expire event"
+# An expiry is no unban by hand.
+[[ -z $(monitor_event unban 192.0.2.10) ]] || vg_fail "monitor reported an unban of 192.0.2.10"
+
+no_active_bans() {
+        alive
+        "$ctl_bin" --socket="$sock" --json status >"$tmp/status.json" || vg_fail "vpopguardctl status failed"
+        [[ $(jq -r .bansActive "$tmp/status.json") == 0 ]]
+}
+vg_poll "$T" no_active_bans
+vg_assert_eq "vpopmail 0 1" "$(jq -r '.jails[0] | "\(.name) \(.banned) \(.bansTotal)"' "$tmp/status.json")" \
+        "GetStatus jail (name banned bansTotal)"
+"$ctl_bin" --socket="$sock" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl bans failed"
+vg_assert_eq 0 "$(jq -r '.bans | length' "$tmp/bans.json")" "ListBans after the expiry"
+last_status_says_none() {
+        grep '^STATUS=' "$tmp/notify.out" | tail -n 1 | grep -q ' 0 bans active'
+}
+vg_poll "$T" last_status_says_none
+
+vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_log "all checks passed"
