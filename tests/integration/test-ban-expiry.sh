@@ -49,10 +49,11 @@ alive() {
 vg_start_journald
 
 # Our own view of the kernel: every element added or deleted, whoever does it. It listens once
-# it reports a table we add (not a deletion, so the daemon, started later anyway, ignores it).
+# it reports a probe table; each try adds a new one (adding a table that exists is no change the
+# kernel reports, so a first try before the monitor subscribed would never be seen).
 vg_spawn "$tmp/nft-monitor.log" nft monitor
 nft_monitor_listens() {
-        nft add table ip vg_probe
+        nft add table ip vg_probe && nft delete table ip vg_probe
         grep -q 'vg_probe' "$tmp/nft-monitor.log"
 }
 vg_poll "$T" nft_monitor_listens
