@@ -158,6 +158,40 @@ static int parse_uid_word(const char *word, void *ret) {
         return parse_uid_range(word, ret);
 }
 
+/* An account name as useradd(8) accepts it by default: no ':' or space can sneak into a message. */
+static bool user_name_is_valid(const char *n, size_t len) {
+        static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+        return len > 0 && len <= 32 && n[0] != '-' && strspn(n, chars) >= len;
+}
+
+/* TrustedUser=: account names separated by spaces, resolved when the configuration is complete;
+ * an empty value clears the list. */
+static int assign_user_names(const ConfigAssignment *a, char ***l) {
+        int r;
+
+        if (!*a->value) {
+                *l = strv_free(*l);
+                return 0;
+        }
+        for (const char *w = a->value; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
+                size_t len = strcspn(w, " \t");
+                _cleanup_free_ char *name = NULL;
+
+                if (!user_name_is_valid(w, len))
+                        return invalid(a, "expected account names such as \"root vpopmail qmaild\"");
+                r = list_is_full(a, strv_length(*l));
+                if (r != 0)
+                        return MIN(r, 0);
+                name = strndup(w, len);
+                if (!name)
+                        return -ENOMEM;
+                r = strv_extend(l, name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* IgnoreAddress= and TrustedUID=: words separated by spaces, each parsed into an entry of size
  * bytes and appended to *array; an empty value clears the list. */
 static int assign_words(const ConfigAssignment *a, void *array, size_t *n, size_t size,
@@ -315,6 +349,8 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                 return assign_words(a, &j->ignore_addresses, &j->n_ignore_addresses, sizeof(AddressPrefix),
                                     parse_prefix_word,
                                     "expected addresses or prefixes such as \"192.0.2.0/24 2001:db8::/32\"");
+        } else if (streq(k, "TrustedUser")) {
+                return assign_user_names(a, &j->trusted_users);
         } else if (streq(k, "TrustedUID")) {
                 return assign_words(a, &j->trusted_uids, &j->n_trusted_uids, sizeof(UIDRange), parse_uid_word,
                                     "expected UIDs or ranges of UIDs such as \"0 100-999\"");

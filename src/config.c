@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -201,6 +202,32 @@ static int jail_inherit_addresses(ConfigBuilder *b, JailConfig *j) {
         return 0;
 }
 
+/* TrustedUser= names become UIDs now, once: the account database is not read again per entry,
+ * and a name with no account is kept aside to be reported (it trusts nobody). */
+static int resolve_trusted_users(JailConfig *j) {
+        size_t n = strv_length(j->trusted_users);
+
+        free(j->trusted_user_uids);
+        j->trusted_user_uids = NULL;
+        j->n_trusted_user_uids = 0;
+        j->trusted_users_missing = strv_free(j->trusted_users_missing);
+        if (n == 0)
+                return 0;
+        j->trusted_user_uids = calloc(n, sizeof(uid_t));
+        if (!j->trusted_user_uids)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                struct passwd pw, *found = NULL;
+                char buf[4096];
+
+                if (getpwnam_r(j->trusted_users[i], &pw, buf, sizeof buf, &found) == 0 && found)
+                        j->trusted_user_uids[j->n_trusted_user_uids++] = found->pw_uid;
+                else if (strv_extend(&j->trusted_users_missing, j->trusted_users[i]) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
         const JailConfig *d = &b->defaults;
         int r;
@@ -224,6 +251,15 @@ static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
                 memcpy(j->trusted_uids, d->trusted_uids, sizeof(UIDRange) * d->n_trusted_uids);
                 j->n_trusted_uids = d->n_trusted_uids;
         }
+
+        if (strv_length(j->trusted_users) == 0 && strv_length(d->trusted_users) > 0) {
+                j->trusted_users = strv_copy(d->trusted_users);
+                if (!j->trusted_users)
+                        return -ENOMEM;
+        }
+        r = resolve_trusted_users(j);
+        if (r < 0)
+                return r;
 
         r = jail_inherit_addresses(b, j);
         if (r < 0)
@@ -272,6 +308,23 @@ static void dump_list(FILE *f, const char *key, char * const *l) {
                 fprintf(f, "%s=%s\n", key, *s);
 }
 
+/* Each name with what it resolved to when loaded, so an admin sees whom the jail trusts. */
+static void dump_trusted_users(FILE *f, const JailConfig *j) {
+        size_t resolved = 0;
+
+        for (size_t k = 0; j->trusted_users && j->trusted_users[k]; k++) {
+                bool missing = false;
+                for (size_t m = 0; j->trusted_users_missing && j->trusted_users_missing[m] && !missing; m++)
+                        missing = streq(j->trusted_users_missing[m], j->trusted_users[k]);
+                if (missing)
+                        fprintf(f, "TrustedUser=%s\n# %s: no such account, skipped\n", j->trusted_users[k],
+                                j->trusted_users[k]);
+                else
+                        fprintf(f, "TrustedUser=%s\n# %s: UID %lu\n", j->trusted_users[k], j->trusted_users[k],
+                                (unsigned long) j->trusted_user_uids[resolved++]);
+        }
+}
+
 void config_dump(const Config *c, FILE *f) {
         fprintf(f,
                 "[Firewall]\n"
@@ -304,6 +357,7 @@ void config_dump(const Config *c, FILE *f) {
                         else
                                 fprintf(f, "TrustedUID=%lu-%lu\n", (unsigned long) u->first, (unsigned long) u->last);
                 }
+                dump_trusted_users(f, j);
                 fprintf(f, "MaxTrackedAddresses=%u\n", j->max_tracked);
         }
 }

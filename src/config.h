@@ -48,9 +48,13 @@ typedef struct JailConfig {
         usec_t ban_time;      /* 1s .. 365d */
         AddressPrefix *ignore_addresses; /* the jail's own plus [Defaults]'; loopback is always ignored on top */
         size_t n_ignore_addresses;
-        UIDRange *trusted_uids; /* TrustedUID=: if non-empty, entries whose _UID is missing or outside
-                                 * every range never count */
+        UIDRange *trusted_uids; /* TrustedUID=: if this or TrustedUser= is set, entries whose _UID is
+                                 * missing or neither here nor a trusted user's never count */
         size_t n_trusted_uids;
+        char **trusted_users;   /* TrustedUser=, as written */
+        uid_t *trusted_user_uids; /* those that named an account when the configuration was loaded */
+        size_t n_trusted_user_uids;
+        char **trusted_users_missing; /* those that did not: skipped */
         unsigned max_tracked; /* MaxTrackedAddresses=, cap on addresses with open failure windows */
         char *source_file;    /* where the jail was first defined, for messages */
         unsigned source_line;
@@ -102,6 +106,8 @@ char *config_error_to_string(const ConfigError *e);
 void config_dump(const Config *c, FILE *f);
 
 const JailConfig *config_find_jail(const Config *c, const char *name);
+/* Whether TrustedUID= or TrustedUser= restricts who may report failures (then only those count). */
+bool jail_config_restricts_senders(const JailConfig *j);
 bool jail_config_trusts_uid(const JailConfig *j, uid_t uid);
 bool jail_config_ignores_address(const JailConfig *j, const Address *a); /* includes loopback */
 

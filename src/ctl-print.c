@@ -145,7 +145,16 @@ int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
                 if (r < 0)
                         return r;
         }
-        return print_suppressed(f, reply, now, legend);
+        r = print_suppressed(f, reply, now, legend);
+        if (r < 0)
+                return r;
+        /* Shown only when a jail had some: a hint that its TrustedUser= may be too narrow. */
+        json_array_foreach(json_object_get(reply, "jails"), i, jail)
+                if (get_int(jail, "untrustedFailures") > 0)
+                        fprintf(f, "\nJail %s: %lld failure line%s from senders it does not trust, not counted "
+                                "(TrustedUser=, see vpopguard.conf(5)).\n", get_string(jail, "name"),
+                                get_int(jail, "untrustedFailures"), get_int(jail, "untrustedFailures") == 1 ? "" : "s");
+        return 0;
 }
 
 int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {
@@ -223,7 +232,7 @@ static const char *reason_to_text(const char *reason) {
                 const char *reason, *text;
         } table[] = {
                 { "no-match",         "no FailRegex= matches" },
-                { "untrusted-sender", "the sender is not trusted (TrustedUID=)" },
+                { "untrusted-sender", "the sender is not trusted (TrustedUser=, TrustedUID=)" },
                 { "ignore-regex",     "an IgnoreRegex= matches" },
                 { "ignored-address",  "the address is ignored (IgnoreAddress= or loopback)" },
         };

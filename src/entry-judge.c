@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
 #include <string.h>
 
 #include "entry-judge.h"
@@ -6,14 +7,20 @@
 /* What the jails think of an entry before anything is counted. */
 typedef struct Acceptance {
         uint64_t jails[(CONFIG_JAILS_MAX + 63) / 64];
+        uint64_t untrusted[(CONFIG_JAILS_MAX + 63) / 64]; /* would take it from a trusted sender */
         bool any;
+        bool any_untrusted;
         bool incomplete;
         const char *message;
         size_t message_len;
 } Acceptance;
 
-static bool accepted_by(const Acceptance *a, size_t i) {
-        return a->jails[i / 64] & (UINT64_C(1) << (i % 64));
+static bool bit(const uint64_t *set, size_t i) {
+        return set[i / 64] & (UINT64_C(1) << (i % 64));
+}
+
+static void set_bit(uint64_t *set, size_t i) {
+        set[i / 64] |= UINT64_C(1) << (i % 64);
 }
 
 static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *ret) {
@@ -22,13 +29,19 @@ static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *r
                 JailVerdict v;
 
                 if (jail_accepts_entry(judge->jails[i], journal_entry_get_field, e, &v)) {
-                        ret->jails[i / 64] |= UINT64_C(1) << (i % 64);
+                        set_bit(ret->jails, i);
                         ret->any = true;
-                } else if (v == JAIL_VERDICT_UNTRUSTED &&
-                           journal_entry_get_field("_UID", &(const char *) { NULL }, &(size_t) { 0 }, e) < 0)
+                } else if (v != JAIL_VERDICT_UNTRUSTED)
+                        continue;
+                else if (journal_entry_get_field("_UID", &(const char *) { NULL }, &(size_t) { 0 }, e) < 0)
                         ret->incomplete = true; /* untrusted only for want of a _UID */
+                else {
+                        set_bit(ret->untrusted, i);
+                        ret->any_untrusted = true;
+                }
         }
-        if (ret->any && journal_entry_get_field("MESSAGE", &ret->message, &ret->message_len, e) < 0) {
+        if ((ret->any || ret->any_untrusted) &&
+            journal_entry_get_field("MESSAGE", &ret->message, &ret->message_len, e) < 0) {
                 ret->message = NULL;
                 ret->incomplete = true;
         }
@@ -72,6 +85,25 @@ static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, c
         return 0;
 }
 
+/* A sender the jail does not trust wrote a line its patterns count: not counted, but told, so
+ * that a mail service running as an account nobody listed does not fail in silence. */
+static void note_untrusted(Jail *jail, JournalEntry *e, const char *message, size_t len, EntryJudgement *ret) {
+        const char *value;
+        size_t n;
+        char buf[16];
+        Address a;
+
+        if (jail_match_message(jail, message, len, &a) != JAIL_VERDICT_FAILURE)
+                return;
+        jail->untrusted_failures++;
+        if (journal_entry_get_field("_UID", &value, &n, e) < 0 || n == 0 || n >= sizeof buf)
+                return;
+        memcpy(buf, value, n);
+        buf[n] = 0;
+        ret->untrusted_jail = jail;
+        ret->untrusted_uid = (uid_t) strtoul(buf, NULL, 10);
+}
+
 int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final, EntryJudgement *ret) {
         Acceptance acc;
         int r;
@@ -85,7 +117,11 @@ int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final
                 Jail *jail = judge->jails[i];
                 Address a;
 
-                if (!accepted_by(&acc, i))
+                if (bit(acc.untrusted, i)) {
+                        note_untrusted(jail, e, acc.message, acc.message_len, ret);
+                        continue;
+                }
+                if (!bit(acc.jails, i))
                         continue;
                 if (jail_match_message(jail, acc.message, acc.message_len, &a) != JAIL_VERDICT_FAILURE)
                         continue;

@@ -26,6 +26,9 @@ typedef struct EntryJudgement {
         bool accepted;   /* some jail takes the entry */
         bool matched;    /* some jail's FailRegex= matched (counted or not) */
         bool unreadable; /* a jail would take it but MESSAGE (or _UID for TrustedUID=) is missing */
+        Jail *untrusted_jail; /* a jail whose FailRegex= matched but that does not trust the sender
+                               * (counted in its untrusted_failures), or NULL */
+        uid_t untrusted_uid;  /* that sender */
 } EntryJudgement;
 
 /* Returned (positive) instead of judging when an entry a jail might take lacks a field and the

@@ -12,15 +12,25 @@ void jail_config_done(JailConfig *j) {
         strv_free(j->ignore_regex);
         free(j->ignore_addresses);
         free(j->trusted_uids);
+        strv_free(j->trusted_users);
+        free(j->trusted_user_uids);
+        strv_free(j->trusted_users_missing);
         free(j->source_file);
         *j = (JailConfig) {};
 }
 
+bool jail_config_restricts_senders(const JailConfig *j) {
+        return j->n_trusted_uids > 0 || strv_length(j->trusted_users) > 0;
+}
+
 bool jail_config_trusts_uid(const JailConfig *j, uid_t uid) {
-        if (j->n_trusted_uids == 0)
+        if (!jail_config_restricts_senders(j))
                 return true;
         for (size_t i = 0; i < j->n_trusted_uids; i++)
                 if (uid >= j->trusted_uids[i].first && uid <= j->trusted_uids[i].last)
+                        return true;
+        for (size_t i = 0; i < j->n_trusted_user_uids; i++)
+                if (uid == j->trusted_user_uids[i])
                         return true;
         return false;
 }

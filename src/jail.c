@@ -131,7 +131,7 @@ static JailVerdict check_fields(const Jail *j, JournalFieldGetter get, void *use
                         return JAIL_VERDICT_NO_MATCH;
         }
 
-        if (j->config->n_trusted_uids > 0) {
+        if (jail_config_restricts_senders(j->config)) {
                 const char *value;
                 size_t len;
                 char buf[16];
@@ -204,5 +204,6 @@ int jail_take_failures(Jail *j, Jail *old) {
         j->failures_total = old->failures_total;
         j->bans_total = old->bans_total;
         j->limit_hits = old->limit_hits;
+        j->untrusted_failures = old->untrusted_failures;
         return 0;
 }

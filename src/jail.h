@@ -44,6 +44,7 @@ typedef struct Jail {
         uint64_t failures_total;
         uint64_t bans_total;
         uint64_t limit_hits;
+        uint64_t untrusted_failures; /* failures its patterns found in entries of untrusted senders */
 } Jail;
 
 int jail_new(const JailConfig *config, Jail **ret);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pwd.h>
 #include <string.h>
 
 #include "entry-judge.h"
@@ -82,7 +83,7 @@ static int want_fields(JournalEntryReader *reader, Jail **jails, size_t n_jails)
         for (size_t i = 0; i < n_jails; i++) {
                 for (size_t k = 0; k < jails[i]->n_matches && r >= 0; k++)
                         r = journal_entry_reader_want(reader, jails[i]->matches[k].field);
-                uid = uid || jails[i]->config->n_trusted_uids > 0;
+                uid = uid || jail_config_restricts_senders(jails[i]->config);
         }
         if (r >= 0 && uid)
                 r = journal_entry_reader_want(reader, "_UID");
@@ -231,6 +232,34 @@ static void count_unreadable(Manager *m) {
         m->unreadable_logged = m->entries_unreadable;
 }
 
+/* A failure line from a sender the jail does not trust: one warning a minute at most (anyone may
+ * log such lines), naming the account and what to change if it is the mail service's. */
+static void warn_untrusted(Manager *m, Jail *jail, uid_t uid) {
+        struct passwd pw, *found = NULL;
+        usec_t now = now_monotonic();
+        char buf[4096];
+
+        if (m->untrusted_logged_usec != 0 && now < m->untrusted_logged_usec + 60 * USEC_PER_SEC)
+                return;
+        m->untrusted_logged_usec = now;
+        if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found) {
+                log_warning("Jail %s: a failure logged by UID %lu, which has no account, was not counted: the jail "
+                            "does not trust it (%llu such entries so far). If the mail service logs as that UID, "
+                            "add TrustedUID=%lu to the jail, see vpopguard.conf(5).",
+                            jail->config->name, (unsigned long) uid, (unsigned long long) jail->untrusted_failures,
+                            (unsigned long) uid);
+                return;
+        }
+        /* Account names are not attacker text, but the escaper costs nothing here. */
+        char name[4 * 32 + 1];
+        log_escape(found->pw_name, strlen(found->pw_name), name, sizeof name);
+        log_warning("Jail %s: a failure logged by UID %lu (%s) was not counted: the jail does not trust that "
+                    "account (%llu such entries so far). If the mail service runs as %s, add TrustedUser=%s to "
+                    "the jail, see vpopguard.conf(5).",
+                    jail->config->name, (unsigned long) uid, name, (unsigned long long) jail->untrusted_failures,
+                    name, name);
+}
+
 /* journald makes an entry visible before it has linked the entry's new data objects (the MESSAGE
  * of a line never seen before, a _UID new in this journal file), and until it has, sd-journal
  * takes such a field for corrupt and reports it absent. So an entry that a jail accepts but that
@@ -273,6 +302,8 @@ static int process_entry(Manager *m, usec_t now, bool final) {
         }
         if (verdict.unreadable)
                 count_unreadable(m);
+        if (verdict.untrusted_jail)
+                warn_untrusted(m, verdict.untrusted_jail, verdict.untrusted_uid);
         if (verdict.matched)
                 m->entries_matched++;
         return entry_done(m);

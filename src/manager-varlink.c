@@ -76,7 +76,7 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 while (ban_table_next(m->bans, &iter, &b))
                         banned += streq(b->jail, jc->name) && b->expires_usec > now;
                 json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                                                       "s:I, s:I, s:o, s:o}",
+                                                       "s:I, s:I, s:o, s:o, s:I}",
                         "name", jc->name,
                         "enabled", jc->enabled,
                         "maxRetry", (json_int_t) jc->max_retry,
@@ -89,7 +89,8 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                         "suppressedMessages", json_int_clamp(st ? st->messages : 0),
                         "suppressionEvents", json_int_clamp(st ? st->events : 0),
                         "lastSuppressedUSec", suppressed ? json_integer(json_int_clamp(st->last_usec)) : json_null(),
-                        "lastSuppressedUnit", suppressed ? json_string(st->last_unit) : json_null()));
+                        "lastSuppressedUnit", suppressed ? json_string(st->last_unit) : json_null(),
+                        "untrustedFailures", json_int_clamp(j ? j->untrusted_failures : 0)));
         }
 
         return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o}",

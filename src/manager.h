@@ -134,6 +134,7 @@ typedef struct Manager {
         unsigned incomplete_tries;         /* reads of the newest entry, found incomplete */
         usec_t unreadable_logged_usec;     /* when the last warning about them was logged */
         uint64_t unreadable_logged;        /* entries_unreadable then */
+        usec_t untrusted_logged_usec;      /* when the last warning about an untrusted sender was logged */
         uint64_t bans_total;
         usec_t started_usec;
         usec_t max_find_time;

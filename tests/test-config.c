@@ -718,6 +718,63 @@ TEST(name_validators) {
         ASSERT_FALSE(journal_match_is_valid("A1234567890123456789012345678901234567890123456789012345678901234=x"));
 }
 
+TEST(trusted_users) {
+        _cleanup_free_ char *errors = NULL;
+        _cleanup_free_ char *dump = NULL;
+        size_t dump_size = 0;
+        Config *c = NULL;
+        int r;
+
+        /* Names resolve when loaded; a name without an account is kept aside and trusts nobody. */
+        errors = load_text("[Defaults]\nTrustedUser=root vpopguard-no-such-account\n" MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        const JailConfig *j = &c->jails[0];
+        ASSERT_EQ(strv_length(j->trusted_users), 2);       /* inherited from [Defaults] */
+        ASSERT_EQ(j->n_trusted_user_uids, 1);
+        ASSERT_EQ(j->trusted_user_uids[0], 0);
+        ASSERT_EQ(strv_length(j->trusted_users_missing), 1);
+        ASSERT_STREQ(j->trusted_users_missing[0], "vpopguard-no-such-account");
+        ASSERT_TRUE(jail_config_restricts_senders(j));
+        ASSERT_TRUE(jail_config_trusts_uid(j, 0));
+        ASSERT_FALSE(jail_config_trusts_uid(j, 1000));
+
+        /* --test-config shows what each name stands for. */
+        FILE *f = open_memstream(&dump, &dump_size);
+        ASSERT_TRUE(f);
+        config_dump(c, f);
+        fclose(f);
+        ASSERT_TRUE(strstr(dump, "TrustedUser=root\n# root: UID 0\n"));
+        ASSERT_TRUE(strstr(dump, "TrustedUser=vpopguard-no-such-account\n# vpopguard-no-such-account: no such account, skipped\n"));
+        config_free(c);
+
+        /* Only missing names: the jail still trusts nobody, not everybody. */
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "TrustedUser=vpopguard-no-such-account\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_TRUE(jail_config_restricts_senders(&c->jails[0]));
+        ASSERT_FALSE(jail_config_trusts_uid(&c->jails[0], 0));
+        config_free(c);
+
+        /* The union with TrustedUID=, and an empty assignment empties the list. */
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "TrustedUser=nobody\nTrustedUser=\nTrustedUser=root\nTrustedUID=1000\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(strv_length(c->jails[0].trusted_users), 1);
+        ASSERT_TRUE(jail_config_trusts_uid(&c->jails[0], 0));
+        ASSERT_TRUE(jail_config_trusts_uid(&c->jails[0], 1000));
+        ASSERT_FALSE(jail_config_trusts_uid(&c->jails[0], 65534));
+        config_free(c);
+
+        /* Not an account name: an error naming the line, nothing resolved. */
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "TrustedUser=root mail:x\n", NULL, &r);
+        ASSERT_EQ(r, -EINVAL);
+        ASSERT_TRUE(strstr(errors, "TrustedUser=root mail:x") != NULL);
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "TrustedUser=-root\n", NULL, &r);
+        ASSERT_EQ(r, -EINVAL);
+}
+
 int main(int argc, char *argv[]) {
         srcdir = argc > 1 ? argv[1] : SRCDIR;
         ASSERT_TRUE(mkdtemp(scratch));
@@ -737,6 +794,7 @@ int main(int argc, char *argv[]) {
         RUN(predicates);
         RUN(name_validators);
         RUN(space_separated_lists);
+        RUN(trusted_users);
 
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", scratch);
         ASSERT_EQ(system(cmd), 0);

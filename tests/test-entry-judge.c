@@ -129,7 +129,16 @@ TEST(untrusted_sender_counts_nothing) {
                 ASSERT_EQ(entry_judge(&w.judge, &e, NOW, true, &v), 0);
                 ASSERT_FALSE(v.accepted);
                 ASSERT_FALSE(v.matched);
+                /* ... but reported: the jail, the sender. */
+                ASSERT_TRUE(v.untrusted_jail == w.jails[0]);
+                ASSERT_EQ(v.untrusted_uid, 1000);
         }
+        ASSERT_EQ(w.jails[0]->untrusted_failures, 5);
+        /* A line its patterns would not count is no untrusted failure. */
+        JournalEntry other = entry("1000", "vchkpw-pop3: (PLAIN) login success joe@example.com:192.0.2.80", NOW);
+        ASSERT_EQ(entry_judge(&w.judge, &other, NOW, true, &v), 0);
+        ASSERT_TRUE(v.untrusted_jail == NULL);
+        ASSERT_EQ(w.jails[0]->untrusted_failures, 5);
         ASSERT_EQ(w.decided.n, 0);
         assert_counted(&w, 0, 0, 0);
         world_done(&w);

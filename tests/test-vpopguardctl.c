@@ -381,7 +381,7 @@ TEST(print_test_and_events) {
                 { "{\"jail\":\"vpopmail\",\"address\":\"127.0.0.1\",\"ignored\":true,\"reason\":\"ignored-address\"}",
                   "jail vpopmail, address 127.0.0.1: does not count: the address is ignored (IgnoreAddress= or loopback) (ignored-address)\n" },
                 { "{\"jail\":\"vpopmail\",\"ignored\":true,\"reason\":\"untrusted-sender\"}",
-                  "jail vpopmail: does not count: the sender is not trusted (TrustedUID=) (untrusted-sender)\n" },
+                  "jail vpopmail: does not count: the sender is not trusted (TrustedUser=, TrustedUID=) (untrusted-sender)\n" },
                 { "{\"jail\":null,\"address\":null,\"ignored\":false,\"reason\":\"no-match\"}",
                   "no jail: does not count: no FailRegex= matches (no-match)\n" },
                 { "{\"ignored\":false,\"reason\":\"something-new\"}", "no jail: does not count (something-new)\n" },
@@ -747,7 +747,7 @@ TEST(cli_test_message) {
         ASSERT_EQ(run.status, 0);
         assert_parameters(&run, "{\"message\":\"-odd message\",\"fields\":{\"SYSLOG_IDENTIFIER\":\"vchkpw\","
                                 "\"_UID\":\"1000\",\"_SYSTEMD_UNIT\":\"qmail.service\",\"X\":\"\"}}");
-        ASSERT_STREQ(run.out, "jail vpopmail: does not count: the sender is not trusted (TrustedUID=) (untrusted-sender)\n");
+        ASSERT_STREQ(run.out, "jail vpopmail: does not count: the sender is not trusted (TrustedUser=, TrustedUID=) (untrusted-sender)\n");
         ctl_run_done(&run);
 
         ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"ignored\":false,\"reason\":\"no-match\"}}"),

@@ -246,9 +246,17 @@ TEST(jail_table) {
         ASSERT_EQ(strv_length(j->journal_matches), 2);
         ASSERT_STREQ(j->journal_matches[0], "SYSLOG_IDENTIFIER=vpopmail");
         ASSERT_STREQ(j->journal_matches[1], "SYSLOG_IDENTIFIER=vchkpw");
-        ASSERT_EQ(j->n_trusted_uids, 1);
-        ASSERT_EQ(j->trusted_uids[0].first, 0);
-        ASSERT_EQ(j->trusted_uids[0].last, 999);
+        /* Root and the accounts of a standard vpopmail/qmail install, by name, and nobody else:
+         * not the web server (33), not an unnamed system UID, not a user. */
+        ASSERT_EQ(j->n_trusted_uids, 0);
+        ASSERT_EQ(strv_length(j->trusted_users), 3);
+        ASSERT_STREQ(j->trusted_users[0], "root");
+        ASSERT_STREQ(j->trusted_users[1], "vpopmail");
+        ASSERT_STREQ(j->trusted_users[2], "qmaild");
+        ASSERT_TRUE(jail_config_trusts_uid(j, 0));
+        ASSERT_FALSE(jail_config_trusts_uid(j, 33));
+        ASSERT_FALSE(jail_config_trusts_uid(j, 777));
+        ASSERT_FALSE(jail_config_trusts_uid(j, 1000));
 
         static const struct {
                 RegexFlags flags;

@@ -273,7 +273,7 @@ out_is "jail vpopmail, address 198.51.100.5: does not count: the address is igno
 ctl 0 --json test --field=_UID=1000 "vchkpw-pop3: password fail joe@example.com:192.0.2.7"
 vg_assert_eq "vpopmail false untrusted-sender" "$(jq_out '"\(.jail) \(.ignored) \(.reason)"')" "TestMessage untrusted"
 ctl 0 test --field=_UID=1000 "vchkpw-pop3: password fail joe@example.com:192.0.2.7"
-out_is "jail vpopmail: does not count: the sender is not trusted (TrustedUID=) (untrusted-sender)" "test of an untrusted sender"
+out_is "jail vpopmail: does not count: the sender is not trusted (TrustedUser=, TrustedUID=) (untrusted-sender)" "test of an untrusted sender"
 ctl 0 --json test "vchkpw-pop3: (PLAIN) login success joe@example.com:192.0.2.7"
 vg_assert_eq "null null false no-match" "$(jq_out '"\(.jail) \(.address) \(.ignored) \(.reason)"')" "TestMessage no-match"
 ctl 0 test "vchkpw-pop3: (PLAIN) login success joe@example.com:192.0.2.7"
