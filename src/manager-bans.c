@@ -255,13 +255,10 @@ static int kernel_failed(Manager *m, int r) {
         return r;
 }
 
-int manager_commit(Manager *m, ManagerSave save) {
+/* Stages 3 and 4, once the kernel holds the queue. */
+static int commit_after_kernel(Manager *m, ManagerSave save) {
         bool changed = m->n_changes > 0;
-        int r;
 
-        r = commit_to_kernel(m);
-        if (r < 0)
-                return kernel_failed(m, r);
         if (m->nft_broken) {
                 log_info("The nftables sets are up to date again.");
                 m->nft_broken = false;
@@ -274,6 +271,13 @@ int manager_commit(Manager *m, ManagerSave save) {
                 manager_update_status(m);
         }
         return save_when_safe(m, save);
+}
+
+int manager_commit(Manager *m, ManagerSave save) {
+        int r = commit_to_kernel(m);
+        if (r < 0)
+                return kernel_failed(m, r);
+        return commit_after_kernel(m, save);
 }
 
 void manager_on_events_sent(JournalSender *s, void *userdata) {
@@ -310,7 +314,7 @@ int manager_apply_now(Manager *m, BanChange *c) {
                 return kernel_failed(m, r);
         }
         /* The admin is told once it is durable: its event in journald's socket, the state on disk. */
-        (void) manager_commit(m, MANAGER_SAVE_NOW);
+        (void) commit_after_kernel(m, MANAGER_SAVE_NOW);
         return 0;
 }
 
