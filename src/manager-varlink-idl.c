@@ -100,6 +100,8 @@ const char manager_varlink_idl[] =
         "\n"
         "error NoSuchJail (jail: string)\n"
         "error InvalidAddress (address: string)\n"
+        "# Ban: the address is configured on one of the host's interfaces; the host never bans itself.\n"
+        "error LocalAddress (address: string, message: string)\n"
         "error NotBanned (address: string)\n"
         "error PermissionDenied ()\n"
         "error ConfigurationError (message: string)\n"
