@@ -280,9 +280,6 @@ size_t local_addresses_size(const LocalAddresses *l) {
 }
 
 static void report(LocalAddresses *l, const Address *a, bool added) {
-        char text[ADDRESS_STRING_MAX];
-
-        log_debug("%s %s this host's interfaces.", address_to_string(a, text), added ? "is now on" : "has left");
         if (!l->first_listing && l->callback)
                 l->callback(a, added, l->userdata);
 }

@@ -405,10 +405,10 @@ void manager_on_local_address(const Address *a, bool added, void *userdata) {
 
         address_to_string(a, text);
         if (!added) {
-                log_info("%s is no longer configured on this host: its failures count again.", text);
+                log_debug("%s is no longer configured on this host: its failures count again.", text);
                 return;
         }
-        log_info("%s is configured on this host now: its failures are not counted.", text);
+        log_debug("%s is configured on this host now: its failures are not counted.", text);
         for (size_t k = 0; k < m->n_jails; k++)
                 failure_table_forget(m->jails[k]->failures, a);
         b = ban_table_get(m->bans, a);
