@@ -32,7 +32,8 @@ static size_t put_message(Datagram *d, uint16_t type, uint16_t flags, uint32_t s
         size_t off = d->len;
         ASSERT_LE(off + NLMSG_SPACE(len), sizeof d->data);
         memcpy(d->data + off, &h, sizeof h);
-        memcpy(d->data + off + NLMSG_HDRLEN, body, len);
+        if (len > 0)
+                memcpy(d->data + off + NLMSG_HDRLEN, body, len);
         d->len += NLMSG_SPACE(len);
         return off;
 }

@@ -5,6 +5,7 @@
 # loopback. On a dummy interface (or a bridge without ports) in the test's network namespace:
 #   - failures from its addresses (IPv4 and IPv6) are not counted, and never ban;
 #   - `vpopguardctl ban` of one is refused with LocalAddress;
+#   - a forged RTM_NEWADDR from a process (not the kernel) exempts nothing;
 #   - a banned address that is then added to the interface is unbanned (the element leaves the
 #     set; an unban event with VPOPGUARD_UNBAN_REASON=local), also at start for a saved ban, and
 #     also when the notification was lost (the socket overflowed while the daemon was stopped);
@@ -15,7 +16,7 @@ set -euo pipefail
 
 vg_require_root_or_skip
 vg_enter_namespaces "$@"
-vg_require_commands nft jq logger journalctl ip
+vg_require_commands nft jq logger journalctl ip python3
 daemon=$(vg_daemon)
 ctl=$(vg_ctl)
 tmp=$(vg_tmpdir local-addresses)
@@ -109,6 +110,37 @@ for a in 192.0.2.200 2001:db8::200; do
                 vg_fail "ban $a: the refusal does not say why: $(cat "$tmp/ban.out")"
         not_in_set "$a" || vg_fail "$a reached the set although its ban was refused"
 done
+
+# --- Only the kernel's word counts: any process may send to the daemon's rtnetlink socket, and
+# a forged RTM_NEWADDR must not make an attacker's address exempt. A real address added after
+# it is announced behind it on the same socket: once that one is refused, the forgery was read.
+rtnl_portid() { # the port of the daemon's NETLINK_ROUTE socket, from /proc/net/netlink
+        local fd inode
+        for fd in /proc/"$pid"/fd/*; do
+                inode=$(readlink "$fd" 2>/dev/null) || continue
+                [[ $inode =~ ^socket:\[([0-9]+)\]$ ]] || continue
+                awk -v i="${BASH_REMATCH[1]}" '$2 == 0 && $10 == i { print $3; found = 1 } END { exit !found }' \
+                        /proc/net/netlink && return 0
+        done
+        return 1
+}
+refused_as_local() { # ADDRESS
+        ! "$ctl" ban "$1" >"$tmp/ban.out" 2>&1 && grep -q LocalAddress "$tmp/ban.out"
+}
+portid=$(rtnl_portid) || vg_fail "the daemon has no NETLINK_ROUTE socket: $(cat /proc/net/netlink)"
+python3 - "$portid" 192.0.2.77 <<'PY' || vg_fail "cannot send a forged RTM_NEWADDR"
+import socket, struct, sys
+IFA_LOCAL, RTM_NEWADDR = 2, 20
+body = struct.pack("=BBBBI", socket.AF_INET, 32, 0, 0, 1) + struct.pack("=HH", 8, IFA_LOCAL) + socket.inet_aton(sys.argv[2])
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+s.bind((0, 0))
+s.sendto(struct.pack("=IHHII", 16 + len(body), RTM_NEWADDR, 0, 0, 0) + body, (int(sys.argv[1]), 0))
+PY
+ip addr add 192.0.2.78/32 dev d0
+vg_poll $T refused_as_local 192.0.2.78
+"$ctl" ban 192.0.2.77 >"$tmp/ban.out" 2>&1 ||
+        vg_fail "a forged RTM_NEWADDR made 192.0.2.77 exempt: $(cat "$tmp/ban.out")"
+ip addr del 192.0.2.78/32 dev d0
 
 # --- A banned address that appears on an interface is unbanned at once.
 "$ctl" ban 192.0.2.201 >/dev/null || vg_fail "manual ban of 192.0.2.201 failed"
