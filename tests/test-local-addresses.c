@@ -238,7 +238,7 @@ TEST(bad_message_lengths) {
 
 /* A message whose body lies is skipped, and the next one is still read. */
 TEST(bad_bodies_are_skipped) {
-        enum { SHORT_BODY, ATTR_TOO_SHORT, ATTR_BEYOND, ATTR_CUT, V4_LEN_5, V4_LEN_16, V6_LEN_4, NO_ADDRESS,
+        enum { SHORT_BODY, ATTR_TOO_SHORT, ATTR_BEYOND, ATTR_PAST_END, ATTR_CUT, V4_LEN_5, V4_LEN_16, V6_LEN_4, NO_ADDRESS,
                TWICE, BAD_PEER, PREFIX_33, ERROR_SHORT, ERROR_POSITIVE, _CASES };
         Seen s;
 
@@ -283,14 +283,18 @@ TEST(bad_bodies_are_skipped) {
                                 put_ip(&d, off, IFA_LOCAL, "192.0.2.7");
                                 break;
                         default: {
-                                /* The attribute's own length lies: below its header, beyond the
-                                 * message, or the message ends inside an attribute header. */
+                                /* The attribute's own length lies: below its header, far beyond
+                                 * the message, or just beyond it (its last bytes are the
+                                 * message's padding); or the message ends inside an attribute
+                                 * header. */
                                 size_t at = d.len;
                                 put_ip(&d, off, IFA_LOCAL, "192.0.2.7");
                                 if (c == ATTR_TOO_SHORT)
                                         set_u16(&d, at, 3);
                                 else if (c == ATTR_BEYOND)
                                         set_u16(&d, at, 64);
+                                else if (c == ATTR_PAST_END)
+                                        set_u32(&d, off + offsetof(struct nlmsghdr, nlmsg_len), d.len - off - 2);
                                 else {
                                         struct nlmsghdr h;
                                         memcpy(&h, d.data + off, sizeof h);
