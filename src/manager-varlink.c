@@ -191,10 +191,10 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
                 return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
                                           json_pack("{s:s}", "address", string_param(parameters, "address")));
         if (local_addresses_contains(m->local, &address))
-                return varlink_call_error(call, ERROR_PREFIX "LocalAddress",
+                return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
                                           json_pack("{s:s,s:s}", "address", string_param(parameters, "address"),
                                                     "message", "The address is configured on one of this host's "
-                                                    "interfaces: banning it would cut the host off from itself."));
+                                                    "interfaces, and the host never bans itself."));
 
         jail = string_param(parameters, "jail");
         if (!jail_name_ok(m, call, jail))

@@ -4,7 +4,7 @@
 # The host never bans itself: every address configured on its interfaces is exempt like
 # loopback. On a dummy interface (or a bridge without ports) in the test's network namespace:
 #   - failures from its addresses (IPv4 and IPv6) are not counted, and never ban;
-#   - `vpopguardctl ban` of one is refused with LocalAddress;
+#   - `vpopguardctl ban` of one is refused (InvalidAddress, with a message that says why);
 #   - a forged RTM_NEWADDR from a process (not the kernel) exempts nothing;
 #   - a banned address that is then added to the interface is unbanned (the element leaves the
 #     set; an unban event with VPOPGUARD_UNBAN_REASON=local), also at start for a saved ban, and
@@ -104,8 +104,8 @@ for a in 192.0.2.200 2001:db8::200; do
         if "$ctl" ban "$a" >"$tmp/ban.out" 2>&1; then
                 vg_fail "vpopguardctl ban $a succeeded although $a is on d0"
         fi
-        grep -q 'io.vpopguard.Manager.LocalAddress' "$tmp/ban.out" ||
-                vg_fail "ban $a: not refused with LocalAddress: $(cat "$tmp/ban.out")"
+        grep -q 'io.vpopguard.Manager.InvalidAddress' "$tmp/ban.out" ||
+                vg_fail "ban $a: not refused with InvalidAddress: $(cat "$tmp/ban.out")"
         grep -q "configured on one of this host's interfaces" "$tmp/ban.out" ||
                 vg_fail "ban $a: the refusal does not say why: $(cat "$tmp/ban.out")"
         not_in_set "$a" || vg_fail "$a reached the set although its ban was refused"
@@ -125,7 +125,7 @@ rtnl_portid() { # the port of the daemon's NETLINK_ROUTE socket, from /proc/net/
         return 1
 }
 refused_as_local() { # ADDRESS
-        ! "$ctl" ban "$1" >"$tmp/ban.out" 2>&1 && grep -q LocalAddress "$tmp/ban.out"
+        ! "$ctl" ban "$1" >"$tmp/ban.out" 2>&1 && grep -q "this host's interfaces" "$tmp/ban.out"
 }
 portid=$(rtnl_portid) || vg_fail "the daemon has no NETLINK_ROUTE socket: $(cat /proc/net/netlink)"
 python3 - "$portid" 192.0.2.77 <<'PY' || vg_fail "cannot send a forged RTM_NEWADDR"
