@@ -12,6 +12,7 @@ static const char * const kind_table[_BAN_CHANGE_KIND_MAX] = {
 static const char * const reason_table[_UNBAN_REASON_MAX] = {
         [UNBAN_MANUAL] = "manual",
         [UNBAN_IGNORED] = "ignored",
+        [UNBAN_LOCAL] = "local",
 };
 
 const char *ban_change_kind_to_string(BanChangeKind k) {

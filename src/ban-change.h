@@ -7,7 +7,8 @@
 #include "journal-position.h"
 
 /* A change of what is banned, as a value: the journal decided a ban, an admin banned or unbanned
- * by hand, a ban ran out, or a ban lost its ground (IgnoreAddress= now covers it). Every change
+ * by hand, a ban ran out, or a ban lost its ground (IgnoreAddress= now covers it, or the address
+ * is the host's own). Every change
  * takes the same way through the manager (manager-bans.c): queued, one nft transaction for the
  * queue, one journal event and one notice to each subscriber per change, the state file last. */
 
@@ -23,6 +24,7 @@ typedef enum BanChangeKind {
 typedef enum UnbanReason {
         UNBAN_MANUAL,   /* Unban() */
         UNBAN_IGNORED,  /* its jail's IgnoreAddress= (or loopback) covers the address now */
+        UNBAN_LOCAL,    /* the address is configured on one of the host's interfaces now */
         _UNBAN_REASON_MAX,
         _UNBAN_REASON_INVALID = -EINVAL,
 } UnbanReason;
@@ -39,7 +41,7 @@ typedef struct BanChange {
 
 /* "ban", "unban", "expire": the names Monitor() streams. */
 const char *ban_change_kind_to_string(BanChangeKind k);
-/* "manual", "ignored"; the journal event's VPOPGUARD_UNBAN_REASON= ("expired" is an expiry). */
+/* "manual", "ignored", "local"; the journal event's VPOPGUARD_UNBAN_REASON= ("expired" is an expiry). */
 const char *unban_reason_to_string(UnbanReason r);
 
 /* Frees what c owns (not c). */

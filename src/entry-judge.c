@@ -125,6 +125,10 @@ int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final
                         continue;
                 if (jail_match_message(jail, acc.message, acc.message_len, &a) != JAIL_VERDICT_FAILURE)
                         continue;
+                /* The host's own address is ignored like loopback: a webmail or proxy on this
+                 * host logs in from it on behalf of remote users. */
+                if (local_addresses_contains(judge->local, &a))
+                        continue;
                 ret->matched = true;
                 if (is_banned(judge, &a, now))
                         continue;

@@ -4,11 +4,13 @@
 #include "ban-table.h"
 #include "jail.h"
 #include "journal-entry.h"
+#include "local-addresses.h"
 
 /* Judges one journal entry for every jail: which jails it is for (JournalMatch=, TrustedUID=),
  * what their patterns say of its MESSAGE, and counts the failures; an address that reaches a
  * jail's MaxRetry is handed to on_ban. It needs no journal and no firewall: what it knows of the
- * world is the entry, the jails and the ban table (a banned address's failures do not count). */
+ * world is the entry, the jails, the ban table (a banned address's failures do not count) and the
+ * host's own addresses (whose failures do not count either, like loopback's). */
 
 /* A jail's verdict reached MaxRetry: b is the ban (banned now, for the jail's BanTime), w the
  * failures that led to it, oldest first (valid during the call). Negative errno aborts. */
@@ -18,6 +20,7 @@ typedef struct EntryJudge {
         Jail **jails;
         size_t n_jails;
         BanTable *bans;
+        const LocalAddresses *local; /* NULL: only loopback is the host's own */
         EntryJudgeBanCallback on_ban;
         void *userdata;
 } EntryJudge;

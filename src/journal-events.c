@@ -68,7 +68,14 @@ static void fields_add_ban_message(Fields *f, const BanChange *c, const char *ad
 static const char *unban_text(const BanChange *c) {
         if (c->kind == BAN_CHANGE_EXPIRE)
                 return "ban time over";
-        return c->reason == UNBAN_IGNORED ? "IgnoreAddress= covers it now" : "lifted by hand";
+        switch (c->reason) {
+        case UNBAN_IGNORED:
+                return "IgnoreAddress= covers it now";
+        case UNBAN_LOCAL:
+                return "it is configured on this host's interfaces now";
+        default:
+                return "lifted by hand";
+        }
 }
 
 int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run) {

@@ -12,7 +12,7 @@
 #define VPOPGUARD_MESSAGE_ENTRIES_MISSED "a88198937379434e853764a891c2a4cf"
 
 /* The event of one change: a ban (its causes' cursors become VPOPGUARD_CAUSE_CURSOR= fields),
- * an unban (VPOPGUARD_UNBAN_REASON=manual or ignored) or an expiry (VPOPGUARD_UNBAN_REASON=expired).
+ * an unban (VPOPGUARD_UNBAN_REASON=manual, ignored or local) or an expiry (VPOPGUARD_UNBAN_REASON=expired).
  * sender NULL: sent with sd_journal_sendv(), which blocks while journald is behind. Failing to
  * log is not fatal: returns negative errno. */
 int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run);

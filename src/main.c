@@ -202,6 +202,10 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         (void) manager_load_logged_bans(m);
+        /* Before the firewall: a ban of the host's own address is lifted at once. */
+        r = manager_watch_local_addresses(m);
+        if (r < 0)
+                return r;
         r = manager_setup_firewall(m);
         if (r < 0)
                 return r;

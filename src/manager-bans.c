@@ -369,31 +369,59 @@ static void on_foreign_nft_change(void *userdata, bool lost) {
 }
 
 /* A saved ban of an address that its jail now ignores (IgnoreAddress=, loopback) is lifted:
- * an admin who adds an address there expects it to be free after the next start or reload. */
+ * an admin who adds an address there expects it to be free after the next start or reload. So
+ * is a ban of the host's own address (see manager_on_local_address()). */
 int manager_lift_ignored_bans(Manager *m) {
-        _cleanup_free_ Ban *lift = NULL;
+        _cleanup_free_ BanChange *lift = NULL;
         size_t n = 0, iter = 0;
         const Ban *b;
         int r;
 
-        lift = malloc(MAX(ban_table_size(m->bans), 1U) * sizeof(Ban));
+        lift = malloc(MAX(ban_table_size(m->bans), 1U) * sizeof(BanChange));
         if (!lift)
                 return log_oom();
         while (ban_table_next(m->bans, &iter, &b)) {
                 const JailConfig *jc = config_find_jail(m->config, b->jail);
                 if (jc ? jail_config_ignores_address(jc, &b->address) : address_is_loopback(&b->address))
-                        lift[n++] = *b;
+                        lift[n++] = (BanChange) { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_IGNORED };
+                else if (local_addresses_contains(m->local, &b->address))
+                        lift[n++] = (BanChange) { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_LOCAL };
         }
         for (size_t i = 0; i < n; i++) {
                 char text[ADDRESS_STRING_MAX];
-                log_notice("Lifting the ban of %s (jail %s): the jail ignores this address now.",
-                           address_to_string(&lift[i].address, text), lift[i].jail);
-                BanChange c = { .kind = BAN_CHANGE_UNBAN, .ban = lift[i], .reason = UNBAN_IGNORED };
-                r = manager_queue_change(m, &c);
+                log_notice("Lifting the ban of %s (jail %s): %s.", address_to_string(&lift[i].ban.address, text),
+                           lift[i].ban.jail, lift[i].reason == UNBAN_LOCAL ? "it is this host's own address"
+                                                                            : "the jail ignores this address now");
+                r = manager_queue_change(m, &lift[i]);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* The host must not ban itself: from the moment an address is configured on one of its
+ * interfaces, its failures are not counted (entry-judge.c), those counted so far are forgotten,
+ * and a ban of it is lifted. Once it leaves, it is an address like any other. */
+void manager_on_local_address(const Address *a, bool added, void *userdata) {
+        Manager *m = userdata;
+        char text[ADDRESS_STRING_MAX];
+        const Ban *b;
+
+        address_to_string(a, text);
+        if (!added) {
+                log_debug("%s is no longer configured on this host: its failures count again.", text);
+                return;
+        }
+        log_debug("%s is configured on this host now: its failures are not counted.", text);
+        for (size_t k = 0; k < m->n_jails; k++)
+                failure_table_forget(m->jails[k]->failures, a);
+        b = ban_table_get(m->bans, a);
+        if (!b || b->expires_usec <= now_realtime())
+                return; /* an expired ban is the expiry timer's */
+        log_notice("Lifting the ban of %s (jail %s): it is configured on this host now.", text, b->jail);
+        BanChange c = { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_LOCAL };
+        if (manager_queue_change(m, &c) >= 0)
+                (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE);
 }
 
 int manager_setup_firewall(Manager *m) {

@@ -270,6 +270,7 @@ static int process_entry(Manager *m, usec_t now, bool final) {
                 .jails = m->jails,
                 .n_jails = m->n_jails,
                 .bans = m->bans,
+                .local = m->local,
                 .on_ban = on_judged_ban,
                 .userdata = m,
         };

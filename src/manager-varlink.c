@@ -191,6 +191,11 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
                 /* Banning loopback would cut the machine off from its own services. */
                 return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
                                           json_pack("{s:s}", "address", string_param(parameters, "address")));
+        if (local_addresses_contains(m->local, &address))
+                return varlink_call_error(call, ERROR_PREFIX "InvalidAddress",
+                                          json_pack("{s:s,s:s}", "address", string_param(parameters, "address"),
+                                                    "message", "The address is configured on one of this host's "
+                                                    "interfaces, and the host never bans itself."));
 
         jail = string_param(parameters, "jail");
         if (!jail_name_ok(m, call, jail))

@@ -49,6 +49,7 @@ Manager *manager_free(Manager *m) {
         free(m->cursor);
         suppression_tracker_free(m->suppression);
         nft_monitor_free(m->nft_monitor);
+        local_addresses_free(m->local);
         sd_event_source_disable_unref(m->repair_timer);
         nft_set_free(m->nft);
         ban_table_free(m->bans);
@@ -304,6 +305,26 @@ finish:
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         return r;
+}
+
+/* Without AF_NETLINK (a sandbox), or with a kernel that does not answer, the daemon still runs:
+ * loopback stays exempt, and the warning says what is lost. */
+int manager_watch_local_addresses(Manager *m) {
+        int r;
+
+        r = local_addresses_new(manager_on_local_address, m, &m->local);
+        if (r < 0)
+                return log_oom();
+        r = local_addresses_watch(m->local, m->event);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot list this host's own addresses (rtnetlink): only loopback is exempt "
+                                  "from bans, ignoring: %m");
+                m->local = local_addresses_free(m->local);
+                return 0;
+        }
+        log_debug("%zu address%s configured on this host %s exempt from bans.", local_addresses_size(m->local),
+                  local_addresses_size(m->local) == 1 ? "" : "es", local_addresses_size(m->local) == 1 ? "is" : "are");
+        return 0;
 }
 
 void manager_update_status(Manager *m) {

@@ -11,6 +11,7 @@
 #include "journal-entry.h"
 #include "journal-suppression.h"
 #include "journal-sender.h"
+#include "local-addresses.h"
 #include "nft-monitor.h"
 #include "nft-set.h"
 #include "state-file.h"
@@ -103,6 +104,7 @@ typedef struct Manager {
 
         NftSet *nft;
         NftMonitor *nft_monitor;
+        LocalAddresses *local;             /* the host's own addresses, never banned; NULL without rtnetlink */
         sd_event_source *repair_timer;     /* debounces repairs after foreign nft changes */
         bool repair_foreign;               /* the repair is for a change by another process */
         usec_t repair_lost_monotonic;      /* last repair after lost notifications */
@@ -152,6 +154,9 @@ int manager_run(Manager *m);
 void manager_update_status(Manager *m);
 /* Returns negative errno if the new configuration was refused; *ret_message then says why. */
 int manager_reload(Manager *m, char **ret_message);
+/* Lists the host's addresses and follows them; without rtnetlink only loopback is exempt (a
+ * warning, not a failure). */
+int manager_watch_local_addresses(Manager *m);
 
 /* manager-journal.c */
 /* A journal handle for a set of jails, positioned after the cursor, not yet followed. */
@@ -180,8 +185,11 @@ int manager_commit(Manager *m, ManagerSave save);
 int manager_apply_now(Manager *m, BanChange *c);
 /* The next commit puts every active ban back into the kernel (start, reload, repair). */
 void manager_request_reconcile(Manager *m);
-/* Queues the unban of every ban whose jail now ignores its address (start, reload). */
+/* Queues the unban of every ban whose jail now ignores its address, or of an address that is
+ * configured on the host's interfaces (start, reload). */
 int manager_lift_ignored_bans(Manager *m);
+/* LocalAddressesCallback: an address came to (or left) the host's interfaces. */
+void manager_on_local_address(const Address *a, bool added, void *userdata);
 int manager_subscribe(Manager *m, BanChangeSubscriber callback, void *userdata);
 /* The event queue drained: writes the state file if it waited for that. */
 void manager_on_events_sent(JournalSender *s, void *userdata);

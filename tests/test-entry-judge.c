@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -188,6 +190,61 @@ TEST(banned_address_does_not_count) {
         world_done(&w);
 }
 
+/* What rtnetlink says when an IPv4 address is added to (type RTM_NEWADDR) or removed from
+ * (RTM_DELADDR) an interface. */
+static void local_change(LocalAddresses *l, uint16_t type, const char *text) {
+        struct {
+                struct nlmsghdr h;
+                struct ifaddrmsg ifa;
+                struct rtattr rta;
+                uint8_t address[4];
+        } msg = {
+                .h = { .nlmsg_len = sizeof msg, .nlmsg_type = type },
+                .ifa = { .ifa_family = AF_INET, .ifa_prefixlen = 24, .ifa_index = 3 },
+                .rta = { .rta_len = RTA_LENGTH(4), .rta_type = IFA_LOCAL },
+        };
+        ASSERT_EQ(inet_pton(AF_INET, text, msg.address), 1);
+        ASSERT_EQ(local_addresses_process(l, &msg, sizeof msg), 0);
+}
+
+TEST(local_address_does_not_count) {
+        _cleanup_(local_addresses_freep) LocalAddresses *local = NULL;
+        World w;
+        EntryJudgement v;
+        world_init(&w);
+        ASSERT_OK(local_addresses_new(NULL, NULL, &local));
+        w.judge.local = local;
+
+        /* The host's own address, like loopback: as if no pattern had matched. */
+        local_change(local, RTM_NEWADDR, "192.0.2.7");
+        for (unsigned i = 1; i <= 5; i++) {
+                JournalEntry e = entry("0", FAIL_LINE, NOW + i);
+                ASSERT_EQ(entry_judge(&w.judge, &e, NOW, false, &v), 0);
+                ASSERT_TRUE(v.accepted);
+                ASSERT_FALSE(v.matched);
+        }
+        ASSERT_EQ(w.decided.n, 0);
+        assert_counted(&w, 0, 0, 0);
+
+        /* Another address on the same network still counts. */
+        JournalEntry other = entry("0", "vchkpw-pop3: password fail joe@example.com:192.0.2.8", NOW);
+        ASSERT_EQ(entry_judge(&w.judge, &other, NOW, false, &v), 0);
+        ASSERT_TRUE(v.matched);
+        assert_counted(&w, 0, 1, 1);
+
+        /* Gone from the interface, it is an address like any other. */
+        local_change(local, RTM_DELADDR, "192.0.2.7");
+        for (unsigned i = 1; i <= 3; i++) {
+                JournalEntry e = entry("0", FAIL_LINE, NOW + 10 + i);
+                ASSERT_EQ(entry_judge(&w.judge, &e, NOW + 20, false, &v), 0);
+                ASSERT_TRUE(v.matched);
+        }
+        ASSERT_EQ(w.decided.n, 1);
+        char text[ADDRESS_STRING_MAX];
+        ASSERT_STREQ(address_to_string(&w.decided.bans[0].address, text), "192.0.2.7");
+        world_done(&w);
+}
+
 TEST(one_entry_two_jails) {
         World w;
         EntryJudgement v;
@@ -227,6 +284,7 @@ int main(void) {
         RUN(untrusted_sender_counts_nothing);
         RUN(incomplete_entry_waits_then_is_unreadable);
         RUN(banned_address_does_not_count);
+        RUN(local_address_does_not_count);
         RUN(one_entry_two_jails);
         RUN(not_for_any_jail);
         return 0;
