@@ -24,6 +24,8 @@ vg_spawn "$tmp/sleep.log" sleep 1000
 sleeper=$VG_LAST_PID
 vg_kill "$sleeper"
 if vg_pid_alive "$sleeper"; then vg_fail "vg_kill left $sleeper running"; fi
+if (CI=true vg_skip_part "a check") 2>/dev/null; then vg_fail "vg_skip_part passed under CI=true"; fi
+(CI='' vg_skip_part "a check") 2>/dev/null || vg_fail "vg_skip_part failed without CI=true"
 
 # --- Private journald: logger as root, over the syslog socket like vchkpw.
 vg_start_journald
