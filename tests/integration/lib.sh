@@ -167,6 +167,109 @@ vg_stop_daemon() {
         vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM ($(tail -n 5 "$log" 2>/dev/null))"
 }
 
+# --- The daemon under test, one at a time: VG_DAEMON_PID and VG_DAEMON_LOG. Readiness is its
+# READY=1 on a NOTIFY_SOCKET that the test reads, as systemd waits for a Type=notify service;
+# never a line of its log.
+VG_DAEMON_PID=
+VG_DAEMON_LOG=
+VG_NOTIFY_SOCKET=
+VG_NOTIFY_LOG=
+
+# Starts (once) the listener on VG_NOTIFY_SOCKET: each field of each datagram becomes a line
+# "PID FIELD" of VG_NOTIFY_LOG, PID being the sender's, from its credentials.
+vg__notify_listen() {
+        local py=/usr/bin/python3
+        [[ -z $VG_NOTIFY_SOCKET ]] || return 0
+        [[ -n $VG_TMPDIR ]] || vg_fail "vg__notify_listen: call vg_enter_namespaces first"
+        # Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
+        [[ -x $py ]] || py=python3
+        vg_require_commands "$py"
+        VG_NOTIFY_SOCKET=$VG_TMPDIR/notify.socket
+        VG_NOTIFY_LOG=$VG_TMPDIR/notify.log
+        : >"$VG_NOTIFY_LOG"
+        # It closes what it inherited: a test's FIFO, say, must see EOF when the test closes it.
+        vg_spawn "$VG_TMPDIR/notify-listener.log" "$py" -c '
+import os, socket, struct, sys
+os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        data, ancillary, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(12))
+        pid = 0
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", value[:12])[0]
+        for field in data.decode(errors="replace").split("\n"):
+            if field:
+                f.write("%d %s\n" % (pid, field))
+        f.flush()
+' "$VG_NOTIFY_SOCKET" "$VG_NOTIFY_LOG"
+        vg_poll 30 test -S "$VG_NOTIFY_SOCKET"
+}
+
+# vg_notify_fields [PID]: the fields that PID (default: the daemon) sent to NOTIFY_SOCKET, in
+# order, one a line (READY=1, STATUS=..., ...).
+# shellcheck disable=SC2120 # PID is optional
+vg_notify_fields() {
+        local pid=${1:-$VG_DAEMON_PID}
+        [[ -n $VG_NOTIFY_LOG ]] || return 0
+        sed -n "s/^$pid //p" "$VG_NOTIFY_LOG"
+}
+
+# vg_spawn_daemon LOGFILE CMD...: starts CMD, which is or execs vpopguardd (see vg_daemon), with
+# NOTIFY_SOCKET set, as the daemon of the test; does not wait for it.
+vg_spawn_daemon() {
+        local log=$1
+        shift
+        vg__notify_listen
+        vg_spawn "$log" env NOTIFY_SOCKET="$VG_NOTIFY_SOCKET" "$@"
+        VG_DAEMON_PID=$VG_LAST_PID
+        VG_DAEMON_LOG=$log
+}
+
+# vg_start_daemon LOGFILE CMD...: vg_spawn_daemon, then waits for its READY=1.
+vg_start_daemon() {
+        vg_spawn_daemon "$@"
+        vg_poll 20 vg_daemon_running
+}
+
+# vg_daemon_ok: fails the test, with the end of its log, if the daemon exited.
+vg_daemon_ok() {
+        vg_daemon_alive "$VG_DAEMON_PID" "$VG_DAEMON_LOG"
+}
+
+# vg_daemon_ready: the daemon has sent READY=1.
+vg_daemon_ready() {
+        vg_notify_fields | grep -qx READY=1
+}
+
+# vg_daemon_running: the daemon has not exited (else the test fails) and has sent READY=1.
+vg_daemon_running() {
+        vg_daemon_ok
+        vg_daemon_ready
+}
+
+# vg_kill9_daemon: SIGKILL to the daemon, which must die of it (not have exited on its own
+# before); reaps and untracks it.
+vg_kill9_daemon() {
+        local rc=0
+        kill -KILL "$VG_DAEMON_PID" 2>/dev/null || true
+        wait "$VG_DAEMON_PID" 2>/dev/null || rc=$?
+        vg_kill "$VG_DAEMON_PID" 1 # only forgets it: it has been reaped
+        ((rc == 128 + 9)) ||
+                vg_fail "vpopguardd exited with status $rc before SIGKILL: $(tail -n 20 "$VG_DAEMON_LOG" 2>/dev/null)"
+        VG_DAEMON_PID=
+}
+
+# vg_term_daemon [SECONDS]: vg_stop_daemon for the daemon (SIGTERM, exit status 0).
+# shellcheck disable=SC2120 # SECONDS is optional
+vg_term_daemon() {
+        vg_stop_daemon "$VG_DAEMON_PID" "$VG_DAEMON_LOG" "$@"
+        VG_DAEMON_PID=
+}
+
 # vg_vpopmail_config CONF [SETTING...]: CONF with the SETTINGs (e.g. MaxRetry=3) in [Defaults],
 # and the shipped vpopmail jail in CONF.d/.
 vg_vpopmail_config() {
