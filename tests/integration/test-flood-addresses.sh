@@ -52,13 +52,9 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h "MaxTrackedAddre
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-
 status() { # FILTER: applied to a GetStatus reply through the raw socket
         local reply
-        daemon_ok
+        vg_daemon_ok
         reply=$(printf '{"method":"io.vpopguard.Manager.GetStatus"}\0' |
                 timeout 60 /usr/bin/python3 -c '
 import socket, sys
@@ -84,7 +80,7 @@ read_at_least() { # N: the daemon has processed N entries
 }
 
 banned() { # SET ADDRESS
-        daemon_ok
+        vg_daemon_ok
         vg_nft_set_has "$1" "$2"
 }
 
@@ -103,9 +99,9 @@ for i in $(seq 1 300); do printf '2001:db8::a:%x 2001_db8__a_%x\n' "$i" "$i"; do
 vg_assert_eq 1000 "$(wc -l <"$tmp/attackers")" "number of attackers"
 sentinel=203.0.113.250
 
-vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-pid=$VG_LAST_PID
-vg_poll 20 answers
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+pid=$VG_DAEMON_PID
+vg_poll 20 answers # the baseline below is taken after a first call, as the poller's calls will be
 base_anon=$(kb_of RssAnon)
 
 asan=
@@ -193,7 +189,7 @@ vg_assert_eq "$lost 1" "$(jq -r '.failures[] | "\(.address) \(.count)"' "$tmp/lo
 
 # The state file is saved at the end of the journal; it then holds the same windows and bans.
 state_has_sentinel() {
-        daemon_ok
+        vg_daemon_ok
         grep -q "^ban vpopmail $sentinel " "$tmp/state/state" 2>/dev/null
 }
 vg_poll 30 state_has_sentinel
@@ -233,6 +229,6 @@ else
 fi
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
-vg_stop_daemon "$pid" "$tmp/daemon.log" 120
+vg_term_daemon 120
 
 vg_log "all checks passed"

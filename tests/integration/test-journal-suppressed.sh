@@ -150,19 +150,14 @@ more_notes_than() {
 # its lines carry their priority).
 start_daemon() {
         # shellcheck disable=SC2016 # expanded by the inner shell
-        vg_spawn "$tmp/daemon.log" systemd-cat --identifier=vpopguardd -- bash -c \
+        vg_start_daemon "$tmp/daemon.log" systemd-cat --identifier=vpopguardd -- bash -c \
                 'export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); exec "$0" "$@"' \
                 "$daemon" --config="$tmp/vpopguard.conf" --state-directory="$tmp/state" --socket="$tmp/socket"
-        pid=$VG_LAST_PID
-        vg_poll 10 ready
+        pid=$VG_DAEMON_PID
 }
 daemon_alive() {
         vg_pid_alive "$pid" ||
                 vg_fail "vpopguardd exited: $(journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=vpopguardd | tail -n 20)"
-}
-ready() {
-        daemon_alive
-        ctl status >/dev/null 2>&1
 }
 banned() {
         daemon_alive

@@ -36,15 +36,13 @@ PY
 }
 
 status() { # FILTER over GetStatus
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        vg_daemon_ok
         "$ctl" --json status | jq -r "$1"
 }
 unreadable_is() { [[ $(status .entriesUnreadable) == "$1" ]]; }
 
 start_daemon() {
-        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-        pid=$VG_LAST_PID
-        vg_poll 20 eval '"$ctl" status >/dev/null 2>&1'
+        vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 }
 start_daemon
 vg_assert_eq 0 "$(status .entriesUnreadable)" "entriesUnreadable at the start"
@@ -72,7 +70,7 @@ vg_assert_eq 1 "$(grep -c 'no readable MESSAGE' "$tmp/daemon.log")" "warnings (o
         vg_fail "vpopguardctl status does not show the entries not judged: $("$ctl" status)"
 
 # A restart resumes after them.
-vg_stop_daemon "$pid" "$tmp/daemon.log" 20
+vg_term_daemon 20
 mv "$tmp/daemon.log" "$tmp/daemon.1.log"
 start_daemon
 vg_log_failures 192.0.2.8

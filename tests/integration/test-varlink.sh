@@ -89,19 +89,12 @@ fail() { # ADDRESS [N]: N failures as vchkpw logs them (as root)
 }
 
 banned() { # ADDRESS, failing the test if the daemon died
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 
-answers() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-        "$ctl_bin" status >/dev/null 2>&1
-}
-
 start_daemon() {
-        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
-        pid=$VG_LAST_PID
-        vg_poll 20 answers
+        vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
 }
 
 last_filter_cursor() {
@@ -295,7 +288,7 @@ ctl 1 reload
 err_has "io.vpopguard.Manager.ConfigurationError" "reload of a broken configuration"
 err_has "$conf.d/60-broken.conf:2" "ConfigurationError names file and line"
 [[ ! -s $tmp/out ]] || vg_fail "failed reload printed: $(cat "$tmp/out")"
-vg_pid_alive "$pid" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$tmp/daemon.log")"
+vg_pid_alive "$VG_DAEMON_PID" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$VG_DAEMON_LOG")"
 ctl 0 --json status
 vg_assert_eq 2 "$(jq_out '.jails[0].maxRetry')" "maxRetry after a refused reload"
 fail 192.0.2.41 2
@@ -402,9 +395,7 @@ manual_before=$(ban_of 203.0.113.60)
 fail 192.0.2.50 2
 vg_poll 20 banned 192.0.2.50
 ctl 0 unban 192.0.2.50 # the last change before the crash
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-vg_kill "$pid"
+vg_kill9_daemon
 # A monitor ends with 3 when the daemon goes away.
 vg_poll 10 vg_pid_exited "$monitor_json"
 rc=0
