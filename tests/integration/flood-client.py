@@ -32,8 +32,9 @@
 #       exists. Then reads the events queued meanwhile up to the ban of SENTINEL and prints
 #       "bans N" (journal bans among them, SENTINEL's included).
 #   pipeline SOCKET N METHOD DONEFILE
-#       Sends N calls of METHOD at once and reads nothing until DONEFILE exists; then reads what
-#       is there and prints "replies R bytes B end EOF|RESET|OPEN".
+#       Sends N calls of METHOD at once and reads nothing until DONEFILE exists; then reads until
+#       the N replies are in or the daemon closed the connection, and prints "replies R bytes B
+#       end EOF|RESET|OPEN" (OPEN: all N replies came, and the connection is still open).
 
 import ipaddress
 import json
@@ -242,10 +243,13 @@ def mode_pipeline(path, n, method, donefile):
     replies, total, end = 0, 0, "OPEN"
     s.setblocking(False)
     deadline = time.monotonic() + CALL_TIMEOUT
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([s], [], [], 5)
+    while replies < int(n):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail("pipeline: %d of %s replies, and the connection still open after %d s" % (replies, n, CALL_TIMEOUT))
+        r, _, _ = select.select([s], [], [], left)
         if not r:
-            break  # nothing more for 5 s: the connection stays open
+            continue
         try:
             chunk = s.recv(1 << 20)
         except ConnectionResetError:
