@@ -251,6 +251,26 @@ vg_daemon_running() {
         vg_daemon_ready
 }
 
+# vg_daemon_readies: how many times the daemon has sent READY=1 (once at start, once after each
+# reload, applied or refused).
+vg_daemon_readies() {
+        vg_notify_fields | grep -cx READY=1 || true
+}
+
+# vg_daemon_readies_above N: the daemon has sent READY=1 more than N times (and has not exited).
+vg_daemon_readies_above() {
+        vg_daemon_ok
+        (($(vg_daemon_readies) > $1))
+}
+
+# vg_reload_daemon: SIGHUP, then waits until the reload is over (its READY=1).
+vg_reload_daemon() {
+        local n
+        n=$(vg_daemon_readies)
+        kill -HUP "$VG_DAEMON_PID"
+        vg_poll 20 vg_daemon_readies_above "$n"
+}
+
 # vg_kill9_daemon: SIGKILL to the daemon, which must die of it (not have exited on its own
 # before); reaps and untracks it.
 vg_kill9_daemon() {

@@ -58,9 +58,6 @@ vg_assert_eq "" "$(nft list tables)" "nftables tables after the refused start"
 # --- 3 and 4. The running daemon; the test reads its NOTIFY_SOCKET.
 vg_start_journald
 
-count_ready() { # N: READY=1 arrived N times
-        [[ $(vg_notify_fields | grep -cx READY=1) -eq $1 ]]
-}
 protocol() { # the lifecycle fields, in order
         vg_notify_fields "$pid" | grep -xE 'READY=1|RELOADING=1|STOPPING=1' | paste -sd' ' -
 }
@@ -82,7 +79,6 @@ not_banned() {
 log=$tmp/daemon.log
 vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 pid=$VG_DAEMON_PID
-vg_poll "$T" count_ready 1
 vg_notify_fields | grep -q '^STATUS=.*jail' || vg_fail "no STATUS= naming the jails: $(vg_notify_fields)"
 
 # MaxRetry=3 to begin with.
@@ -91,8 +87,7 @@ vg_poll "$T" banned 192.0.2.1
 
 # A broken drop-in (one good line, one bad): logged with file:line, nothing of it applied.
 printf '[Defaults]\nMaxRetry=2\nFindTime=banana\n' >"$conf.d/90-local.conf"
-kill -HUP "$pid"
-vg_poll "$T" count_ready 2
+vg_reload_daemon
 vg_assert_eq "READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the broken reload"
 vg_poll "$T" has_line_with "$log" "$conf.d/90-local.conf:3:" "FindTime=banana"
 vg_poll "$T" grep -q 'Keeping the previous configuration' "$log"
@@ -107,8 +102,7 @@ vg_assert_eq "$(printf '%s\n' 192.0.2.1 192.0.2.9)" "$(vg_nft_set_elements banne
 
 # A good drop-in: MaxRetry=2 from now on, and 192.0.2.31's first failure still counts.
 printf '[Defaults]\nMaxRetry=2\n' >"$conf.d/90-local.conf"
-kill -HUP "$pid"
-vg_poll "$T" count_ready 3
+vg_reload_daemon
 vg_assert_eq "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the good reload"
 vg_poll "$T" grep -q 'Configuration reloaded' "$log"
 fail 192.0.2.31 1
