@@ -8,7 +8,8 @@
 #       vg_require_root_or_skip
 #       vg_enter_namespaces "$@"      # re-executes the script; all below runs in private namespaces
 #       vg_start_journald
-#       ...
+#       vg_start_daemon "$tmp/daemon.log" "$(vg_daemon)" --config=...  # returns at its READY=1
+#       ...                           # vg_daemon_ok, vg_reload_daemon, vg_kill9_daemon, vg_term_daemon
 #
 # Powers: after vg_enter_namespaces the script runs in its own mount, network and PID namespaces.
 # The host's journal, nftables ruleset, /dev and /etc are never changed: every mount below is
@@ -16,7 +17,8 @@
 # kernel ends whatever it left behind and drops the namespaces with their mounts and rules.
 #
 # Do not install your own EXIT trap (it would replace the cleanup); use vg_on_exit instead.
-# Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail.
+# Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail. Under CI=true nothing
+# may be skipped: vg_skip and vg_skip_part fail the test instead.
 #
 # vpopguardd and vpopguardctl under a wrapper (tests/valgrind.sh sets these; without them
 # nothing changes). Tests start both only through the paths vg_daemon and vg_ctl print.
