@@ -195,7 +195,7 @@ TEST(real_journal) {
         int r;
 
         if (access(JOURNAL_REMOTE, X_OK) < 0) {
-                fprintf(stderr, "%s missing, skipping the real journal test\n", JOURNAL_REMOTE);
+                skip_part("the real journal test: no " JOURNAL_REMOTE);
                 return;
         }
 

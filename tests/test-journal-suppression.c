@@ -301,7 +301,7 @@ TEST(find_jails) {
         FILE *f;
 
         if (access(JOURNAL_REMOTE, X_OK) < 0) {
-                fprintf(stderr, "%s missing, skipping the real journal test\n", JOURNAL_REMOTE);
+                skip_part("the real journal test: no " JOURNAL_REMOTE);
                 return;
         }
         ASSERT_TRUE(mkdtemp(dir));

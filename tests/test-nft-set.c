@@ -85,6 +85,19 @@ static double now_sec(void) {
         return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static usec_t now_usec(void) {
+        return (usec_t) (now_sec() * USEC_PER_SEC);
+}
+
+/* X was added with TIMEOUT and listed at most ELAPSED later, however slow the machine: what is
+ * left of it is at most TIMEOUT, and at least TIMEOUT - ELAPSED (in the whole seconds that
+ * libnftables reports). */
+static void assert_remaining(const NftElement *x, usec_t timeout, usec_t elapsed) {
+        ASSERT_TRUE(x);
+        ASSERT_LE(x->timeout, timeout);
+        ASSERT_GE(x->timeout + elapsed + USEC_PER_SEC, timeout);
+}
+
 static const char golden_inet[] =
         "table inet vpopguard {\n"
         "\tset banned4 {\n"
@@ -177,37 +190,51 @@ TEST(add_and_list) {
         NftElement e[] = {
                 elem("192.0.2.7", 100 * USEC_PER_SEC),
                 elem("2001:db8::7", 200 * USEC_PER_SEC),
-                elem("192.0.2.8", 2 * USEC_PER_SEC + 1), /* rounds up to 3s */
-                elem("192.0.2.9", 0),                    /* at least 1s */
+                elem("192.0.2.8", 100 * USEC_PER_SEC + 1), /* rounds up to 101s */
         };
+        usec_t start = now_usec();
         ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
         ASSERT_STREQ(nft_set_error(s), "");
         nft("add element inet vpopguard banned6 { 2001:db8::9 }"); /* permanent */
 
         const char *text = nft_with(0, "list set inet vpopguard banned4");
-        ASSERT_TRUE(strstr(text, "192.0.2.8 timeout 3s"));
-        ASSERT_TRUE(strstr(text, "192.0.2.9 timeout 1s"));
+        ASSERT_TRUE(strstr(text, "192.0.2.8 timeout 101s"));
 
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
-        ASSERT_GE(n, 4); /* 192.0.2.9 may already have expired */
-        ASSERT_TRUE(x = find(l, n, "192.0.2.7"));
-        ASSERT_LE(x->timeout, 100 * USEC_PER_SEC);
-        ASSERT_TRUE(x->timeout > 95 * USEC_PER_SEC);
-        ASSERT_TRUE(x = find(l, n, "2001:db8::7"));
-        ASSERT_LE(x->timeout, 200 * USEC_PER_SEC);
-        ASSERT_TRUE(x->timeout > 195 * USEC_PER_SEC);
-        ASSERT_TRUE(x = find(l, n, "192.0.2.8"));
-        ASSERT_LE(x->timeout, 3 * USEC_PER_SEC);
-        ASSERT_TRUE(x->timeout > 0);
+        usec_t elapsed = now_usec() - start;
+        ASSERT_EQ(n, 4);
+        assert_remaining(find(l, n, "192.0.2.7"), 100 * USEC_PER_SEC, elapsed);
+        assert_remaining(find(l, n, "2001:db8::7"), 200 * USEC_PER_SEC, elapsed);
+        assert_remaining(find(l, n, "192.0.2.8"), 101 * USEC_PER_SEC, elapsed);
         ASSERT_TRUE(x = find(l, n, "2001:db8::9"));
         ASSERT_EQ(x->timeout, 0);
         ASSERT_FALSE(find(l, n, "192.0.2.10"));
 }
 
+/* A timeout of 0 (a ban that is over as it is made) is 1s, never "no timeout": the element is
+ * only seen while its second lasts, so the test adds it again until one listing came that soon. */
+TEST(zero_timeout_is_one_second) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set("inet", "vpopguard", true);
+        NftElement e = elem("192.0.2.9", 0);
+        unsigned tries = 0;
+
+        nft("flush ruleset");
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        for (;;) {
+                usec_t start = now_usec();
+                ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+                const char *text = nft_with(0, "list set inet vpopguard banned4");
+                if (now_usec() - start < USEC_PER_SEC) {
+                        ASSERT_TRUE(strstr(text, "192.0.2.9 timeout 1s"));
+                        break;
+                }
+                ASSERT_LT(++tries, 100u); /* never listed within a second of adding */
+        }
+}
+
 TEST(readd_refreshes_timeout) {
         _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
         _cleanup_free_ NftElement *l = NULL, *l2 = NULL;
-        const NftElement *x;
         size_t n;
 
         nft("flush ruleset");
@@ -216,19 +243,18 @@ TEST(readd_refreshes_timeout) {
         NftElement e = elem("203.0.113.5", 1000 * USEC_PER_SEC);
         ASSERT_EQ(nft_set_add(s, &e, 1), 0);
         e.timeout = 50 * USEC_PER_SEC; /* shorter: kernel 6.18 takes it too */
+        usec_t start = now_usec();
         ASSERT_EQ(nft_set_add(s, &e, 1), 0);
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
         ASSERT_EQ(n, 1);
-        ASSERT_TRUE(x = find(l, n, "203.0.113.5"));
-        ASSERT_LE(x->timeout, 50 * USEC_PER_SEC);
-        ASSERT_TRUE(x->timeout > 45 * USEC_PER_SEC);
+        assert_remaining(find(l, n, "203.0.113.5"), 50 * USEC_PER_SEC, now_usec() - start);
 
         e.timeout = 3000 * USEC_PER_SEC;
+        start = now_usec();
         ASSERT_EQ(nft_set_add(s, &e, 1), 0);
         ASSERT_EQ(nft_set_list(s, &l2, &n), 0);
         ASSERT_EQ(n, 1);
-        ASSERT_TRUE(x = find(l2, n, "203.0.113.5"));
-        ASSERT_TRUE(x->timeout > 2995 * USEC_PER_SEC);
+        assert_remaining(find(l2, n, "203.0.113.5"), 3000 * USEC_PER_SEC, now_usec() - start);
 }
 
 TEST(many_in_one_call) {
@@ -482,6 +508,7 @@ int main(void) {
         RUN(new_refuses_bad_names);
         RUN(ensure_creates_and_is_idempotent);
         RUN(add_and_list);
+        RUN(zero_timeout_is_one_second);
         RUN(readd_refreshes_timeout);
         RUN(many_in_one_call);
         RUN(remove_present_and_absent);

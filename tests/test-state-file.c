@@ -779,7 +779,7 @@ TEST(filesystem_errors) {
         pid_t pid;
 
         if (geteuid() != 0) {
-                fprintf(stderr, "not root, skipping the full and read-only file system tests\n");
+                skip_part("the full and read-only file system tests: not root");
                 return;
         }
         make_dir(dir);
@@ -790,7 +790,7 @@ TEST(filesystem_errors) {
         ASSERT_EQ(waitpid(pid, &status, 0), pid);
         ASSERT_OK(rmdir(dir)); /* the mount went with the namespace */
         if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-                fprintf(stderr, "no mount namespace, skipping the full and read-only file system tests\n");
+                skip_part("the full and read-only file system tests: no mount namespace");
                 return;
         }
         ASSERT_TRUE(WIFEXITED(status));

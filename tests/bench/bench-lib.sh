@@ -105,10 +105,6 @@ daemon_log() { # ID: what the daemon logged
         journalctl -q --no-pager -o cat -t "$1" 2>/dev/null
 }
 
-daemon_running() { # ID
-        daemon_log "$1" | grep -q ' running: '
-}
-
 # ---- Configuration of each target. ----
 
 make_config() { # NAME [LINE...]: a vpopguard.conf with the shipped jail and [Defaults] LINEs
@@ -184,9 +180,9 @@ start_target() { # TARGET RUN-NAME [EXTRA ARGS]
                 rm -rf "$T/state-$name"
                 daemon_cmd "vpopguardd-$name" --config="${BENCH_CONF:-$CONF}" --state-directory="$T/state-$name" \
                         --socket="$T/ctl.sock" "$@"
-                vg_spawn "$TARGET_LOG" "${DAEMON_CMD[@]}"
-                TARGET_PID=$VG_LAST_PID
-                wait_until 30 daemon_running "vpopguardd-$name" || { daemon_log "vpopguardd-$name" >>"$TARGET_LOG"; false; }
+                vg_spawn_daemon "$TARGET_LOG" "${DAEMON_CMD[@]}"
+                TARGET_PID=$VG_DAEMON_PID
+                wait_until 30 vg_daemon_ready || { daemon_log "vpopguardd-$name" >>"$TARGET_LOG"; false; }
                 ;;
         floor | floor-events)
                 local events=()

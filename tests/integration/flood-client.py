@@ -11,6 +11,9 @@
 #       "reply ENTRIES_READ RSS_ANON_KB SECONDS" (RssAnon of PID, read right after the reply; the
 #       call's duration, for the log only), then "calls N". Every call must be answered; a
 #       silent daemon fails it after 300 s.
+#   pending SOCKET SENTFILE
+#       One GetStatus call on a new connection; creates SENTFILE once the call is sent, then
+#       prints "reply ENTRIES_READ" when it is answered.
 #   attackers FILE TICK_MS
 #       Logs three failures (journal native protocol, as root: _UID=0) for each address of FILE,
 #       one "ADDRESS TEXT" per line, where TEXT is the address as vchkpw prints it. Each tick
@@ -29,8 +32,9 @@
 #       exists. Then reads the events queued meanwhile up to the ban of SENTINEL and prints
 #       "bans N" (journal bans among them, SENTINEL's included).
 #   pipeline SOCKET N METHOD DONEFILE
-#       Sends N calls of METHOD at once and reads nothing until DONEFILE exists; then reads what
-#       is there and prints "replies R bytes B end EOF|RESET|OPEN".
+#       Sends N calls of METHOD at once and reads nothing until DONEFILE exists; then reads until
+#       the N replies are in or the daemon closed the connection, and prints "replies R bytes B
+#       end EOF|RESET|OPEN" (OPEN: all N replies came, and the connection is still open).
 
 import ipaddress
 import json
@@ -93,27 +97,39 @@ def rss_anon_kb(pid):
     fail("no RssAnon in /proc/%d/status" % pid)
 
 
+def get_status(path, n, sentfile=None):
+    """GetStatus call N on a new connection: the reply's parameters. Creates SENTFILE once the
+    call is sent."""
+    s = connect(path)
+    s.sendall(call("io.vpopguard.Manager.GetStatus"))
+    if sentfile:
+        open(sentfile, "w").close()
+    msg, _ = read_reply(s, b"", time.monotonic() + CALL_TIMEOUT)
+    if msg is None:
+        fail("GetStatus call %d: connection closed without a reply" % n)
+    if msg == "timeout":
+        fail("GetStatus call %d: no reply within %d s" % (n, CALL_TIMEOUT))
+    reply = json.loads(msg)
+    if "error" in reply:
+        fail("GetStatus call %d: %s" % (n, msg))
+    s.close()
+    return reply["parameters"]
+
+
 def mode_poll(path, pid, stopfile):
     pid = int(pid)
     n = 0
     while not os.path.exists(stopfile):
         t = time.monotonic()
-        s = connect(path)
-        s.sendall(call("io.vpopguard.Manager.GetStatus"))
-        msg, _ = read_reply(s, b"", time.monotonic() + CALL_TIMEOUT)
-        if msg is None:
-            fail("GetStatus call %d: connection closed without a reply" % n)
-        if msg == "timeout":
-            fail("GetStatus call %d: no reply within %d s" % (n, CALL_TIMEOUT))
-        reply = json.loads(msg)
-        if "error" in reply:
-            fail("GetStatus call %d: %s" % (n, msg))
-        print("reply %d %d %.3f" % (reply["parameters"]["entriesRead"], rss_anon_kb(pid), time.monotonic() - t),
-              flush=True)
-        s.close()
+        status = get_status(path, n)
+        print("reply %d %d %.3f" % (status["entriesRead"], rss_anon_kb(pid), time.monotonic() - t), flush=True)
         n += 1
         time.sleep(0.05)
     print("calls %d" % n, flush=True)
+
+
+def mode_pending(path, sentfile):
+    print("reply %d" % get_status(path, 0, sentfile)["entriesRead"], flush=True)
 
 
 def failure_logger():
@@ -227,10 +243,13 @@ def mode_pipeline(path, n, method, donefile):
     replies, total, end = 0, 0, "OPEN"
     s.setblocking(False)
     deadline = time.monotonic() + CALL_TIMEOUT
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([s], [], [], 5)
+    while replies < int(n):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            fail("pipeline: %d of %s replies, and the connection still open after %d s" % (replies, n, CALL_TIMEOUT))
+        r, _, _ = select.select([s], [], [], left)
         if not r:
-            break  # nothing more for 5 s: the connection stays open
+            continue
         try:
             chunk = s.recv(1 << 20)
         except ConnectionResetError:
@@ -246,6 +265,7 @@ def mode_pipeline(path, n, method, donefile):
 
 MODES = {
     "poll": mode_poll,
+    "pending": mode_pending,
     "attackers": mode_attackers,
     "evict": mode_evict,
     "hold": mode_hold,

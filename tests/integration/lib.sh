@@ -8,7 +8,8 @@
 #       vg_require_root_or_skip
 #       vg_enter_namespaces "$@"      # re-executes the script; all below runs in private namespaces
 #       vg_start_journald
-#       ...
+#       vg_start_daemon "$tmp/daemon.log" "$(vg_daemon)" --config=...  # returns at its READY=1
+#       ...                           # vg_daemon_ok, vg_reload_daemon, vg_kill9_daemon, vg_term_daemon
 #
 # Powers: after vg_enter_namespaces the script runs in its own mount, network and PID namespaces.
 # The host's journal, nftables ruleset, /dev and /etc are never changed: every mount below is
@@ -16,7 +17,8 @@
 # kernel ends whatever it left behind and drops the namespaces with their mounts and rules.
 #
 # Do not install your own EXIT trap (it would replace the cleanup); use vg_on_exit instead.
-# Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail.
+# Exit codes follow meson/automake: 0 pass, 77 skip, anything else fail. Under CI=true nothing
+# may be skipped: vg_skip and vg_skip_part fail the test instead.
 #
 # vpopguardd and vpopguardctl under a wrapper (tests/valgrind.sh sets these; without them
 # nothing changes). Tests start both only through the paths vg_daemon and vg_ctl print.
@@ -67,6 +69,15 @@ vg_skip() {
         fi
         printf '%s: SKIP: %s\n' "${0##*/}" "$*" >&2
         exit 77
+}
+
+# vg_skip_part WHAT: part of the checks cannot run here (WHAT says which, and why); the rest goes
+# on. Under CI=true, where nothing may be skipped, the test fails instead.
+vg_skip_part() {
+        if [[ ${CI:-} == true ]]; then
+                vg_fail "would not check $*, but CI=true"
+        fi
+        printf '%s: SKIP (part): %s\n' "${0##*/}" "$*" >&2
 }
 
 [[ $VG_TIMEOUT_FACTOR =~ ^[1-9][0-9]{0,2}$ ]] ||
@@ -156,6 +167,129 @@ vg_stop_daemon() {
         wait "$pid" || rc=$?
         vg_kill "$pid" 1 # only forgets it: it has been reaped
         vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM ($(tail -n 5 "$log" 2>/dev/null))"
+}
+
+# --- The daemon under test, one at a time: VG_DAEMON_PID and VG_DAEMON_LOG. Readiness is its
+# READY=1 on a NOTIFY_SOCKET that the test reads, as systemd waits for a Type=notify service;
+# never a line of its log.
+VG_DAEMON_PID=
+VG_DAEMON_LOG=
+VG_NOTIFY_SOCKET=
+VG_NOTIFY_LOG=
+
+# Starts (once) the listener on VG_NOTIFY_SOCKET: each field of each datagram becomes a line
+# "PID FIELD" of VG_NOTIFY_LOG, PID being the sender's, from its credentials.
+vg__notify_listen() {
+        local py=/usr/bin/python3
+        [[ -z $VG_NOTIFY_SOCKET ]] || return 0
+        [[ -n $VG_TMPDIR ]] || vg_fail "vg__notify_listen: call vg_enter_namespaces first"
+        # Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
+        [[ -x $py ]] || py=python3
+        vg_require_commands "$py"
+        VG_NOTIFY_SOCKET=$VG_TMPDIR/notify.socket
+        VG_NOTIFY_LOG=$VG_TMPDIR/notify.log
+        : >"$VG_NOTIFY_LOG"
+        # It closes what it inherited: a test's FIFO, say, must see EOF when the test closes it.
+        vg_spawn "$VG_TMPDIR/notify-listener.log" "$py" -c '
+import os, socket, struct, sys
+os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        data, ancillary, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(12))
+        pid = 0
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", value[:12])[0]
+        for field in data.decode(errors="replace").split("\n"):
+            if field:
+                f.write("%d %s\n" % (pid, field))
+        f.flush()
+' "$VG_NOTIFY_SOCKET" "$VG_NOTIFY_LOG"
+        vg_poll 30 test -S "$VG_NOTIFY_SOCKET"
+}
+
+# vg_notify_fields [PID]: the fields that PID (default: the daemon) sent to NOTIFY_SOCKET, in
+# order, one a line (READY=1, STATUS=..., ...).
+# shellcheck disable=SC2120 # PID is optional
+vg_notify_fields() {
+        local pid=${1:-$VG_DAEMON_PID}
+        [[ -n $VG_NOTIFY_LOG ]] || return 0
+        sed -n "s/^$pid //p" "$VG_NOTIFY_LOG"
+}
+
+# vg_spawn_daemon LOGFILE CMD...: starts CMD, which is or execs vpopguardd (see vg_daemon), with
+# NOTIFY_SOCKET set, as the daemon of the test; does not wait for it.
+vg_spawn_daemon() {
+        local log=$1
+        shift
+        vg__notify_listen
+        vg_spawn "$log" env NOTIFY_SOCKET="$VG_NOTIFY_SOCKET" "$@"
+        VG_DAEMON_PID=$VG_LAST_PID
+        VG_DAEMON_LOG=$log
+}
+
+# vg_start_daemon LOGFILE CMD...: vg_spawn_daemon, then waits for its READY=1.
+vg_start_daemon() {
+        vg_spawn_daemon "$@"
+        vg_poll 20 vg_daemon_running
+}
+
+# vg_daemon_ok: fails the test, with the end of its log, if the daemon exited.
+vg_daemon_ok() {
+        vg_daemon_alive "$VG_DAEMON_PID" "$VG_DAEMON_LOG"
+}
+
+# vg_daemon_ready: the daemon has sent READY=1.
+vg_daemon_ready() {
+        vg_notify_fields | grep -qx READY=1
+}
+
+# vg_daemon_running: the daemon has not exited (else the test fails) and has sent READY=1.
+vg_daemon_running() {
+        vg_daemon_ok
+        vg_daemon_ready
+}
+
+# vg_daemon_readies: how many times the daemon has sent READY=1 (once at start, once after each
+# reload, applied or refused).
+vg_daemon_readies() {
+        vg_notify_fields | grep -cx READY=1 || true
+}
+
+# vg_daemon_readies_above N: the daemon has sent READY=1 more than N times (and has not exited).
+vg_daemon_readies_above() {
+        vg_daemon_ok
+        (($(vg_daemon_readies) > $1))
+}
+
+# vg_reload_daemon: SIGHUP, then waits until the reload is over (its READY=1).
+vg_reload_daemon() {
+        local n
+        n=$(vg_daemon_readies)
+        kill -HUP "$VG_DAEMON_PID"
+        vg_poll 20 vg_daemon_readies_above "$n"
+}
+
+# vg_kill9_daemon: SIGKILL to the daemon, which must die of it (not have exited on its own
+# before); reaps and untracks it.
+vg_kill9_daemon() {
+        local rc=0
+        kill -KILL "$VG_DAEMON_PID" 2>/dev/null || true
+        wait "$VG_DAEMON_PID" 2>/dev/null || rc=$?
+        vg_kill "$VG_DAEMON_PID" 1 # only forgets it: it has been reaped
+        ((rc == 128 + 9)) ||
+                vg_fail "vpopguardd exited with status $rc before SIGKILL: $(tail -n 20 "$VG_DAEMON_LOG" 2>/dev/null)"
+        VG_DAEMON_PID=
+}
+
+# vg_term_daemon [SECONDS]: vg_stop_daemon for the daemon (SIGTERM, exit status 0).
+# shellcheck disable=SC2120 # SECONDS is optional
+vg_term_daemon() {
+        vg_stop_daemon "$VG_DAEMON_PID" "$VG_DAEMON_LOG" "$@"
+        VG_DAEMON_PID=
 }
 
 # vg_vpopmail_config CONF [SETTING...]: CONF with the SETTINGs (e.g. MaxRetry=3) in [Defaults],

@@ -14,7 +14,7 @@ set -euo pipefail
 
 vg_require_root_or_skip
 vg_enter_namespaces "$@"
-vg_require_commands nft jq journalctl /usr/bin/python3
+vg_require_commands nft jq journalctl
 daemon=$(vg_daemon)
 ctl_bin=$(vg_ctl)
 tmp=$(vg_tmpdir expiry)
@@ -24,27 +24,6 @@ UNBAN_ID=16f9f8826ed04c4b9f2a2591444632bc
 T=30 # deadline of each wait, in seconds: generous, a busy machine is no failure
 
 vg_vpopmail_config "$conf" MaxRetry=3 BanTime=2s
-
-# TODO(lib.sh): a NOTIFY_SOCKET reader, also in test-config-reload.sh and test-watchdog.sh.
-# notify_listen SOCKET OUT: every field of every datagram to SOCKET, one a line, into OUT.
-notify_listen() {
-        vg_spawn "$2.log" /usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        for field in s.recv(65536).decode(errors="replace").split("\n"):
-            if field:
-                f.write(field + "\n")
-        f.flush()
-' "$1" "$2"
-        vg_poll "$T" test -S "$1"
-}
-
-alive() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
 
 vg_start_journald
 
@@ -58,16 +37,12 @@ nft_monitor_listens() {
 }
 vg_poll "$T" nft_monitor_listens
 
-notify_listen "$tmp/notify" "$tmp/notify.out"
-vg_spawn "$tmp/daemon.log" env NOTIFY_SOCKET="$tmp/notify" \
-        "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
-pid=$VG_LAST_PID
-vg_poll "$T" grep -qx READY=1 "$tmp/notify.out"
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
 # A Monitor() subscriber; it listens once a probe ban (1 min, lifted at once) reaches it.
 vg_spawn "$tmp/monitor.json" "$ctl_bin" --socket="$sock" --json monitor
 monitor_listens() {
-        alive
+        vg_daemon_ok
         grep -q '"address":"203.0.113.99"' "$tmp/monitor.json" && return 0
         "$ctl_bin" --socket="$sock" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
         "$ctl_bin" --socket="$sock" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
@@ -80,7 +55,7 @@ monitor_event() { # EVENT ADDRESS: the ban of the first such event, compact JSON
                 jq -c --arg e "$1" --arg a "$2" 'select(.event == $e and .ban.address == $a) | .ban' | head -n 1
 }
 has_monitor_event() {
-        alive
+        vg_daemon_ok
         [[ -n $(monitor_event "$1" "$2") ]]
 }
 
@@ -95,13 +70,13 @@ vg_poll "$T" grep -qF 'add element inet vpopguard banned4 { 192.0.2.10 ' "$tmp/n
 
 # --- The expiry: gone from the kernel's set, logged, reported, counted.
 not_in_set() {
-        alive
+        vg_daemon_ok
         ! vg_nft_set_has banned4 192.0.2.10
 }
 vg_poll "$T" not_in_set
 
 unban_logged() {
-        alive
+        vg_daemon_ok
         vg_journal_has "MESSAGE_ID=$UNBAN_ID" VPOPGUARD_ADDRESS=192.0.2.10
 }
 vg_poll "$T" unban_logged
@@ -119,7 +94,7 @@ vg_assert_eq "vpopmail 3 journal 2000000" \
 [[ -z $(monitor_event unban 192.0.2.10) ]] || vg_fail "monitor reported an unban of 192.0.2.10"
 
 no_active_bans() {
-        alive
+        vg_daemon_ok
         "$ctl_bin" --socket="$sock" --json status >"$tmp/status.json" || vg_fail "vpopguardctl status failed"
         [[ $(jq -r .bansActive "$tmp/status.json") == 0 ]]
 }
@@ -129,9 +104,9 @@ vg_assert_eq "vpopmail 0 1" "$(jq -r '.jails[0] | "\(.name) \(.banned) \(.bansTo
 "$ctl_bin" --socket="$sock" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl bans failed"
 vg_assert_eq 0 "$(jq -r '.bans | length' "$tmp/bans.json")" "ListBans after the expiry"
 last_status_says_none() {
-        grep '^STATUS=' "$tmp/notify.out" | tail -n 1 | grep -q ' 0 bans active'
+        vg_notify_fields | grep '^STATUS=' | tail -n 1 | grep -q ' 0 bans active'
 }
 vg_poll "$T" last_status_says_none
 
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 vg_log "all checks passed"

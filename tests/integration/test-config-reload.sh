@@ -55,33 +55,11 @@ has_line_with "$tmp/bad-start.log" "$bad.d/50-local.conf:4:" "MaxRetry=0" ||
 vg_assert_eq "" "$(nft list tables)" "nftables tables after the refused start"
 [[ ! -e $tmp/bad-state ]] || vg_fail "the refused start created its state directory"
 
-# Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
-py=/usr/bin/python3
-[[ -x $py ]] || py=python3
-vg_require_commands "$py"
-
-# --- 3 and 4. The running daemon, with a NOTIFY_SOCKET the test reads (one field a line).
+# --- 3 and 4. The running daemon; the test reads its NOTIFY_SOCKET.
 vg_start_journald
-sock=$tmp/notify
-notify_out=$tmp/notify.out
-vg_spawn "$tmp/notify.log" "$py" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        for field in s.recv(65536).decode(errors="replace").split("\n"):
-            if field:
-                f.write(field + "\n")
-        f.flush()
-' "$sock" "$notify_out"
-vg_poll 30 test -S "$sock"
 
-count_ready() { # N: READY=1 arrived N times
-        [[ $(grep -cx READY=1 "$notify_out") -eq $1 ]]
-}
 protocol() { # the lifecycle fields, in order
-        grep -xE 'READY=1|RELOADING=1|STOPPING=1' "$notify_out" | paste -sd' ' -
+        vg_notify_fields "$pid" | grep -xE 'READY=1|RELOADING=1|STOPPING=1' | paste -sd' ' -
 }
 logged=0
 fail() { # ADDRESS COUNT
@@ -99,10 +77,9 @@ not_banned() {
 }
 
 log=$tmp/daemon.log
-vg_spawn "$log" env NOTIFY_SOCKET="$sock" "$daemon" --config="$conf" --state-directory="$tmp/state"
-pid=$VG_LAST_PID
-vg_poll "$T" count_ready 1
-grep -q '^STATUS=.*jail' "$notify_out" || vg_fail "no STATUS= naming the jails: $(cat "$notify_out")"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+pid=$VG_DAEMON_PID
+vg_notify_fields | grep -q '^STATUS=.*jail' || vg_fail "no STATUS= naming the jails: $(vg_notify_fields)"
 
 # MaxRetry=3 to begin with.
 fail 192.0.2.1 3
@@ -110,8 +87,7 @@ vg_poll "$T" banned 192.0.2.1
 
 # A broken drop-in (one good line, one bad): logged with file:line, nothing of it applied.
 printf '[Defaults]\nMaxRetry=2\nFindTime=banana\n' >"$conf.d/90-local.conf"
-kill -HUP "$pid"
-vg_poll "$T" count_ready 2
+vg_reload_daemon
 vg_assert_eq "READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the broken reload"
 vg_poll "$T" has_line_with "$log" "$conf.d/90-local.conf:3:" "FindTime=banana"
 vg_poll "$T" grep -q 'Keeping the previous configuration' "$log"
@@ -126,8 +102,7 @@ vg_assert_eq "$(printf '%s\n' 192.0.2.1 192.0.2.9)" "$(vg_nft_set_elements banne
 
 # A good drop-in: MaxRetry=2 from now on, and 192.0.2.31's first failure still counts.
 printf '[Defaults]\nMaxRetry=2\n' >"$conf.d/90-local.conf"
-kill -HUP "$pid"
-vg_poll "$T" count_ready 3
+vg_reload_daemon
 vg_assert_eq "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1" "$(protocol)" "notifications after the good reload"
 vg_poll "$T" grep -q 'Configuration reloaded' "$log"
 fail 192.0.2.31 1
@@ -140,7 +115,7 @@ grep -qxF 'Banned 192.0.2.31 for 1h (jail vpopmail): 2 failures within 10min.' "
         vg_fail "no ban line for 192.0.2.31: $(cat "$log")"
 # The reloads reread nothing: "entries read" is what was logged.
 reads() { # the "entries read" of every STATUS= so far, one a line
-        sed -n 's/^STATUS=.* \([0-9]*\) entries read.*/\1/p' "$notify_out"
+        vg_notify_fields | sed -n 's/^STATUS=.* \([0-9]*\) entries read.*/\1/p'
 }
 read_reached() { # N: the last STATUS= says N or more entries read
         local n
@@ -151,13 +126,9 @@ vg_poll "$T" read_reached "$logged"
 vg_assert_eq "$logged" "$(reads | sort -n | tail -n 1)" "entries read"
 
 # SIGTERM: STOPPING=1, exit status 0.
-kill -TERM "$pid"
-vg_poll "$T" grep -qx STOPPING=1 "$notify_out"
-vg_poll "$T" vg_pid_exited "$pid"
-rc=0
-wait "$pid" || rc=$?
-vg_kill "$pid" # only forgets it: it has exited
-vg_assert_eq 0 "$rc" "exit status after SIGTERM"
+vg_term_daemon "$T"
+stopping() { vg_notify_fields "$pid" | grep -qx STOPPING=1; }
+vg_poll "$T" stopping
 vg_assert_eq "READY=1 RELOADING=1 READY=1 RELOADING=1 READY=1 STOPPING=1" "$(protocol)" "notifications at the end"
 
 vg_log "all checks passed"

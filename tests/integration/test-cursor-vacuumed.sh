@@ -13,12 +13,10 @@ vg_start_journald
 conf=$tmp/vpopguard.conf
 vg_vpopmail_config "$conf" MaxRetry=3
 
-vg_spawn "$tmp/d1.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-pid=$VG_LAST_PID
+vg_start_daemon "$tmp/d1.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 vg_log_failures 192.0.2.1
 vg_poll 20 vg_nft_set_has banned4 192.0.2.1
-kill -TERM "$pid"
-vg_poll 20 eval "! kill -0 $pid 2>/dev/null"
+vg_term_daemon 20
 saved=$(sed -n 's/^cursor //p' "$tmp/state/state")
 [[ -n $saved ]] || vg_fail "no cursor saved"
 
@@ -27,8 +25,7 @@ vg_journal_sync
 journalctl --rotate --vacuum-files=1 >/dev/null 2>&1
 vg_assert_eq 0 "$(journalctl -q -o cat SYSLOG_IDENTIFIER=vpopmail | wc -l)" "vpopmail entries left after the vacuum"
 
-vg_spawn "$tmp/d2.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-vg_poll 20 grep -q ' running' "$tmp/d2.log"
+vg_start_daemon "$tmp/d2.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 grep -q 'may have been missed' "$tmp/d2.log" || vg_fail "no warning about missed entries: $(cat "$tmp/d2.log")"
 vg_journal_sync
 vg_assert_eq "$saved" "$(journalctl -q -o export MESSAGE_ID=a88198937379434e853764a891c2a4cf |

@@ -46,10 +46,6 @@ at_least_banned() { # N
         (($(n_banned) >= $1))
 }
 
-ctl_answers() {
-        "$ctl" status >/dev/null 2>&1
-}
-
 # journald has read everything sent to its native socket before this (the socket is in order).
 journald_caught_up() {
         local marker=caught-up-$RANDOM$RANDOM
@@ -70,25 +66,19 @@ vg_journal_sync
 # journald stops reading: its socket takes a few events, the rest wait in the daemon's queue.
 kill -STOP "$VG_JOURNALD_PID"
 state=$tmp/state-1
-vg_spawn "$tmp/daemon-1.log" "$daemon" --config="$conf" --state-directory="$state"
-pid=$VG_LAST_PID
+vg_start_daemon "$tmp/daemon-1.log" "$daemon" --config="$conf" --state-directory="$state"
 vg_poll $T at_least_banned 40
-vg_poll $T ctl_answers
 "$ctl" ban 203.0.113.9 >"$tmp/ban.out" 2>&1 || vg_fail "manual ban failed: $(cat "$tmp/ban.out")"
 # The state may record those bans only once their events are in journald's socket, and that
 # cannot be while journald is stopped.
 [[ ! -e $state/state ]] || vg_fail "the state was saved while ban events were still queued: $(head -n 3 "$state/state")"
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-vg_kill "$pid"
+vg_kill9_daemon
 
 kill -CONT "$VG_JOURNALD_PID"
 journald_caught_up
-vg_spawn "$tmp/daemon-2.log" "$daemon" --config="$conf" --state-directory="$state"
-pid=$VG_LAST_PID
+vg_start_daemon "$tmp/daemon-2.log" "$daemon" --config="$conf" --state-directory="$state"
 vg_poll $T all_have_events "${attackers[@]}"
-vg_poll $T ctl_answers
-vg_stop_daemon "$pid" "$tmp/daemon-2.log"
+vg_term_daemon
 vg_journal_sync
 for a in "${attackers[@]}"; do
         vg_assert_eq 1 "$(real_ban_events "$a")" "ban events of $a after the crash and the restart"

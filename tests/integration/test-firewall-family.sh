@@ -27,7 +27,7 @@ vchkpw_address() { # ADDRESS: as vchkpw prints a short IPv6 address, with '_' fo
 # REFUSED (a manual ban) do not. Attackers' addresses are logged as vchkpw prints them.
 check_family() {
         local fam=$1 set=$2 other=$3 good=$4 manual=$5 bad=$6 refused=$7
-        local dir conf sock log pid rc
+        local dir conf sock log rc
         # A journal of its own: a first start reads the failures of the last FindTime.
         [[ -z $VG_JOURNALD_PID ]] || vg_stop_journald
         rm -rf /var/log/journal/*
@@ -37,16 +37,13 @@ check_family() {
         vg_vpopmail_config "$conf" MaxRetry=3
         printf '[Firewall]\nFamily=%s\n' "$fam" >>"$conf"
 
-        alive() { vg_daemon_alive "$pid" "$log"; }
-        banned() { alive && VG_NFT_FAMILY=$fam vg_nft_set_has "$set" "$1"; }
-        ban_logged() { alive && vg_journal_has "MESSAGE_ID=$BAN_ID" "VPOPGUARD_ADDRESS=$1"; }
+        banned() { vg_daemon_ok && VG_NFT_FAMILY=$fam vg_nft_set_has "$set" "$1"; }
+        ban_logged() { vg_daemon_ok && vg_journal_has "MESSAGE_ID=$BAN_ID" "VPOPGUARD_ADDRESS=$1"; }
         listed_bans() {
                 "$ctl_bin" --socket="$sock" --json bans | jq -r '.bans[].address' | LC_ALL=C sort
         }
 
-        vg_spawn "$log" "$daemon" --config="$conf" --state-directory="$dir/state" --socket="$sock"
-        pid=$VG_LAST_PID
-        vg_poll "$T" test -S "$sock"
+        vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$dir/state" --socket="$sock"
 
         # The table: only this family, one set, one rule.
         vg_assert_eq "table $fam vpopguard" "$(nft list tables)" "tables with Family=$fam"
@@ -82,18 +79,16 @@ check_family() {
                 "$(VG_NFT_FAMILY=$fam vg_nft_set_elements "$set")" "$set after the manual bans"
 
         # As after a reboot: the kernel forgot everything; the restart restores what it can.
-        vg_stop_daemon "$pid" "$log"
+        vg_term_daemon
         nft delete table "$fam" vpopguard
-        vg_spawn "$log" "$daemon" --config="$conf" --state-directory="$dir/state" --socket="$sock"
-        pid=$VG_LAST_PID
-        vg_poll "$T" test -S "$sock"
+        vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$dir/state" --socket="$sock"
         vg_poll "$T" banned "$good"
         vg_assert_eq "$(printf '%s\n' "$good" "$manual" | LC_ALL=C sort)" \
                 "$(VG_NFT_FAMILY=$fam vg_nft_set_elements "$set")" "$set after the restart"
         vg_assert_eq "table $fam vpopguard" "$(nft list tables)" "tables after the restart"
         vg_assert_eq "$(printf '%s\n' "$good" "$manual" "$bad" | LC_ALL=C sort)" "$(listed_bans)" \
                 "ListBans after the restart"
-        vg_stop_daemon "$pid" "$log"
+        vg_term_daemon
         nft delete table "$fam" vpopguard
         vg_log "Family=$fam: ok"
 }

@@ -36,11 +36,8 @@ write_config() { # MAXRETRY [FIREWALL-LINE...]
                 vg_fail "configuration refused by --test-config: $(cat "$tmp/test-config.out")"
 }
 
-alive() {
-        vg_daemon_alive "$pid" "$log"
-}
 in_set() { # TABLE SET ADDRESS
-        alive
+        vg_daemon_ok
         VG_NFT_TABLE=$1 vg_nft_set_has "$2" "$3"
 }
 elements() { # TABLE SET
@@ -48,10 +45,6 @@ elements() { # TABLE SET
 }
 log_count() { # TEXT: lines of the daemon's log holding TEXT
         grep -cF -- "$1" "$log" || true
-}
-log_count_is() { # N TEXT
-        alive
-        [[ $(log_count "$2") -ge $1 ]]
 }
 max_retry() {
         "$ctl_bin" --socket="$sock" --json status | jq -r '.jails[0].maxRetry'
@@ -61,9 +54,7 @@ vg_start_journald
 
 # --- The default firewall: inet vpopguard, banned4 and banned6.
 write_config 3
-vg_spawn "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
-pid=$VG_LAST_PID
-vg_poll "$T" test -S "$sock"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 vg_log_failures 192.0.2.1
 "$ctl_bin" --socket="$sock" ban 2001:db8::1 >/dev/null || vg_fail "manual ban of 2001:db8::1 failed"
 vg_poll "$T" in_set vpopguard banned4 192.0.2.1
@@ -72,9 +63,9 @@ vg_poll "$T" in_set vpopguard banned6 2001:db8::1
 # --- Another table and other set names.
 write_config 3 Table=guard2 IPv4Set=bad4 IPv6Set=bad6
 reloads=$(log_count 'Configuration reloaded')
-kill -HUP "$pid"
-vg_poll "$T" log_count_is $((reloads + 1)) 'Configuration reloaded'
-# The reload is over: the new sets hold every active ban already.
+vg_reload_daemon
+# The reload is over (READY=1): it was applied, and the new sets hold every active ban already.
+vg_assert_eq $((reloads + 1)) "$(log_count 'Configuration reloaded')" "reloads applied"
 vg_assert_eq 192.0.2.1 "$(elements guard2 bad4)" "bad4 right after the reload"
 vg_assert_eq 2001:db8::1 "$(elements guard2 bad6)" "bad6 right after the reload"
 nft list chain inet guard2 input >"$tmp/chain" || vg_fail "no chain inet guard2 input"
@@ -96,11 +87,11 @@ vg_assert_eq 2001:db8::1 "$(elements vpopguard banned6)" "old banned6 after a ne
 # --- A [Firewall] change that cannot be applied, with a MaxRetry= change next to it.
 write_config 2 Table=nosuch CreateTable=no
 refused=$(log_count 'New [Firewall] settings cannot be applied')
-kill -HUP "$pid"
-vg_poll "$T" log_count_is $((refused + 1)) 'New [Firewall] settings cannot be applied'
+vg_reload_daemon
+vg_assert_eq $((refused + 1)) "$(log_count 'New [Firewall] settings cannot be applied')" "reloads refused"
 grep -F 'New [Firewall] settings cannot be applied' "$log" | tail -n 1 | grep -q nosuch ||
         vg_fail "the refusal does not name the missing table: $(grep -F '[Firewall]' "$log")"
-alive
+vg_daemon_ok
 if nft list table inet nosuch >/dev/null 2>&1; then
         vg_fail "CreateTable=no created table inet nosuch"
 fi
@@ -126,5 +117,5 @@ vg_assert_eq 3 "$(max_retry)" "MaxRetry after the refused varlink reload"
 vg_log_failures 192.0.2.5
 vg_poll "$T" in_set guard2 bad4 192.0.2.5
 
-vg_stop_daemon "$pid" "$log"
+vg_term_daemon
 vg_log "all checks passed"

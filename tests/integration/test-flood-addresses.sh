@@ -24,7 +24,9 @@
 #     answered, and the replies must report many different, increasing entry counts before the
 #     end is reached, i.e. they were answered in between batches, not queued until the end;
 #     also while the daemon catches up on a backlog (it is stopped with SIGSTOP for 300000
-#     entries of the flood, as if the machine were busy). Nothing is timed.
+#     entries of the flood, as if the machine were busy): calls made while it is stopped, the
+#     poller's and two on new connections, must be answered before it has read its backlog.
+#     Nothing is timed.
 # The flood comes from the load generator, live into the private journald (journald takes about
 # 20000 entries/s here, so this test runs for 2 to 3 minutes); the attackers from
 # flood-client.py, once the jail is full and while the load generator still writes.
@@ -52,13 +54,9 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h "MaxTrackedAddre
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-
 status() { # FILTER: applied to a GetStatus reply through the raw socket
         local reply
-        daemon_ok
+        vg_daemon_ok
         reply=$(printf '{"method":"io.vpopguard.Manager.GetStatus"}\0' |
                 timeout 60 /usr/bin/python3 -c '
 import socket, sys
@@ -84,7 +82,7 @@ read_at_least() { # N: the daemon has processed N entries
 }
 
 banned() { # SET ADDRESS
-        daemon_ok
+        vg_daemon_ok
         vg_nft_set_has "$1" "$2"
 }
 
@@ -103,9 +101,9 @@ for i in $(seq 1 300); do printf '2001:db8::a:%x 2001_db8__a_%x\n' "$i" "$i"; do
 vg_assert_eq 1000 "$(wc -l <"$tmp/attackers")" "number of attackers"
 sentinel=203.0.113.250
 
-vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-pid=$VG_LAST_PID
-vg_poll 20 answers
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
+pid=$VG_DAEMON_PID
+vg_poll 20 answers # the baseline below is taken after a first call, as the poller's calls will be
 base_anon=$(kb_of RssAnon)
 
 asan=
@@ -141,7 +139,34 @@ vg_poll 300 behind
 read_before=$(awk '$1 == "reply" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/poll.log")
 # Every entry up to here is a backlog (less journald's own few lines, and a margin).
 backlog_end=$(($(journal_entries) - 100))
+# Calls that wait for the stopped daemon: the poller's (it always has one), and one each on two
+# new connections, in the listening socket's queue. However fast the machine, a daemon that
+# serves varlink between batches answers them before it has read the backlog; one that makes
+# them wait reports backlog_end entries or more.
+pending=()
+for i in 1 2; do
+        vg_spawn "$tmp/pending-$i.log" /usr/bin/python3 "$client" pending "$sock" "$tmp/pending-$i.sent"
+        pending+=("$VG_LAST_PID")
+done
+both_sent() { [[ -e $tmp/pending-1.sent && -e $tmp/pending-2.sent ]]; }
+vg_poll 30 both_sent
+replies_before=$(grep -c '^reply ' "$tmp/poll.log")
 kill -CONT "$pid"
+for i in 1 2; do
+        vg_poll 60 vg_pid_exited "${pending[i - 1]}"
+        rc=0
+        wait "${pending[i - 1]}" || rc=$?
+        vg_kill "${pending[i - 1]}" 1 # only forgets it: it has been reaped
+        vg_assert_eq 0 "$rc" "call $i made while the daemon was stopped ($(cat "$tmp/pending-$i.log"))"
+        n=$(sed -n 's/^reply //p' "$tmp/pending-$i.log")
+        ((n < backlog_end)) || vg_fail "call $i made while the daemon was stopped was answered after" \
+                "$n entries, the backlog ends at $backlog_end: varlink waited for the backlog"
+done
+poller_pending() { (($(grep -c '^reply ' "$tmp/poll.log") > replies_before)); }
+vg_poll 60 poller_pending
+n=$(awk -v k="$replies_before" '$1 == "reply" && ++i == k + 1 { print $2 }' "$tmp/poll.log")
+((n < backlog_end)) || vg_fail "the poller's call made while the daemon was stopped was answered after" \
+        "$n entries, the backlog ends at $backlog_end: varlink waited for the backlog"
 
 vg_poll 300 vg_pid_exited "$attackers"
 vg_pid_alive "$flood" || vg_fail "the flood ended before the attackers did; they were not interleaved with it"
@@ -193,7 +218,7 @@ vg_assert_eq "$lost 1" "$(jq -r '.failures[] | "\(.address) \(.count)"' "$tmp/lo
 
 # The state file is saved at the end of the journal; it then holds the same windows and bans.
 state_has_sentinel() {
-        daemon_ok
+        vg_daemon_ok
         grep -q "^ban vpopmail $sentinel " "$tmp/state/state" 2>/dev/null
 }
 vg_poll 30 state_has_sentinel
@@ -211,11 +236,11 @@ between=$(awk -v t="$total" '$1 == "reply" && $2 > 0 && $2 < t { print $2 }' "$t
 ((between >= 5)) || vg_fail "only $between distinct entry counts among $calls replies before the end"
 caught_up=$(awk -v a="$read_before" -v b="$backlog_end" '$1 == "reply" && $2 > a && $2 < b { print $2 }' "$tmp/poll.log" |
         sort -u | wc -l)
+# How many depends on how fast the backlog was read: information only (checked above: the calls
+# made while it was stopped were answered before its end).
 vg_log "varlink: $calls status calls answered, $between distinct counts during the flood, $caught_up of them" \
         "while catching up from $read_before to $backlog_end; the slowest call took" \
         "$(awk '$1 == "reply" && $4 > m { m = $4 } END { print m + 0 }' "$tmp/poll.log") s"
-((caught_up >= 2)) || vg_fail "only $caught_up distinct entry counts between $read_before and $backlog_end," \
-        "while the daemon caught up on its backlog: varlink waited for the backlog"
 
 # --- Memory. The poller sampled RssAnon after each reply.
 peak_anon=$(awk '$1 == "reply" && $3 > m { m = $3 } END { print m + 0 }' "$tmp/poll.log")
@@ -233,6 +258,6 @@ else
 fi
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
-vg_stop_daemon "$pid" "$tmp/daemon.log" 120
+vg_term_daemon 120
 
 vg_log "all checks passed"

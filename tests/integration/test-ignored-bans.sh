@@ -22,14 +22,8 @@ T=30
 vg_vpopmail_config "$conf" MaxRetry=3 BanTime=1h
 vg_start_journald
 
-ctl_answers() {
-        "$ctl" status >/dev/null 2>&1
-}
-
 start_daemon() {
-        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
-        pid=$VG_LAST_PID
-        vg_poll $T ctl_answers
+        vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
 }
 
 listed() { # ADDRESS: in ListBans
@@ -54,7 +48,7 @@ vg_log_failures 192.0.2.10
 vg_poll $T vg_nft_set_has banned4 192.0.2.10
 "$ctl" ban 192.0.2.11 >/dev/null || vg_fail "manual ban failed"
 "$ctl" ban 192.0.2.12 >/dev/null || vg_fail "manual ban failed"
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 ignore 192.0.2.10
 ignore 192.0.2.11
 start_daemon
@@ -67,7 +61,7 @@ vg_nft_set_has banned4 192.0.2.12 || vg_fail "a ban the change does not cover wa
 listed 192.0.2.12 || vg_fail "192.0.2.12 missing from ListBans"
 
 # The lifted bans are gone from the state as well: a restart does not bring them back.
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 grep -q '192\.0\.2\.1[01]' "$state/state" && vg_fail "a lifted ban is still in the state file: $(cat "$state/state")"
 
 # --- At reload.
@@ -78,5 +72,5 @@ ignore 192.0.2.13
 vg_poll $T lifted_as_ignored 192.0.2.13
 not_in_set 192.0.2.13 || vg_fail "192.0.2.13 is still in the set after it was ignored and reloaded"
 vg_nft_set_has banned4 192.0.2.12 || vg_fail "a ban the reload does not cover was lifted too"
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 vg_log "PASS"

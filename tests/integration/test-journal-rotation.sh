@@ -23,32 +23,8 @@ T=20
 MID_BAN=7fc6f43d6e5d457ba31097a4cc519474
 MID_MISSED=a88198937379434e853764a891c2a4cf
 
-# Debian's python3 starts at once; a version manager's shim in front of it may take seconds.
-py=/usr/bin/python3
-[[ -x $py ]] || py=python3
-vg_require_commands "$py"
-
-# --- A NOTIFY_SOCKET the test reads: each field of each datagram becomes a line of OUTPUT.
-notify_listen() { # SOCKET OUTPUT
-        vg_spawn "$2.log" "$py" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as f:
-    while True:
-        for field in s.recv(65536).decode(errors="replace").split("\n"):
-            if field:
-                f.write(field + "\n")
-        f.flush()
-' "$1" "$2"
-        vg_poll 30 test -S "$1"
-}
-sock=$tmp/notify
-notify_out=$tmp/notify.out
-notify_listen "$sock" "$notify_out"
-
-reads() { # the "entries read" of every STATUS= so far, one a line
-        sed -n 's/^STATUS=.* \([0-9]*\) entries read.*/\1/p' "$notify_out"
+reads() { # the "entries read" of every STATUS= of the running daemon so far, one a line
+        vg_notify_fields | sed -n 's/^STATUS=.* \([0-9]*\) entries read.*/\1/p'
 }
 read_reached() { # N: the last STATUS= says N or more entries read
         local n
@@ -69,15 +45,7 @@ vg_vpopmail_config "$conf" MaxRetry=3
 state=$tmp/state
 
 start_daemon() { # LOG
-        : >"$notify_out"
-        vg_spawn "$1" env NOTIFY_SOCKET="$sock" "$daemon" --config="$conf" --state-directory="$state"
-        daemon_pid=$VG_LAST_PID daemon_log=$1
-        vg_poll "$T" grep -qx READY=1 "$notify_out"
-}
-
-# SIGTERM: saves the state and exits with status 0 (also under the sanitizers: no leak, no error).
-stop_daemon() {
-        vg_stop_daemon "$daemon_pid" "$daemon_log" "$T"
+        vg_start_daemon "$1" "$daemon" --config="$conf" --state-directory="$state"
 }
 
 logged=0 # vpopmail entries logged since the daemon started
@@ -113,7 +81,7 @@ diagnose() {
         vg_log "daemon logs:"
         tail -n 20 "$tmp"/daemon*.log >&2
         vg_log "last notifications:"
-        tail -n 5 "$notify_out" >&2
+        tail -n 5 "$VG_NOTIFY_LOG" >&2
         vg_log "vpopmail entries in the journal:"
         journalctl -q --no-pager -o short-monotonic SYSLOG_IDENTIFIER=vpopmail | tail -n 20 >&2
         ls -l /var/log/journal/*/ >&2
@@ -176,7 +144,7 @@ vg_assert_eq "$logged" "$(max_read)" "entries read (nothing twice)"
 vg_assert_eq 1 "$(grep -c '^Banned 192\.0\.2\.101 for ' "$tmp/daemon1.log")" "ban lines of 192.0.2.101"
 
 # --- Stopped, its saved entry vacuumed away, more failures, started again.
-stop_daemon
+vg_term_daemon "$T"
 saved=$(sed -n 's/^cursor //p' "$state/state")
 vg_assert_eq "$(vpopmail_cursors | tail -n 1)" "$saved" "saved cursor after SIGTERM"
 if vg_journal_has "MESSAGE_ID=$MID_MISSED"; then vg_fail "an entries-missed event before any entry was missed"; fi
@@ -193,7 +161,7 @@ grep -q 'saved journal position is no longer in the journal' "$tmp/daemon2.log" 
         vg_fail "no warning about the lost position: $(cat "$tmp/daemon2.log")"
 
 # --- A plain restart: the saved entry is there, nothing is missed and nothing read twice.
-stop_daemon
+vg_term_daemon "$T"
 start_daemon "$tmp/daemon3.log"
 fail 192.0.2.7 3
 banned 192.0.2.7
@@ -201,7 +169,7 @@ all_read 3
 vg_assert_eq 3 "$(max_read)" "entries read after a plain restart"
 vg_assert_eq 1 "$(journalctl -q --no-pager -o cat "MESSAGE_ID=$MID_MISSED" | wc -l)" "entries-missed events"
 vg_assert_eq "$(printf '%s\n' "${attackers[@]}" 192.0.2.6 192.0.2.7 | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4 at the end"
-stop_daemon
+vg_term_daemon "$T"
 
 passed=1
 vg_log "all checks passed"

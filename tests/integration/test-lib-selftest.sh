@@ -24,6 +24,31 @@ vg_spawn "$tmp/sleep.log" sleep 1000
 sleeper=$VG_LAST_PID
 vg_kill "$sleeper"
 if vg_pid_alive "$sleeper"; then vg_fail "vg_kill left $sleeper running"; fi
+if (CI=true vg_skip_part "a check") 2>/dev/null; then vg_fail "vg_skip_part passed under CI=true"; fi
+(CI='' vg_skip_part "a check") 2>/dev/null || vg_fail "vg_skip_part failed without CI=true"
+
+# --- The daemon helpers, with stand-ins: python3 sends its arguments to NOTIFY_SOCKET.
+notify=(/usr/bin/python3 -c 'import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto("\n".join(sys.argv[2:]).encode(), os.environ["NOTIFY_SOCKET"])
+time.sleep(float(sys.argv[1]))')
+# A READY=1 from another process (here a child) does not make the daemon ready.
+vg_spawn_daemon "$tmp/other.log" bash -c '"$@"; exec sleep 1000' _ "${notify[@]}" 0 READY=1
+vg_poll 10 grep -q ' READY=1$' "$VG_NOTIFY_LOG"
+if vg_daemon_ready; then vg_fail "a child's READY=1 made the daemon ready"; fi
+vg_kill9_daemon
+# Its own READY=1 does, and its fields are its own.
+vg_start_daemon "$tmp/own.log" "${notify[@]}" 1000 READY=1 STATUS=up
+vg_assert_eq "$(printf '%s\n' READY=1 STATUS=up)" "$(vg_notify_fields)" "fields of the stand-in daemon"
+vg_kill9_daemon
+# SIGKILL must be what ends the daemon: one that exited on its own is an error.
+if (
+        vg_spawn_daemon "$tmp/gone.log" true
+        vg_poll 10 vg_pid_exited "$VG_DAEMON_PID"
+        vg_kill9_daemon
+) 2>/dev/null; then
+        vg_fail "vg_kill9_daemon accepted a daemon that had exited on its own"
+fi
 
 # --- Private journald: logger as root, over the syslog socket like vchkpw.
 vg_start_journald

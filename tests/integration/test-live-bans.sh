@@ -65,7 +65,7 @@ state_cursor() {
 }
 
 banned() { # SET ADDRESS, failing the test if the daemon died
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        vg_daemon_ok
         vg_nft_set_has "$1" "$2"
 }
 
@@ -80,8 +80,7 @@ if nft list table "$VG_NFT_FAMILY" "$VG_NFT_TABLE" >/dev/null 2>&1; then
         vg_fail "the table exists before the daemon started"
 fi
 
-vg_spawn "$tmp/daemon.log" "$daemon" --config="$tmp/vpopguard.conf" --state-directory="$state" --log-level=debug
-pid=$VG_LAST_PID
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$tmp/vpopguard.conf" --state-directory="$state" --log-level=debug
 vg_poll 20 banned banned4 192.0.2.100 # also the sentinel for 192.0.2.101
 if vg_nft_set_has banned4 192.0.2.101; then
         vg_fail "192.0.2.101 banned after 2 failures"
@@ -220,14 +219,14 @@ vg_assert_eq "vchkpw-pop3: (PLAIN) login success joe@example.com:192.0.2.201" \
 # The state is saved after every batch (manager.h), so the daemon has read that entry once the
 # file names it; SIGTERM must then keep it.
 state_has_last() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        vg_daemon_ok
         [[ $(state_cursor) == "$last" ]]
 }
 vg_poll 20 state_has_last
 elements4=$(vg_nft_set_elements banned4)
 elements6=$(vg_nft_set_elements banned6)
 
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 grep -q 'Received SIGTERM' "$tmp/daemon.log" || vg_fail "no SIGTERM message in the daemon's log"
 
 vg_assert_eq "vpopguard-state 1" "$(head -n 1 "$state/state")" "state file header"

@@ -22,12 +22,10 @@ T=30 # deadline of each wait, in seconds
 
 vg_vpopmail_config "$conf" MaxRetry=3 BanTime=1h
 vg_start_journald
-vg_spawn "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
-pid=$VG_LAST_PID
-vg_poll "$T" test -S "$sock"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
 in_set() { # SET ADDRESS
-        vg_daemon_alive "$pid" "$log"
+        vg_daemon_ok
         vg_nft_set_has "$1" "$2"
 }
 list_bans() {
@@ -67,5 +65,5 @@ for round in 1 2; do
         vg_log "round $round: both elements back"
 done
 
-vg_stop_daemon "$pid" "$log"
+vg_term_daemon
 vg_log "all checks passed"

@@ -16,8 +16,7 @@ conf=$tmp/vpopguard.conf
 vg_vpopmail_config "$conf"
 sock=$tmp/sock
 
-vg_spawn "$tmp/d.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
-vg_poll 20 test -S "$sock"
+vg_start_daemon "$tmp/d.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 "$ctl" --socket="$sock" ban 192.0.2.7 >/dev/null
 "$ctl" --socket="$sock" ban 2001:db8::9 >/dev/null
 vg_log_failures 192.0.2.8

@@ -25,34 +25,10 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 
 vg_start_journald
 
-# --- The daemon: started in the background, ready once it logged that it runs.
+# --- The daemon: started in the background, ready once it sent READY=1; each start has its log.
 n_starts=0
-DAEMON_PID=
-DAEMON_LOG=
-
-daemon_running() {
-        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
-        grep -q ' running' "$DAEMON_LOG"
-}
-
 start_daemon() {
-        DAEMON_LOG=$tmp/daemon.$((++n_starts)).log
-        vg_spawn "$DAEMON_LOG" "$daemon" --config="$conf" --state-directory="$state"
-        DAEMON_PID=$VG_LAST_PID
-        vg_poll 20 daemon_running
-}
-
-kill9_daemon() {
-        kill -KILL "$DAEMON_PID"
-        wait "$DAEMON_PID" 2>/dev/null || true
-        vg_kill "$DAEMON_PID" # only stops tracking it
-        DAEMON_PID=
-}
-
-# SIGTERM must be a clean exit with status 0 (the state is saved on the way out).
-term_daemon() {
-        vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
-        DAEMON_PID=
+        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state"
 }
 
 # --- nft, journal and state file, as an administrator reads them.
@@ -175,14 +151,14 @@ vg_log "attack: $n_lines lines, $(wc -l <"$expected.attack") attackers to ban, $
 start_daemon
 write_lines 0 "$p1" 10
 vg_poll 30 bans_above 0 # part of the attack is processed
-kill9_daemon
+vg_kill9_daemon
 at_kill1=$(n_bans)
 
 # A backlog written while the daemon is down; killed again as soon as the catch-up banned more.
 write_lines "$p1" "$p2" 10
 start_daemon
 vg_poll 30 bans_above "$at_kill1"
-kill9_daemon
+vg_kill9_daemon
 at_kill2=$(n_bans)
 
 # Twice while the attack is being written: killed as soon as part of it led to a ban, the rest
@@ -191,7 +167,7 @@ start_daemon
 write_lines "$p2" "$p3" 5 &
 writer=$!
 vg_poll 30 bans_above "$at_kill2"
-kill9_daemon
+vg_kill9_daemon
 at_kill3=$(n_bans)
 wait "$writer" || vg_fail "writing the attack failed"
 
@@ -199,7 +175,7 @@ start_daemon
 write_lines "$p3" "$p4" 5 &
 writer=$!
 vg_poll 30 bans_above "$at_kill3"
-kill9_daemon
+vg_kill9_daemon
 at_kill4=$(n_bans)
 wait "$writer" || vg_fail "writing the attack failed"
 vg_log "banned at the kills: $at_kill1/$e1 $at_kill2/$e2 $at_kill3/$e3 $at_kill4/$e4 (banned at the kill / caused by the segment written by then)"
@@ -218,7 +194,7 @@ vg_assert_files_eq "$expected" "$tmp/banned" "banned addresses after 4 SIGKILLs"
 
 # Each ban logged exactly once, with MaxRetry failures, caused by the address's first three. The
 # event follows the nft commit: after a clean stop, every event has been sent.
-term_daemon
+vg_term_daemon
 vg_journal_sync
 journalctl -q --no-pager -o export SYSLOG_IDENTIFIER=vpopmail |
         awk '/^__CURSOR=/ { c = substr($0, 10) }
@@ -261,13 +237,13 @@ start_daemon
 vg_log_vpopmail "vchkpw-pop3: password fail b1@example.com:$victim"
 vg_log_vpopmail "vchkpw-smtp: vpopmail user not found b2@:$victim"
 vg_poll 20 state_fail_count_is "$victim" 2
-term_daemon
+vg_term_daemon
 vg_assert_eq 2 "$(state_fail_count "$victim")" "saved failures of $victim after SIGTERM"
 has_ban "$victim" && vg_fail "$victim banned after 2 failures"
 start_daemon
 vg_log_vpopmail "vchkpw-imap: null password given b3:$victim"
 vg_poll 20 has_ban "$victim"
-term_daemon
+vg_term_daemon
 vg_journal_sync
 vg_assert_eq 1 "$(ban_events | grep -cx "VPOPGUARD_ADDRESS=$victim")" "ban events of $victim"
 vg_assert_eq "VPOPGUARD_FAILURES=3" "$(journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_MESSAGE_ID" \

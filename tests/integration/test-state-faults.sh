@@ -25,35 +25,15 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 
 vg_start_journald
 
-# --- The daemon.
+# --- The daemon: ready once it sent READY=1; each start has its log.
 n_starts=0
-DAEMON_PID=
-DAEMON_LOG=
-
-daemon_alive() {
-        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
-}
-
-daemon_running() {
-        daemon_alive
-        grep -q ' running' "$DAEMON_LOG"
-}
-
 start_daemon() { # STATE_DIRECTORY
-        DAEMON_LOG=$tmp/daemon.$((++n_starts)).log
-        vg_spawn "$DAEMON_LOG" "$daemon" --config="$conf" --state-directory="$1" --socket=
-        DAEMON_PID=$VG_LAST_PID
-        vg_poll 20 daemon_running
-}
-
-term_daemon() {
-        vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
-        DAEMON_PID=
+        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$1" --socket=
 }
 
 log_has() { # TEXT: the current daemon's log has a line containing TEXT
-        daemon_alive
-        grep -qF -- "$1" "$DAEMON_LOG"
+        vg_daemon_ok
+        grep -qF -- "$1" "$VG_DAEMON_LOG"
 }
 
 # --- Attacks, the nft set and the state file, as an administrator sees them.
@@ -65,7 +45,7 @@ attack() { # ADDRESS: MaxRetry (3) failures
 }
 
 banned() { # ADDRESS
-        daemon_alive
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 
@@ -84,7 +64,7 @@ state_cursor() { # FILE
 }
 
 state_cursor_is() { # FILE CURSOR
-        daemon_alive
+        vg_daemon_ok
         [[ -r $1 && $(state_cursor "$1") == "$2" ]]
 }
 
@@ -106,7 +86,7 @@ vg_log_vpopmail "vchkpw-pop3: password fail u1@example.com:198.51.100.2"
 vg_journal_sync
 cursor=$(latest_cursor)
 vg_poll 20 state_cursor_is "$good/state" "$cursor"
-term_daemon
+vg_term_daemon
 valid=$tmp/valid-state
 cp "$good/state" "$valid"
 assert_trailer "$valid"
@@ -122,12 +102,12 @@ damaged_case() { # NAME REASON ADDRESS; the damaged file is $tmp/NAME.orig
 
         start_daemon "$dir"
         vg_poll 10 log_has "The state file $dir/state is unusable ("
-        line=$(grep -F "The state file $dir/state is unusable (" "$DAEMON_LOG")
+        line=$(grep -F "The state file $dir/state is unusable (" "$VG_DAEMON_LOG")
         [[ $line == *"$reason"* ]] || vg_fail "$name: the error does not say '$reason': $line"
 
         # Kept for inspection, byte for byte, under the name the log gives.
         vg_poll 10 log_has "Kept the unreadable state file as $dir/state.broken-"
-        broken=$(sed -n "s|^.*Kept the unreadable state file as \($dir/state\.broken-[0-9]*\) for inspection\.$|\1|p" "$DAEMON_LOG")
+        broken=$(sed -n "s|^.*Kept the unreadable state file as \($dir/state\.broken-[0-9]*\) for inspection\.$|\1|p" "$VG_DAEMON_LOG")
         [[ -n $broken && -f $broken ]] || vg_fail "$name: the kept file '$broken' does not exist: $(ls -a "$dir")"
         cmp "$tmp/$name.orig" "$broken" || vg_fail "$name: $broken is not the original file"
         vg_assert_eq 1 "$(find "$dir" -maxdepth 1 -name 'state.broken-*' | wc -l)" "$name: kept files"
@@ -139,7 +119,7 @@ damaged_case() { # NAME REASON ADDRESS; the damaged file is $tmp/NAME.orig
         vg_poll 20 state_cursor_is "$dir/state" "$cursor"
         assert_trailer "$dir/state"
         cmp "$tmp/$name.orig" "$broken" || vg_fail "$name: $broken changed"
-        term_daemon
+        vg_term_daemon
         vg_log "$name: logged, kept as ${broken##*/}, banned $address"
 }
 
@@ -226,15 +206,15 @@ ro
 unwritable_phase erofs "Read-only file system" 203.0.113.5 203.0.113.6 203.0.113.7 rw
 
 # The state saved after the faults is the one a restart loads: no damage, every ban.
-term_daemon
+vg_term_daemon
 assert_trailer "$sd/state"
 n=$(grep -c '^ban ' "$sd/state")
 start_daemon "$sd"
-if grep -F 'unusable' "$DAEMON_LOG" >&2; then
+if grep -F 'unusable' "$VG_DAEMON_LOG" >&2; then
         vg_fail "the state saved after the faults is not loadable"
 fi
-log_has "Loaded state: $n active bans" || vg_fail "restart did not load $n bans: $(cat "$DAEMON_LOG")"
+log_has "Loaded state: $n active bans" || vg_fail "restart did not load $n bans: $(cat "$VG_DAEMON_LOG")"
 [[ -z $(find "$sd" -maxdepth 1 -name 'state.broken-*') ]] || vg_fail "the state was set aside after the faults"
-term_daemon
+vg_term_daemon
 
 vg_log "PASS"

@@ -43,36 +43,19 @@ writer=$!
 
 # --- The torture: start, let it run 50-400 ms, SIGKILL, as long as the attack goes on, and at
 # least MIN_KILLS times (the last ones then hit a daemon that catches up or idles).
-untrack() { # PID: forget a process that is already reaped
-        local i
-        for i in "${!VG_PIDS[@]}"; do
-                [[ ${VG_PIDS[i]} != "$1" ]] || unset 'VG_PIDS[i]'
-        done
-        VG_PIDS=("${VG_PIDS[@]}")
-}
-
-writer_running() {
-        [[ -r /proc/$writer/stat ]] && [[ $(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$writer/stat" 2>/dev/null) != Z ]]
-}
-
-start_daemon() { # LOGFILE
-        vg_spawn "$1" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket=
-        DAEMON_PID=$VG_LAST_PID
+spawn_daemon() { # LOGFILE: not waiting for it to be ready
+        vg_spawn_daemon "$1" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket=
 }
 
 kills=0
-while ((kills < MIN_KILLS)) || writer_running; do
-        start_daemon "$tmp/daemon.$kills.log"
+while ((kills < MIN_KILLS)) || vg_pid_alive "$writer"; do
+        spawn_daemon "$tmp/daemon.$kills.log"
         # Fault timing, not an assertion: a random moment in the daemon's life (which starts
         # later under valgrind: VG_TIMEOUT_FACTOR stretches it).
         ms=$(((50 + RANDOM % 351) * VG_TIMEOUT_FACTOR))
         sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-        kill -KILL "$DAEMON_PID" 2>/dev/null || true
-        rc=0
-        wait "$DAEMON_PID" 2>/dev/null || rc=$?
-        untrack "$DAEMON_PID"
-        # Anything but death by SIGKILL (128 + 9) means the daemon stopped on its own.
-        ((rc == 137)) || vg_fail "vpopguardd exited with status $rc before kill $((kills + 1)): $(tail -n 20 "$tmp/daemon.$kills.log")"
+        # Fails the test unless the daemon dies of the SIGKILL (it must not stop on its own).
+        vg_kill9_daemon
         kills=$((kills + 1))
 done
 wait "$writer" || vg_fail "the load generator failed: $(cat "$tmp/loadgen.log")"
@@ -87,26 +70,18 @@ vg_journal_sync
 last_cursor=$(journalctl -q --no-pager -n 1 -o export SYSLOG_IDENTIFIER=vpopmail SYSLOG_IDENTIFIER=vchkpw |
         sed -n 's/^__CURSOR=//p')
 [[ -n $last_cursor ]] || vg_fail "no vpopmail entry in the journal"
-start_daemon "$tmp/daemon.final.log"
-daemon_alive() {
-        vg_daemon_alive "$DAEMON_PID" "$tmp/daemon.final.log"
-}
-# Running (signals handled) and caught up. The killed daemons may have saved the last cursor
-# already, so the cursor alone does not show that this one is ready for SIGTERM.
+spawn_daemon "$tmp/daemon.final.log"
+# Running (READY=1) and caught up. The killed daemons may have saved the last cursor already, so
+# the cursor alone does not show that this one is ready for SIGTERM.
 caught_up() {
-        daemon_alive
-        grep -q ' running' "$tmp/daemon.final.log" &&
+        vg_daemon_running &&
                 [[ -r $tmp/state/state && $(sed -n 's/^cursor //p' "$tmp/state/state") == "$last_cursor" ]]
 }
 vg_poll 30 caught_up
 banned_elements() {
         { vg_nft_set_elements banned4; vg_nft_set_elements banned6; } | LC_ALL=C sort
 }
-kill -TERM "$DAEMON_PID"
-rc=0
-wait "$DAEMON_PID" || rc=$?
-untrack "$DAEMON_PID"
-vg_assert_eq 0 "$rc" "exit status of vpopguardd after SIGTERM"
+vg_term_daemon 30
 banned_elements >"$tmp/torture.nft"
 cp "$tmp/state/state" "$tmp/torture.state"
 vg_journal_sync

@@ -41,12 +41,10 @@ EOF
         vg_fail "configuration refused: $(cat "$tmp/effective.conf")"
 
 vg_start_journald
-vg_spawn "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
-pid=$VG_LAST_PID
-vg_poll "$T" test -S "$sock"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
 ctl() { # ARGS...: vpopguardctl's stdout
-        vg_daemon_alive "$pid" "$log"
+        vg_daemon_ok
         "$ctl_bin" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
 }
 windows() { # ADDRESS: "JAIL COUNT" of each of its failure windows
@@ -59,7 +57,7 @@ status() { # the counters: "entriesRead entriesMatched" then "JAIL failuresTotal
         ctl --json status | jq -r '"\(.entriesRead) \(.entriesMatched)", (.jails[] | "\(.name) \(.failuresTotal) \(.bansTotal)")'
 }
 banned() {
-        vg_daemon_alive "$pid" "$log"
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 ban_event() { # ADDRESS FIELD: FIELD of its ban event
@@ -119,5 +117,5 @@ t=$(timeout_of 192.0.2.10)
 t=$(timeout_of 192.0.2.20)
 ((t > 0 && t <= 3600)) || vg_fail "timeout of 192.0.2.20 is ${t}s, not vpopmail's BanTime=1h"
 
-vg_stop_daemon "$pid" "$log"
+vg_term_daemon
 vg_log "all checks passed"

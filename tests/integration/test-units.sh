@@ -59,7 +59,7 @@ man8=$(jq -r 'to_entries[] | select(.key | endswith("/man/vpopguardd.8")) | .val
 if [[ -n $man8 ]] && command -v man >/dev/null; then
         export MANPATH=$root${man8%/man8/*}
 else
-        vg_log "no man pages in this build or no man(1): verify runs with --man=no"
+        vg_skip_part "the man pages of Documentation= (none in this build, or no man(1)): verify runs with --man=no"
         verify_args+=(--man=no)
 fi
 

@@ -50,17 +50,13 @@ chmod 0644 "$run/flood-client.py"
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-
 answers() {
-        daemon_ok
+        vg_daemon_ok
         "$ctl" status >/dev/null 2>&1
 }
 
 banned() { # ADDRESS
-        daemon_ok
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 
@@ -99,10 +95,9 @@ finished() {
         vg_assert_eq 0 "$rc" "client $1 ($(cat "$2"))"
 }
 
-vg_spawn "$tmp/daemon.log" prlimit --nofile=1024: -- "$daemon" --config="$conf" \
+vg_start_daemon "$tmp/daemon.log" prlimit --nofile=1024: -- "$daemon" --config="$conf" \
         --state-directory="$tmp/state" --log-level=debug
-pid=$VG_LAST_PID
-vg_poll 20 answers
+pid=$VG_DAEMON_PID
 vg_assert_eq 1024 "$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits")" "the daemon's soft file limit"
 vg_log_failures 192.0.2.1
 vg_poll 20 banned 192.0.2.1
@@ -201,7 +196,7 @@ flood=$VG_LAST_PID
 peak=0 calls=0
 read_all() {
         local n a
-        daemon_ok
+        vg_daemon_ok
         "$ctl" --json status >"$tmp/status.json" 2>"$tmp/status.err" ||
                 vg_fail "vpopguardctl status failed while Monitor() is stalled: $(cat "$tmp/status.err")"
         calls=$((calls + 1))
@@ -237,7 +232,7 @@ piper=$VG_LAST_PID
 # logged_keeping_peak TEXT: the daemon logged TEXT; meanwhile peak follows its RssAnon.
 logged_keeping_peak() {
         local a
-        daemon_ok
+        vg_daemon_ok
         a=$(anon_kb)
         ((a > peak)) && peak=$a
         grep -qF "$1" "$tmp/daemon.log"
@@ -298,6 +293,6 @@ vg_log "four pipelining clients: $closed disconnected; RssAnon $base kB before, 
 within "$peak" $((base + 2 * OUTPUT_MAX_KB + 65536)) "unread output of all clients, from $base kB"
 
 # The daemon still stops cleanly (under AddressSanitizer: without leaks or errors at exit).
-vg_stop_daemon "$pid" "$tmp/daemon.log" 120
+vg_term_daemon 120
 
 vg_log "all checks passed"

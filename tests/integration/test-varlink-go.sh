@@ -41,17 +41,8 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-
-answers() {
-        daemon_ok
-        "$ctl" status >/dev/null 2>&1
-}
-
 banned() { # ADDRESS
-        daemon_ok
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 
@@ -59,9 +50,7 @@ has_line() { # FILE LINE
         grep -qxF -- "$2" "$1"
 }
 
-vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --log-level=debug
-pid=$VG_LAST_PID
-vg_poll 20 answers
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --log-level=debug
 
 # --- The Go client. It says "monitoring" once its Monitor() call is sure to see new bans.
 vg_spawn "$tmp/go/client.log" "$tmp/go/varlink-go-client" -socket="$sock" -version="$version" \
@@ -223,7 +212,7 @@ hostile garbage >"$tmp/garbage.log" 2>&1 || vg_fail "garbage: $(cat "$tmp/garbag
 hostile big >"$tmp/big.log" 2>&1 || vg_fail "10 MiB: $(cat "$tmp/big.log")"
 grep -q '^ok 10 MiB' "$tmp/big.log" || vg_fail "10 MiB: $(cat "$tmp/big.log")"
 vg_assert_eq 10 "$(grep -c '^ok garbage' "$tmp/garbage.log")" "garbage variants closed ($(cat "$tmp/garbage.log"))"
-daemon_ok
+vg_daemon_ok
 
 # 200 connections from UID 1000, held while the journal brings an attack.
 vg_spawn "$tmp/flood.log" setpriv --reuid=1000 --regid=1000 --clear-groups \

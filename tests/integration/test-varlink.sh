@@ -89,19 +89,12 @@ fail() { # ADDRESS [N]: N failures as vchkpw logs them (as root)
 }
 
 banned() { # ADDRESS, failing the test if the daemon died
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
+        vg_daemon_ok
         vg_nft_set_has banned4 "$1"
 }
 
-answers() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-        "$ctl_bin" status >/dev/null 2>&1
-}
-
 start_daemon() {
-        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
-        pid=$VG_LAST_PID
-        vg_poll 20 answers
+        vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$state"
 }
 
 last_filter_cursor() {
@@ -128,6 +121,45 @@ nft_element() {
         nft -j list set "$VG_NFT_FAMILY" "$VG_NFT_TABLE" banned4 |
                 jq -c --arg a "$1" '.nftables[] | select(.set) | .set.elem // [] | .[]
                         | select(type == "object" and .elem.val == $a) | .elem'
+}
+
+# Wall clock in microseconds, as the daemon's *USec fields; read before and after a call, it
+# bounds the moment the call happened, whatever the machine's speed.
+usec_now() {
+        date +%s%6N
+}
+
+# table_row ADDRESS: the row of ADDRESS in the last ctl's table, one column a line (columns are
+# two or more spaces apart; a time span has single spaces, as in "1h 5min").
+table_row() {
+        grep "^$1 " "$tmp/out" | sed 's/  \+/\n/g'
+}
+
+# assert_relative TEXT LOW HIGH WHAT: TEXT is a time vpopguardctl printed relative to its "now"
+# ("now", "3s ago", "in 1h 5min"), and the true offset (the time minus that "now") lies between
+# LOW and HIGH microseconds. vpopguardctl rounds to the second under a minute, to the minute under
+# a day, else to the hour; "now" is under half a second.
+assert_relative() {
+        local text=$1 span sign=1 part unit offset=0
+        case $text in
+        now) span= ;;
+        "in "*) span=${text#in } ;;
+        *" ago") span=${text% ago} sign=-1 ;;
+        *) vg_fail "$4: '$text' is not a relative time" ;;
+        esac
+        for part in $span; do
+                [[ $part =~ ^([0-9]+)(d|h|min|s)$ ]] || vg_fail "$4: '$text' is not a relative time"
+                case ${BASH_REMATCH[2]} in
+                d) unit=86400000000 ;; h) unit=3600000000 ;; min) unit=60000000 ;; s) unit=1000000 ;;
+                esac
+                offset=$((offset + 10#${BASH_REMATCH[1]} * unit))
+        done
+        unit=1000000
+        ((offset < 60000000)) || unit=60000000
+        ((offset < 86400000000)) || unit=3600000000
+        offset=$((sign * offset))
+        ((offset + unit / 2 >= $2 && offset - unit / 2 <= $3)) ||
+                vg_fail "$4: '$text', but it was $(($2 / 1000000))s to $(($3 / 1000000))s from then"
 }
 
 ban_of() { # ADDRESS: its entry in ListBans (--json), or nothing
@@ -199,8 +231,14 @@ mapfile -t times < <(realtimes_of "vchkpw-pop3: password fail joe@example.com:19
 vg_assert_eq 2 "${#times[@]}" "failure entries of 192.0.2.2 in the journal"
 vg_assert_eq "192.0.2.2 vpopmail 2 ${times[0]} ${times[1]}" \
         "$(jq_out '.failures[] | "\(.address) \(.jail) \(.count) \(.firstUSec) \(.lastUSec)"')" "ListFailures 192.0.2.2"
+t0=$(usec_now)
 ctl 0 failures 192.0.2.2
-grep -qE '^192\.0\.2\.2 +vpopmail +2 +.* ago +.* ago$' "$tmp/out" || vg_fail "failures table: $(cat "$tmp/out")"
+t1=$(usec_now)
+mapfile -t row < <(table_row 192.0.2.2)
+vg_assert_eq "192.0.2.2 vpopmail 2" "${row[*]:0:3}" "failures table: $(cat "$tmp/out")"
+vg_assert_eq 5 "${#row[@]}" "columns of the failures table: $(cat "$tmp/out")"
+assert_relative "${row[3]}" $((times[0] - t1)) $((times[0] - t0)) "failures table, FIRST of 192.0.2.2"
+assert_relative "${row[4]}" $((times[1] - t1)) $((times[1] - t0)) "failures table, LAST of 192.0.2.2"
 grep -qxF "1 failure window listed." "$tmp/out" || vg_fail "failures footer: $(cat "$tmp/out")"
 ctl 0 --json failures
 vg_assert_eq "192.0.2.2 2,192.0.2.3 1" "$(jq_out '[.failures | sort_by(.address)[] | "\(.address) \(.count)"] | join(",")')" "ListFailures"
@@ -208,12 +246,19 @@ ctl 0 failures 192.0.2.1
 out_is "No open failure windows." "failures of a banned address"
 
 # --- ban ADDRESS --time=30min
+t0=$(usec_now)
 ctl 0 ban 203.0.113.5 --time=30min
-out_is "Banned 203.0.113.5 in jail vpopmail, expires in 30min." "ban output"
+t1=$(usec_now)
+[[ $(cat "$tmp/out") =~ ^Banned\ 203\.0\.113\.5\ in\ jail\ vpopmail,\ expires\ (in\ [0-9a-z\ ]+)\.$ ]] ||
+        vg_fail "ban output: $(cat "$tmp/out")"
+# Banned, and printed, between t0 and t1: 30min from the ban is at most 30min from the print.
+assert_relative "${BASH_REMATCH[1]}" $((1800000000 - (t1 - t0))) 1800000000 "ban output, expiry"
 elem=$(nft_element 203.0.113.5)
 [[ -n $elem ]] || vg_fail "203.0.113.5 is not in banned4 after ban"
 timeout=$(jq -r '.timeout' <<<"$elem") expires=$(jq -r '.expires' <<<"$elem")
-((timeout > 1700 && timeout <= 1800)) || vg_fail "timeout of the manual ban is ${timeout}s, not 30min: $elem"
+# The element's timeout is what was left of the 30min when it was added (whole seconds, rounded up).
+((timeout <= 1800 && timeout * 1000000 >= 1800000000 - (t1 - t0) - 1000000)) ||
+        vg_fail "timeout of the manual ban is ${timeout}s, not what is left of 30min: $elem"
 ((expires <= timeout)) || vg_fail "the manual ban expires after its timeout: $elem"
 vg_poll 10 vg_journal_has "MESSAGE_ID=$BAN_ID" VPOPGUARD_ADDRESS=203.0.113.5
 journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_ID" VPOPGUARD_ADDRESS=203.0.113.5 >"$tmp/ban-event"
@@ -227,8 +272,15 @@ b=$(ban_of 203.0.113.5)
 vg_assert_eq "vpopmail 0 manual 1800000000 $(event_field "$tmp/ban-event" VPOPGUARD_BANNED_USEC)" \
         "$(jq -r '"\(.jail) \(.failures) \(.origin) \(.expiresUSec - .bannedUSec) \(.bannedUSec)"' <<<"$b")" \
         "ListBans entry of the manual ban"
+t0=$(usec_now)
 ctl 0 bans
-grep -qE '^203\.0\.113\.5 +vpopmail +0 +.* +in 30min +manual$' "$tmp/out" || vg_fail "bans table, manual ban: $(cat "$tmp/out")"
+t1=$(usec_now)
+mapfile -t row < <(table_row 203.0.113.5)
+vg_assert_eq "203.0.113.5 vpopmail 0 manual" "${row[*]:0:3} ${row[5]:-}" "bans table, manual ban: $(cat "$tmp/out")"
+vg_assert_eq 6 "${#row[@]}" "columns of the bans table: $(cat "$tmp/out")"
+read -r banned_usec expires_usec < <(jq -r '"\(.bannedUSec) \(.expiresUSec)"' <<<"$b")
+assert_relative "${row[3]}" $((banned_usec - t1)) $((banned_usec - t0)) "bans table, BANNED of the manual ban"
+assert_relative "${row[4]}" $((expires_usec - t1)) $((expires_usec - t0)) "bans table, EXPIRES of the manual ban"
 
 # --- unban ADDRESS
 ctl 0 unban 203.0.113.5
@@ -295,7 +347,7 @@ ctl 1 reload
 err_has "io.vpopguard.Manager.ConfigurationError" "reload of a broken configuration"
 err_has "$conf.d/60-broken.conf:2" "ConfigurationError names file and line"
 [[ ! -s $tmp/out ]] || vg_fail "failed reload printed: $(cat "$tmp/out")"
-vg_pid_alive "$pid" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$tmp/daemon.log")"
+vg_pid_alive "$VG_DAEMON_PID" || vg_fail "vpopguardd exited after a broken reload: $(tail -n 20 "$VG_DAEMON_LOG")"
 ctl 0 --json status
 vg_assert_eq 2 "$(jq_out '.jails[0].maxRetry')" "maxRetry after a refused reload"
 fail 192.0.2.41 2
@@ -392,8 +444,13 @@ vg_poll 10 has_json_event unban 192.0.2.30
 vg_assert_eq "vpopmail journal" "$(json_event unban 192.0.2.30 | jq -r '"\(.jail) \(.origin)"')" "monitor unban event"
 has_txt() { grep -qE "$1" "$tmp/monitor.txt"; }
 vg_poll 10 has_txt '^[0-9]{2}:[0-9]{2}:[0-9]{2} unban 192\.0\.2\.30 in jail vpopmail$'
-grep -qE '^[0-9]{2}:[0-9]{2}:[0-9]{2} ban 192\.0\.2\.30 in jail vpopmail, 2 failures, expires in 1h, origin journal$' "$tmp/monitor.txt" ||
-        vg_fail "human monitor, ban line: $(cat "$tmp/monitor.txt")"
+t1=$(usec_now)
+line=$(grep ' ban 192\.0\.2\.30 ' "$tmp/monitor.txt") || vg_fail "human monitor, no ban line: $(cat "$tmp/monitor.txt")"
+[[ $line =~ ^[0-9]{2}:[0-9]{2}:[0-9]{2}\ ban\ 192\.0\.2\.30\ in\ jail\ vpopmail,\ 2\ failures,\ expires\ (in\ [0-9a-z\ ]+),\ origin\ journal$ ]] ||
+        vg_fail "human monitor, ban line: $line"
+# Printed between the ban and now (t1): the expiry is at most 1h, and at least 1h - (t1 - ban) away.
+read -r banned_usec expires_usec < <(json_event ban 192.0.2.30 | jq -r '"\(.bannedUSec) \(.expiresUSec)"')
+assert_relative "${BASH_REMATCH[1]}" $((expires_usec - t1)) $((expires_usec - banned_usec)) "human monitor, expiry"
 vg_kill "$monitor_txt"
 
 # --- Restart: an address unbanned by hand stays unbanned, a manual ban stays.
@@ -402,9 +459,7 @@ manual_before=$(ban_of 203.0.113.60)
 fail 192.0.2.50 2
 vg_poll 20 banned 192.0.2.50
 ctl 0 unban 192.0.2.50 # the last change before the crash
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-vg_kill "$pid"
+vg_kill9_daemon
 # A monitor ends with 3 when the daemon goes away.
 vg_poll 10 vg_pid_exited "$monitor_json"
 rc=0
@@ -414,6 +469,7 @@ vg_assert_eq 3 "$rc" "exit status of monitor when the daemon dies"
 # As after a reboot: the kernel forgot the elements; the daemon must put back what is banned.
 nft flush set "$VG_NFT_FAMILY" "$VG_NFT_TABLE" banned4
 nft flush set "$VG_NFT_FAMILY" "$VG_NFT_TABLE" banned6
+t_restart=$(usec_now)
 start_daemon
 # One new failure each: with their earlier failures they would reach MaxRetry=2.
 fail 192.0.2.50
@@ -428,9 +484,13 @@ for a in 192.0.2.50 192.0.2.1; do
 done
 vg_assert_eq "$manual_before" "$(ban_of 203.0.113.60)" "the manual ban in ListBans after the restart"
 elem=$(nft_element 203.0.113.60)
+t1=$(usec_now)
 [[ -n $elem ]] || vg_fail "the manual ban 203.0.113.60 is not back in banned4 after the restart"
 timeout=$(jq -r '.timeout' <<<"$elem")
-((timeout > 6000 && timeout <= 7200)) || vg_fail "timeout of the restored manual ban: $elem"
+# What was left of it when the restarted daemon put it back (between t_restart and t1), rounded up.
+expires_usec=$(jq -r .expiresUSec <<<"$manual_before")
+((timeout * 1000000 <= expires_usec - t_restart + 1000000 && timeout * 1000000 >= expires_usec - t1)) ||
+        vg_fail "timeout of the restored manual ban is ${timeout}s, its ban ends in $(((expires_usec - t1) / 1000000))s: $elem"
 banned 192.0.2.4 || vg_fail "the journal ban of 192.0.2.4 is not back in banned4 after the restart"
 
 vg_log "all checks passed"

@@ -37,11 +37,11 @@ printf '[Jail]\nName=short\nJournalMatch=SYSLOG_IDENTIFIER=shortd\nTrustedUID=0\
 vg_assert_eq 3 "$(grep -cx 'FindTime=1min' "$tmp/effective.conf")" "jails with FindTime=1min"
 vg_assert_eq "$(printf '%s\n' MaxRetry=3 MaxRetry=5 MaxRetry=3)" "$(grep '^MaxRetry=' "$tmp/effective.conf")" "MaxRetry of the jails"
 
-# --- The journal. Each line of the plan: OFFSET_USEC IDENTIFIER ADDRESS, offsets relative to now.
-# At first start the daemon reads from (its) now - FindTime: entries at -30 s or later are read
-# even if it starts 30 s after "now"; entries at -65 s or earlier never are.
+# --- The journal. Each line of the plan: OFFSET_USEC IDENTIFIER ADDRESS, offsets relative to now
+# (the moment the journal is written). At first start the daemon reads from (its) now - FindTime:
+# entries at -30 s or later are read if it starts less than 30 s after "now"; entries at -65 s or
+# earlier never are.
 s=1000000
-now=$(date +%s%6N)
 boot=5a0b1f0c7e6d4c3b9a8f7e6d5c4b3a29
 plan=$tmp/plan
 {
@@ -86,8 +86,12 @@ to_export() { # reads a plan, writes export format
         done
 }
 journal=$(vg_tmpdir journal)
-to_export <"$plan" | vg_export_to_journal "$journal/a.journal"
-vg_assert_eq "$(wc -l <"$plan")" "$(journalctl -q --no-pager -D "$journal" -o cat | wc -l)" "entries in the journal file"
+write_journal() { # the plan, from a new "now", as the only journal file
+        now=$(date +%s%6N)
+        rm -f "$journal"/a.journal*
+        to_export <"$plan" | vg_export_to_journal "$journal/a.journal"
+        vg_assert_eq "$(wc -l <"$plan")" "$(journalctl -q --no-pager -D "$journal" -o cat | wc -l)" "entries in the journal file"
+}
 
 sorted() {
         printf '%s\n' "$@" | LC_ALL=C sort
@@ -114,24 +118,37 @@ banned4_but_short() { # banned4 without the 1 s ban, which may be gone already
 run_daemon() { # LOG ARGS...: one --no-follow run over the journal directory
         local log=$1
         shift
-        # The plan assumes that a first start happens within 30 s of "now" (see above).
-        [[ -e $state/state ]] || (($(date +%s%6N) - now < 25 * s)) ||
-                vg_fail "too slow: more than 25 s between writing the journal and starting the daemon"
         "$daemon" --config="$conf" --journal-directory="$journal" --state-directory="$state" \
                 --no-follow "$@" >"$log" 2>&1 </dev/null || vg_fail "vpopguardd $* failed: $(cat "$log")"
+        ended=$(date +%s%6N)
+}
+# in_time WHAT: the first start of the last run (no state yet) began less than 30 s after "now",
+# as the plan assumes: it ended so. Otherwise the plan is written again from a new "now" (the
+# machine was busy; how long it takes is not what this test checks).
+in_time() {
+        ((ended - now < 30 * s)) && return 0
+        vg_log "$1 ended $(((ended - now) / s)) s after the journal's \"now\", too late for the plan: again"
+        return 1
 }
 
-# --- Dry run: the same decisions, printed, but no nftables table and no state.
+# --- Dry run: the same decisions, printed, but no nftables table and no state. Then the real run.
 state=$tmp/state
-run_daemon "$tmp/dry-run.log" --dry-run
-vg_assert_eq "$expected_bans" "$(banned_on_stderr "$tmp/dry-run.log")" "addresses banned by the dry run"
-grep -qxF '[dry run] Banned 192.0.2.1 for 1h (jail vpopmail): 3 failures within 1min.' "$tmp/dry-run.log" ||
-        vg_fail "dry run: no ban line for 192.0.2.1: $(cat "$tmp/dry-run.log")"
-vg_assert_eq "" "$(nft list tables)" "nftables tables after the dry run"
-[[ ! -e $state/state ]] || vg_fail "the dry run wrote a state file"
+for attempt in 1 2 3 4 5 6; do
+        ((attempt < 6)) || vg_fail "no first start came within 30 s of writing the journal in 5 attempts"
+        rm -rf "$state"
+        nft delete table inet vpopguard 2>/dev/null || true
+        write_journal
+        run_daemon "$tmp/dry-run.log" --dry-run
+        in_time "the dry run" || continue
+        vg_assert_eq "$expected_bans" "$(banned_on_stderr "$tmp/dry-run.log")" "addresses banned by the dry run"
+        grep -qxF '[dry run] Banned 192.0.2.1 for 1h (jail vpopmail): 3 failures within 1min.' "$tmp/dry-run.log" ||
+                vg_fail "dry run: no ban line for 192.0.2.1: $(cat "$tmp/dry-run.log")"
+        vg_assert_eq "" "$(nft list tables)" "nftables tables after the dry run"
+        [[ ! -e $state/state ]] || vg_fail "the dry run wrote a state file"
 
-# --- The real run.
-run_daemon "$tmp/run1.log"
+        run_daemon "$tmp/run1.log"
+        in_time "the first real run" && break
+done
 vg_assert_eq "$expected_bans" "$(banned_on_stderr "$tmp/run1.log")" "addresses banned (stderr)"
 vg_assert_eq "$expected4" "$(banned4_but_short)" "banned4"
 vg_assert_eq "$expected6" "$(vg_nft_set_elements banned6)" "banned6"
