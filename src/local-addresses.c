@@ -8,6 +8,7 @@
 #include "event-util.h"
 #include "local-addresses.h"
 #include "log.h"
+#include "netlink-receive.h"
 
 /* Large enough for any datagram the kernel sends (a listing's chunks are at most 32 KiB). */
 #define RECEIVE_BUFFER (64U * 1024U)
@@ -337,36 +338,13 @@ static void relist(LocalAddresses *l) {
 /* Reads every datagram waiting on the socket. */
 static void receive(LocalAddresses *l) {
         bool lost = false;
+        ssize_t n;
 
-        for (;;) {
-                struct sockaddr_nl sender = {};
-                struct iovec iov = { .iov_base = l->buffer, .iov_len = RECEIVE_BUFFER };
-                struct msghdr mh = { .msg_name = &sender, .msg_namelen = sizeof sender, .msg_iov = &iov, .msg_iovlen = 1 };
-                ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == ENOBUFS) {
-                                lost = true;
-                                continue;
-                        }
-                        if (errno != EAGAIN)
-                                log_warning_errno(errno, "Failed to read address changes from the kernel: %m");
-                        break;
-                }
-                if ((size_t) n > RECEIVE_BUFFER || (mh.msg_flags & MSG_TRUNC)) {
-                        lost = true;
-                        continue;
-                }
-                /* Anyone may send to our socket; only the kernel's word counts. */
-                if (mh.msg_namelen != sizeof sender || sender.nl_pid != 0) {
-                        log_debug("Ignoring an rtnetlink message from port %u.", (unsigned) sender.nl_pid);
-                        continue;
-                }
+        while ((n = netlink_receive(l->fd, l->buffer, RECEIVE_BUFFER, &lost)) > 0)
                 if (local_addresses_process(l, l->buffer, (size_t) n) < 0)
                         log_warning("Ignoring a malformed rtnetlink message about the host's addresses.");
-        }
+        if (n < 0)
+                log_warning_errno((int) n, "Failed to read address changes from the kernel: %m");
         if (lost)
                 relist(l);
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "netlink-receive.h"
 #include "nft-monitor.h"
 
 /* Listens to the kernel's nftables notifications (the NFNLGRP_NFTABLES group of nfnetlink). It
@@ -73,21 +74,11 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
         bool changed = false, lost = false;
         (void) s, (void) revents;
 
-        for (;;) {
-                _Alignas(struct nlmsghdr) uint8_t buf[RECEIVE_BUFFER];
-                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == ENOBUFS) {
-                                /* Notifications were lost (our own big transactions send one
-                                 * per element): another process may have changed something. */
-                                lost = true;
-                                continue;
-                        }
-                        break; /* EAGAIN: drained */
-                }
+        /* Notifications may be lost (our own big transactions send one per element): another
+         * process may have changed something then. */
+        _Alignas(struct nlmsghdr) uint8_t buf[RECEIVE_BUFFER];
+        ssize_t n;
+        while ((n = netlink_receive(fd, buf, sizeof buf, &lost)) > 0)
                 for (struct nlmsghdr *h = (struct nlmsghdr *) buf; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
                         uint8_t subsys = h->nlmsg_type >> 8, msg = h->nlmsg_type & 0xff;
 
@@ -100,7 +91,6 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
                         } else if (is_deletion(msg))
                                 m->batch_deletes = true;
                 }
-        }
 
         if (changed || lost)
                 m->callback(m->userdata, !changed);

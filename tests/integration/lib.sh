@@ -34,6 +34,9 @@
 VG_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VG_SRC_DIR=$(cd "$VG_LIB_DIR/../.." && pwd) # the source tree, for fixtures
 export VG_SRC_DIR
+# The MESSAGE_ID= of the daemon's ban and unban events (src/journal-events.h).
+VG_MESSAGE_BAN=7fc6f43d6e5d457ba31097a4cc519474
+VG_MESSAGE_UNBAN=16f9f8826ed04c4b9f2a2591444632bc
 VG_NFT_FAMILY=${VG_NFT_FAMILY:-inet}
 VG_NFT_TABLE=${VG_NFT_TABLE:-vpopguard}
 VG_JOURNALD_BIN=${VG_JOURNALD_BIN:-/lib/systemd/systemd-journald}
@@ -407,6 +410,19 @@ vg_enter_namespaces() {
         mkdir -p /run/systemd /run/log /run/vpopguard
         VG_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vpopguard-test.XXXXXX") || vg_fail "mktemp failed"
         export VG_TMPDIR
+}
+
+# vg_begin NAME "$@": how a test that runs vpopguardd begins: root (else it skips), namespaces
+# of its own (vg_enter_namespaces), then the variables every such test uses: daemon (vg_daemon),
+# ctl (vg_ctl) and tmp (vg_tmpdir NAME).
+vg_begin() {
+        local name=$1
+        shift
+        vg_require_root_or_skip
+        vg_enter_namespaces "$@"
+        daemon=$(vg_daemon)
+        ctl=$(vg_ctl)
+        tmp=$(vg_tmpdir "$name")
 }
 
 # vg_tmpdir [NAME]: prints the per-test temporary directory, or a new subdirectory NAME of it.

@@ -12,12 +12,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin expiry "$@"
 vg_require_commands nft jq journalctl
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
-tmp=$(vg_tmpdir expiry)
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
 UNBAN_ID=16f9f8826ed04c4b9f2a2591444632bc
@@ -40,12 +36,12 @@ vg_poll "$T" nft_monitor_listens
 vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
 # A Monitor() subscriber; it listens once a probe ban (1 min, lifted at once) reaches it.
-vg_spawn "$tmp/monitor.json" "$ctl_bin" --socket="$sock" --json monitor
+vg_spawn "$tmp/monitor.json" "$ctl" --socket="$sock" --json monitor
 monitor_listens() {
         vg_daemon_ok
         grep -q '"address":"203.0.113.99"' "$tmp/monitor.json" && return 0
-        "$ctl_bin" --socket="$sock" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
-        "$ctl_bin" --socket="$sock" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
+        "$ctl" --socket="$sock" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
+        "$ctl" --socket="$sock" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
         return 1
 }
 vg_poll "$T" monitor_listens
@@ -95,13 +91,13 @@ vg_assert_eq "vpopmail 3 journal 2000000" \
 
 no_active_bans() {
         vg_daemon_ok
-        "$ctl_bin" --socket="$sock" --json status >"$tmp/status.json" || vg_fail "vpopguardctl status failed"
+        "$ctl" --socket="$sock" --json status >"$tmp/status.json" || vg_fail "vpopguardctl status failed"
         [[ $(jq -r .bansActive "$tmp/status.json") == 0 ]]
 }
 vg_poll "$T" no_active_bans
 vg_assert_eq "vpopmail 0 1" "$(jq -r '.jails[0] | "\(.name) \(.banned) \(.bansTotal)"' "$tmp/status.json")" \
         "GetStatus jail (name banned bansTotal)"
-"$ctl_bin" --socket="$sock" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl bans failed"
+"$ctl" --socket="$sock" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl bans failed"
 vg_assert_eq 0 "$(jq -r '.bans | length' "$tmp/bans.json")" "ListBans after the expiry"
 last_status_says_none() {
         vg_notify_fields | grep '^STATUS=' | tail -n 1 | grep -q ' 0 bans active'

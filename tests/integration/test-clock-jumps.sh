@@ -14,11 +14,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin clock "$@"
 vg_require_commands nft jq journalctl python3
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir clock)
 state=$tmp/state
 journal=$(vg_tmpdir journal)
 ban_id=7fc6f43d6e5d457ba31097a4cc519474

@@ -10,11 +10,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin reload "$@"
 vg_require_commands nft jq journalctl timeout
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir reload)
 
 # Deadline of each wait, in seconds: generous, as a busy machine is no failure.
 T=20

@@ -5,10 +5,7 @@
 # say that entries may have been missed (log line and MESSAGE_ID event), then go on banning.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir p)
+vg_begin p "$@"
 vg_start_journald
 conf=$tmp/vpopguard.conf
 vg_vpopmail_config "$conf" MaxRetry=3

@@ -12,14 +12,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin events-state "$@"
 vg_require_commands nft jq logger journalctl
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir events-state)
 conf=$tmp/vpopguard.conf
-BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474
 T=30
 
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
@@ -27,7 +22,7 @@ vg_start_journald
 
 # Real ban events (not a dry run's) naming ADDRESS.
 real_ban_events() { # ADDRESS
-        journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$1" |
+        journalctl -q --no-pager -o export "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$1" |
                 awk '/^VPOPGUARD_DRY_RUN=1$/ { dry = 1 } /^$/ { if (!dry) n++; dry = 0 } END { print n + 0 }'
 }
 
@@ -96,7 +91,7 @@ vg_timeout $T "$daemon" --config="$conf" --state-directory="$state" --dry-run --
         vg_fail "dry run failed: $(tail -n 5 "$tmp/dry.log")"
 vg_journal_sync
 for a in "${dry[@]}"; do
-        vg_journal_has "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$a" VPOPGUARD_DRY_RUN=1 ||
+        vg_journal_has "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$a" VPOPGUARD_DRY_RUN=1 ||
                 vg_fail "the dry run logged no ban event for $a: $(tail -n 5 "$tmp/dry.log")"
         vg_assert_eq 0 "$(real_ban_events "$a")" "real ban events of $a after the dry run"
 done

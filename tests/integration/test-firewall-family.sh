@@ -10,11 +10,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin family "$@"
 vg_require_commands nft jq journalctl
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
 BAN_ID=7fc6f43d6e5d457ba31097a4cc519474
 T=30 # deadline of each wait, in seconds
 
@@ -40,7 +37,7 @@ check_family() {
         banned() { vg_daemon_ok && VG_NFT_FAMILY=$fam vg_nft_set_has "$set" "$1"; }
         ban_logged() { vg_daemon_ok && vg_journal_has "MESSAGE_ID=$BAN_ID" "VPOPGUARD_ADDRESS=$1"; }
         listed_bans() {
-                "$ctl_bin" --socket="$sock" --json bans | jq -r '.bans[].address' | LC_ALL=C sort
+                "$ctl" --socket="$sock" --json bans | jq -r '.bans[].address' | LC_ALL=C sort
         }
 
         vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$dir/state" --socket="$sock"
@@ -68,10 +65,10 @@ check_family() {
         vg_assert_eq "$(printf '%s\n' "$good" "$bad" | LC_ALL=C sort)" "$(listed_bans)" "ListBans with Family=$fam"
 
         # Manual bans: this family is enforced, the other refused.
-        "$ctl_bin" --socket="$sock" ban "$manual" >/dev/null || vg_fail "manual ban of $manual failed"
+        "$ctl" --socket="$sock" ban "$manual" >/dev/null || vg_fail "manual ban of $manual failed"
         banned "$manual" || vg_fail "manual ban of $manual is not in $set"
         rc=0
-        "$ctl_bin" --socket="$sock" ban "$refused" >"$dir/ban.out" 2>&1 || rc=$?
+        "$ctl" --socket="$sock" ban "$refused" >"$dir/ban.out" 2>&1 || rc=$?
         vg_assert_eq 1 "$rc" "exit status of a manual ban of the other family ($(cat "$dir/ban.out"))"
         grep -q 'io.vpopguard.Manager.InvalidAddress' "$dir/ban.out" ||
                 vg_fail "manual ban of the other family: $(cat "$dir/ban.out")"

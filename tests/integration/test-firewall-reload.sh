@@ -13,12 +13,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin fw-reload "$@"
 vg_require_commands nft jq
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
-tmp=$(vg_tmpdir fw-reload)
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
 log=$tmp/daemon.log
@@ -47,7 +43,7 @@ log_count() { # TEXT: lines of the daemon's log holding TEXT
         grep -cF -- "$1" "$log" || true
 }
 max_retry() {
-        "$ctl_bin" --socket="$sock" --json status | jq -r '.jails[0].maxRetry'
+        "$ctl" --socket="$sock" --json status | jq -r '.jails[0].maxRetry'
 }
 
 vg_start_journald
@@ -56,7 +52,7 @@ vg_start_journald
 write_config 3
 vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 vg_log_failures 192.0.2.1
-"$ctl_bin" --socket="$sock" ban 2001:db8::1 >/dev/null || vg_fail "manual ban of 2001:db8::1 failed"
+"$ctl" --socket="$sock" ban 2001:db8::1 >/dev/null || vg_fail "manual ban of 2001:db8::1 failed"
 vg_poll "$T" in_set vpopguard banned4 192.0.2.1
 vg_poll "$T" in_set vpopguard banned6 2001:db8::1
 
@@ -78,7 +74,7 @@ vg_assert_eq 2001:db8::1 "$(elements vpopguard banned6)" "old banned6 after the 
 
 # New bans go to the new sets only.
 vg_log_failures 192.0.2.2
-"$ctl_bin" --socket="$sock" ban 2001:db8::2 >/dev/null || vg_fail "manual ban of 2001:db8::2 failed"
+"$ctl" --socket="$sock" ban 2001:db8::2 >/dev/null || vg_fail "manual ban of 2001:db8::2 failed"
 vg_poll "$T" in_set guard2 bad4 192.0.2.2
 vg_assert_eq "$(printf '%s\n' 2001:db8::1 2001:db8::2)" "$(elements guard2 bad6)" "bad6 after a manual ban"
 vg_assert_eq 192.0.2.1 "$(elements vpopguard banned4)" "old banned4 after a new ban"
@@ -100,14 +96,14 @@ vg_assert_eq 3 "$(max_retry)" "MaxRetry after the refused reload"
 vg_log_failures 192.0.2.3 2
 vg_log_failures 192.0.2.4
 vg_poll "$T" in_set guard2 bad4 192.0.2.4
-"$ctl_bin" --socket="$sock" ban 2001:db8::4 >/dev/null || vg_fail "manual ban after the refused reload failed"
+"$ctl" --socket="$sock" ban 2001:db8::4 >/dev/null || vg_fail "manual ban after the refused reload failed"
 vg_assert_eq "$(printf '%s\n' 192.0.2.1 192.0.2.2 192.0.2.4)" "$(elements guard2 bad4)" "bad4 after the refused reload"
 vg_assert_eq "$(printf '%s\n' 2001:db8::1 2001:db8::2 2001:db8::4)" "$(elements guard2 bad6)" \
         "bad6 after the refused reload"
 
 # The same through varlink: refused with the reason, nothing changes.
 rc=0
-"$ctl_bin" --socket="$sock" reload >"$tmp/reload.out" 2>&1 || rc=$?
+"$ctl" --socket="$sock" reload >"$tmp/reload.out" 2>&1 || rc=$?
 vg_assert_eq 1 "$rc" "exit status of vpopguardctl reload ($(cat "$tmp/reload.out"))"
 grep -q 'io.vpopguard.Manager.ConfigurationError' "$tmp/reload.out" ||
         vg_fail "vpopguardctl reload: no ConfigurationError: $(cat "$tmp/reload.out")"

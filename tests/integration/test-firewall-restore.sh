@@ -11,11 +11,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin firewall "$@"
 vg_require_commands nft jq logger journalctl timeout
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir firewall)
 state=$tmp/state
 conf=$tmp/vpopguard.conf
 BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474

@@ -34,14 +34,10 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin flood "$@"
 vg_require_commands nft jq /usr/bin/python3
-daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
-ctl=$(vg_ctl)
 client=$VG_LIB_DIR/flood-client.py
-tmp=$(vg_tmpdir flood)
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
 FLOOD=1000000

@@ -17,13 +17,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin suppressed "$@"
 vg_require_commands nft jq logger systemd-cat stat mkfifo
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
-tmp=$(vg_tmpdir suppressed)
 note_id=a596d6fe7bfa4994828e72309e95d61e # SD_MESSAGE_JOURNAL_DROPPED
 n_flood=600                              # attackers per flood, three lines each
 
@@ -170,7 +166,7 @@ banned() {
         vg_nft_set_has banned4 "$1"
 }
 ctl() {
-        "$ctl_bin" --socket="$tmp/socket" "$@"
+        "$ctl" --socket="$tmp/socket" "$@"
 }
 
 # check_reported NOTES_JSON: GetStatus, status and the running daemon's warnings against the

@@ -18,12 +18,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin live "$@"
 vg_require_commands nft jq logger setpriv
-daemon=$(vg_daemon)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
-tmp=$(vg_tmpdir live)
 state=$tmp/state
 ban_id=7fc6f43d6e5d457ba31097a4cc519474
 

@@ -14,15 +14,10 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin local-addresses "$@"
 vg_require_commands nft jq logger journalctl ip python3
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir local-addresses)
 conf=$tmp/vpopguard.conf
 state=$tmp/state
-UNBAN_MESSAGE_ID=16f9f8826ed04c4b9f2a2591444632bc
 T=30
 
 vg_vpopmail_config "$conf" MaxRetry=3 BanTime=1h
@@ -69,7 +64,7 @@ tracked() { # ADDRESS: in ListFailures
 }
 
 lifted_as_local() { # ADDRESS: its unban event says why
-        vg_journal_has "MESSAGE_ID=$UNBAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$1" VPOPGUARD_UNBAN_REASON=local
+        vg_journal_has "MESSAGE_ID=$VG_MESSAGE_UNBAN" "VPOPGUARD_ADDRESS=$1" VPOPGUARD_UNBAN_REASON=local
 }
 
 bannable() { # ADDRESS: a manual ban of it succeeds

@@ -9,12 +9,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin element "$@"
 vg_require_commands nft jq
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
-tmp=$(vg_tmpdir element)
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
 log=$tmp/daemon.log
@@ -29,7 +25,7 @@ in_set() { # SET ADDRESS
         vg_nft_set_has "$1" "$2"
 }
 list_bans() {
-        "$ctl_bin" --socket="$sock" --json bans | jq -r '.bans[] | "\(.address) \(.expiresUSec)"' | LC_ALL=C sort
+        "$ctl" --socket="$sock" --json bans | jq -r '.bans[] | "\(.address) \(.expiresUSec)"' | LC_ALL=C sort
 }
 # The element of ADDRESS in SET has a timeout of at most BanTime (it is no permanent element).
 has_timeout() { # SET ADDRESS
@@ -44,8 +40,8 @@ has_timeout() { # SET ADDRESS
 
 vg_log_failures 192.0.2.5
 vg_log_failures 192.0.2.6
-"$ctl_bin" --socket="$sock" ban 2001:db8::5 >/dev/null || vg_fail "manual ban of 2001:db8::5 failed"
-"$ctl_bin" --socket="$sock" ban 2001:db8::6 >/dev/null || vg_fail "manual ban of 2001:db8::6 failed"
+"$ctl" --socket="$sock" ban 2001:db8::5 >/dev/null || vg_fail "manual ban of 2001:db8::5 failed"
+"$ctl" --socket="$sock" ban 2001:db8::6 >/dev/null || vg_fail "manual ban of 2001:db8::6 failed"
 vg_poll "$T" in_set banned4 192.0.2.5
 vg_poll "$T" in_set banned4 192.0.2.6
 vg_poll "$T" in_set banned6 2001:db8::5

@@ -6,11 +6,7 @@
 # ban back, and says what it cannot honour. Its own changes (an unban) trigger no repair.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir m)
+vg_begin m "$@"
 vg_start_journald
 conf=$tmp/vpopguard.conf
 vg_vpopmail_config "$conf"

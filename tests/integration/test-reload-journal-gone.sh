@@ -7,12 +7,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin reload-journal-gone "$@"
 vg_require_commands nft jq
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir reload-journal-gone)
 conf=$tmp/vpopguard.conf
 journal=$tmp/journal
 T=30

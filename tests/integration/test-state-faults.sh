@@ -14,11 +14,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin state-faults "$@"
 vg_require_commands nft jq logger journalctl dd cmp mount
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir state-faults)
 conf=$tmp/vpopguard.conf
 
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h

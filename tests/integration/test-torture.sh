@@ -13,12 +13,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin torture "$@"
 vg_require_commands nft jq journalctl awk unshare ip
-daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
-tmp=$(vg_tmpdir torture)
 conf=$tmp/vpopguard.conf
 BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474
 MIN_KILLS=50

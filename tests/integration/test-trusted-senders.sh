@@ -11,12 +11,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin trusted-senders "$@"
 vg_require_commands nft jq logger journalctl setpriv
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir trusted-senders)
 conf=$tmp/vpopguard.conf
 T=30
 VPOPMAIL_UID=889

@@ -15,12 +15,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin two-jails "$@"
 vg_require_commands nft jq journalctl
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
-tmp=$(vg_tmpdir two-jails)
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
 log=$tmp/daemon.log
@@ -45,7 +41,7 @@ vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 
 ctl() { # ARGS...: vpopguardctl's stdout
         vg_daemon_ok
-        "$ctl_bin" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
+        "$ctl" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
 }
 windows() { # ADDRESS: "JAIL COUNT" of each of its failure windows
         ctl --json failures "$1" | jq -r '.failures[] | "\(.jail) \(.count)"' | LC_ALL=C sort

@@ -14,12 +14,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin unreadable "$@"
 vg_require_commands nft jq /usr/bin/python3
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir unreadable)
 conf=$tmp/vpopguard.conf
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 vg_start_journald

@@ -21,13 +21,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin varlink-floods "$@"
 vg_require_commands nft jq logger setpriv prlimit /usr/bin/python3
-daemon=$(vg_daemon)
 loadgen=$(vg_loadgen)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir varlink-floods)
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
 unset VPOPGUARD_SOCKET

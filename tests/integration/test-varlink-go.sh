@@ -15,13 +15,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin varlink-go "$@"
 vg_require_commands nft jq logger setpriv /usr/bin/python3
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
-tmp=$(vg_tmpdir varlink-go)
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
 version=$("$daemon" --version | awk '{ print $2 }')

@@ -23,13 +23,9 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin varlink "$@"
 vg_require_commands nft jq logger setpriv journalctl
-daemon=$(vg_daemon)
-ctl_bin=$(vg_ctl)
 src=${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}
-tmp=$(vg_tmpdir varlink)
 state=$tmp/state
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
@@ -39,7 +35,7 @@ unset VPOPGUARD_SOCKET
 
 # Other users cannot enter the test's temporary directory (mode 0700): they run a copy in /run.
 mkdir -p /run/vg-bin
-cp "$ctl_bin" /run/vg-bin/vpopguardctl
+cp "$ctl" /run/vg-bin/vpopguardctl
 chmod 0755 /run/vg-bin /run/vg-bin/vpopguardctl
 
 mkdir -p "$conf.d"
@@ -55,7 +51,7 @@ write_config 3
 ctl() {
         local want=$1 rc=0
         shift
-        "$ctl_bin" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+        "$ctl" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
         [[ $rc == "$want" ]] || vg_fail "vpopguardctl $* exited with $rc, not $want: $(cat "$tmp/out" "$tmp/err")"
 }
 
@@ -103,7 +99,7 @@ last_filter_cursor() {
 }
 
 status_cursor_is_last() {
-        "$ctl_bin" --json status >"$tmp/status.json" 2>/dev/null || return 1
+        "$ctl" --json status >"$tmp/status.json" 2>/dev/null || return 1
         [[ $(jq -r .cursor "$tmp/status.json") == "$(last_filter_cursor)" ]]
 }
 
@@ -163,7 +159,7 @@ assert_relative() {
 }
 
 ban_of() { # ADDRESS: its entry in ListBans (--json), or nothing
-        "$ctl_bin" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl --json bans failed"
+        "$ctl" --json bans >"$tmp/bans.json" || vg_fail "vpopguardctl --json bans failed"
         jq -c --arg a "$1" '.bans[] | select(.address == $a)' "$tmp/bans.json"
 }
 
@@ -399,8 +395,8 @@ user_monitors_listen() {
                         jq -c 'select(.event == "ban" and .ban.address == "203.0.113.98")') ]] || pending=1
         done
         ((pending)) || return 0
-        "$ctl_bin" ban --time=1min 203.0.113.98 >/dev/null || vg_fail "probe ban failed"
-        "$ctl_bin" unban 203.0.113.98 >/dev/null || vg_fail "probe unban failed"
+        "$ctl" ban --time=1min 203.0.113.98 >/dev/null || vg_fail "probe ban failed"
+        "$ctl" unban 203.0.113.98 >/dev/null || vg_fail "probe unban failed"
         return 1
 }
 vg_poll 20 user_monitors_listen
@@ -416,15 +412,15 @@ ctl 0 --json bans vpopmail
 vg_assert_eq 3 "$(jq_out '.bans | length')" "bans of jail vpopmail"
 
 # --- monitor: follows bans from the journal and manual unbans
-vg_spawn "$tmp/monitor.json" "$ctl_bin" --json monitor
+vg_spawn "$tmp/monitor.json" "$ctl" --json monitor
 monitor_json=$VG_LAST_PID
-vg_spawn "$tmp/monitor.txt" "$ctl_bin" monitor
+vg_spawn "$tmp/monitor.txt" "$ctl" monitor
 monitor_txt=$VG_LAST_PID
 # Both are listening once a probe ban reaches both; until then, ban and unban the probe again.
 monitors_listen() {
         grep -q '"address":"203.0.113.99"' "$tmp/monitor.json" && grep -q ' 203\.0\.113\.99 ' "$tmp/monitor.txt" && return 0
-        "$ctl_bin" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
-        "$ctl_bin" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
+        "$ctl" ban --time=1min 203.0.113.99 >/dev/null || vg_fail "probe ban failed"
+        "$ctl" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
         return 1
 }
 vg_poll 10 monitors_listen

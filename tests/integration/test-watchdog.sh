@@ -9,10 +9,7 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir watchdog)
+vg_begin watchdog "$@"
 conf=$tmp/vpopguard.conf
 T=30 # deadline of each wait, in seconds
 

@@ -11,11 +11,8 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin window "$@"
 vg_require_commands nft jq journalctl
-daemon=$(vg_daemon)
-tmp=$(vg_tmpdir window)
 
 # No journald here: hide any journal socket, so that the daemon's ban events cannot reach a
 # journal outside this test (they fail quietly; its stderr carries the "Banned ..." lines).
