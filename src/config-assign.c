@@ -113,6 +113,15 @@ static int assign_span(const ConfigAssignment *a, usec_t *ret) {
         return 1;
 }
 
+/* BanTime=: a span, or "infinity" for bans that only Unban() lifts. */
+static int assign_ban_span(const ConfigAssignment *a, usec_t *ret) {
+        if (streq(a->value, "infinity")) {
+                *ret = USEC_INFINITY;
+                return 1;
+        }
+        return assign_span(a, ret);
+}
+
 /* "N" or "N-M". (uid_t) -1 means "no UID" to the kernel and is never in a range. */
 static int parse_uid_range(const char *v, UIDRange *ret) {
         const char *dash = strchr(v, '-');
@@ -329,7 +338,7 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                 if (empty)
                         j->ban_time = DEFAULT_BAN_TIME;
                 else
-                        r = assign_span(a, &j->ban_time);
+                        r = assign_ban_span(a, &j->ban_time);
         } else if (!defaults && (streq(k, "JournalMatch") || streq(k, "FailRegex") || streq(k, "IgnoreRegex"))) {
                 char ***l = streq(k, "JournalMatch") ? &j->journal_matches :
                             streq(k, "FailRegex") ? &j->fail_regex : &j->ignore_regex;

@@ -45,7 +45,7 @@ typedef struct JailConfig {
         char **ignore_regex;
         unsigned max_retry;   /* 1..100 */
         usec_t find_time;     /* 1s .. 365d */
-        usec_t ban_time;      /* 1s .. 365d */
+        usec_t ban_time;      /* 1s .. 365d, or USEC_INFINITY: permanent */
         AddressPrefix *ignore_addresses; /* the jail's own plus [Defaults]'; loopback is always ignored on top */
         size_t n_ignore_addresses;
         UIDRange *trusted_uids; /* TrustedUID=: if this or TrustedUser= is set, entries whose _UID is

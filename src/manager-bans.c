@@ -86,6 +86,12 @@ static void schedule_save(Manager *m, usec_t when) {
                 log_warning_errno(r, "Failed to schedule saving the state: %m");
 }
 
+static usec_t element_timeout(const Ban *b, usec_t now) {
+        if (ban_is_permanent(b))
+                return USEC_INFINITY;
+        return b->expires_usec > now ? b->expires_usec - now : 1;
+}
+
 /* The elements to add: every active ban when the kernel may have drifted, else the queued bans. */
 static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
         usec_t now = now_realtime();
@@ -100,7 +106,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                 while (ban_table_next(m->bans, &iter, &b))
                         if (b->expires_usec > now && nft_set_has_family(m->nft, b->address.family))
                                 elements[n++] = (NftElement) { .address = b->address,
-                                                               .timeout = b->expires_usec - now };
+                                                               .timeout = element_timeout(b, now) };
         } else
                 for (size_t i = 0; i < m->n_changes; i++) {
                         /* The table's ban: of two bans of one address the later expiry wins. */
@@ -115,7 +121,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                                 continue;
                         }
                         elements[n++] = (NftElement) { .address = b->address,
-                                                       .timeout = b->expires_usec > now ? b->expires_usec - now : 1 };
+                                                       .timeout = element_timeout(b, now) };
                 }
         *ret = elements;
         *ret_n = n;
