@@ -28,6 +28,7 @@ typedef struct Ban {
         Address address;
         char jail[JAIL_NAME_MAX + 1];
         unsigned failures;
+        unsigned count;       /* the address's how-manieth ban within BanHistory= (1: its first) */
         usec_t banned_usec;   /* wall clock when the ban was decided */
         usec_t expires_usec;  /* wall clock when the kernel drops it */
         BanOrigin origin;

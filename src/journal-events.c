@@ -36,6 +36,8 @@ static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
         fields_add(f, "VPOPGUARD_JAIL=%s", b->jail);
         fields_add(f, "VPOPGUARD_ADDRESS=%s", address);
         fields_add(f, "VPOPGUARD_FAILURES=%u", b->failures);
+        if (b->count > 0)
+                fields_add(f, "VPOPGUARD_BAN_COUNT=%u", b->count);
         /* A permanent ban keeps VPOPGUARD_EXPIRES_USEC a number (UINT64_MAX) for readers of
          * older events; its length is the word "infinity". */
         if (ban_is_permanent(b))
@@ -68,11 +70,16 @@ static void fields_add_ban_message(Fields *f, const BanChange *c, const char *ad
                 snprintf(span, sizeof span, "for %s", format_timespan(t, sizeof t, b->expires_usec - b->banned_usec));
         }
         format_timespan(window, sizeof window, c->find_time);
-        if (b->origin == BAN_ORIGIN_MANUAL)
-                fields_add(f, "MESSAGE=%sBanned %s %s (jail %s): by hand.", dry, address, span, b->jail);
+        char jail[JAIL_NAME_MAX + 32];
+        if (b->count > 1)
+                snprintf(jail, sizeof jail, "jail %s, ban %u", b->jail, b->count);
         else
-                fields_add(f, "MESSAGE=%sBanned %s %s (jail %s): %u failures within %s.", dry, address, span,
-                           b->jail, b->failures, window);
+                snprintf(jail, sizeof jail, "jail %s", b->jail);
+        if (b->origin == BAN_ORIGIN_MANUAL)
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): by hand.", dry, address, span, jail);
+        else
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): %u failures within %s.", dry, address, span,
+                           jail, b->failures, window);
 }
 
 static const char *unban_text(const BanChange *c) {
