@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <limits.h>
 #include <string.h>
 
 #include "event-util.h"
@@ -35,7 +36,7 @@ static void escalate(Manager *m, BanChange *c) {
         usec_t window = jc ? jc->ban_history : DEFAULT_BAN_HISTORY;
         unsigned earlier = ban_history_count(m->history, &b->address, b->banned_usec, window);
 
-        b->count = earlier + 1;
+        b->count = earlier < UINT_MAX ? earlier + 1 : UINT_MAX;
         if (jc && b->origin == BAN_ORIGIN_JOURNAL && !c->logged)
                 b->expires_usec = usec_add(b->banned_usec,
                                            ban_length(jc->ban_time, jc->ban_time_factor, jc->ban_time_max, earlier));
