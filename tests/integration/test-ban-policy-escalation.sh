@@ -113,8 +113,13 @@ start_daemon
 ban vpopmail "$addr" 2 6
 vg_poll "$T" not_in_set "$addr"
 
-# --- Third ban, by the other jail: BanTime × 9.
+# --- Third ban, by the other jail: BanTime × 9. vpopguardctl bans shows its number and length.
 ban other "$addr" 3 18
+"$ctl" --socket="$sock" --json bans | jq -r --arg a "$addr" '.bans[] | select(.address == $a) | "\(.count) \(.permanent)"' >"$tmp/json"
+vg_assert_eq "3 false" "$(cat "$tmp/json")" "ListBans count and permanent of $addr"
+"$ctl" --socket="$sock" bans >"$tmp/bans"
+grep -Eq "^${addr//./\\.} +other +3 +3 +18s .* journal *\$" "$tmp/bans" ||
+        vg_fail "vpopguardctl bans does not show ban 3 of $addr, 18s long: $(cat "$tmp/bans")"
 
 # --- Unban by hand: the next ban is a first one.
 "$ctl" --socket="$sock" unban "$addr" >/dev/null || vg_fail "unban $addr failed"

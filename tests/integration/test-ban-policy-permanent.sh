@@ -83,6 +83,21 @@ nft flush ruleset
 vg_poll 20 is_permanent banned4 "$addr4"
 vg_poll 20 is_permanent banned6 "$addr6"
 
+# --- By hand: Ban() without a duration takes BanTime=infinity; --time=infinity is permanent in
+# any jail; a permanent ban replaces an element that has a timeout. vpopguardctl bans shows them
+# as permanent, never expiring.
+nft add element inet vpopguard banned4 "{ 192.0.2.77 timeout 1h }"
+"$ctl" --socket="$sock" ban 192.0.2.77 >"$tmp/ban-77.out" 2>&1 || vg_fail "ban 192.0.2.77 failed: $(cat "$tmp/ban-77.out")"
+vg_assert_eq none "$(element_timeout banned4 192.0.2.77)" "timeout of 192.0.2.77 after a ban with BanTime=infinity"
+"$ctl" --socket="$sock" ban --time=infinity 192.0.2.78 >"$tmp/ban-78.out" 2>&1 || vg_fail "ban --time=infinity failed: $(cat "$tmp/ban-78.out")"
+vg_assert_eq "Banned 192.0.2.78 in jail vpopmail, permanently." "$(cat "$tmp/ban-78.out")" "vpopguardctl ban --time=infinity"
+vg_assert_eq none "$(element_timeout banned4 192.0.2.78)" "timeout of 192.0.2.78 after ban --time=infinity"
+"$ctl" --socket="$sock" --json bans | jq -r '.bans[] | select(.address == "192.0.2.78") | "\(.permanent) \(.count)"' >"$tmp/json-78"
+vg_assert_eq "true 1" "$(cat "$tmp/json-78")" "ListBans permanent and count of 192.0.2.78"
+"$ctl" --socket="$sock" bans >"$tmp/bans"
+grep -Eq '^192\.0\.2\.78 +vpopmail +0 +1 +permanent .* never +manual *$' "$tmp/bans" ||
+        vg_fail "vpopguardctl bans does not show 192.0.2.78 as permanent: $(cat "$tmp/bans")"
+
 # --- Unban lifts it, for good.
 "$ctl" --socket="$sock" unban "$addr4" >/dev/null || vg_fail "unban $addr4 failed"
 vg_assert_eq absent "$(element_timeout banned4 "$addr4")" "$addr4 after unban"
