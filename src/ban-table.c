@@ -266,6 +266,10 @@ size_t ban_table_size(const BanTable *t) {
 void ban_clamp_to_now(Ban *b, usec_t now) {
         if (b->banned_usec <= now)
                 return;
+        if (ban_is_permanent(b)) {
+                b->banned_usec = now;
+                return;
+        }
         usec_t duration = b->expires_usec > b->banned_usec ? b->expires_usec - b->banned_usec : 0;
         b->banned_usec = now;
         b->expires_usec = now + duration;

@@ -28,10 +28,17 @@ typedef struct Ban {
         Address address;
         char jail[JAIL_NAME_MAX + 1];
         unsigned failures;
+        unsigned count;       /* the address's how-manieth ban within BanHistory= (1: its first) */
         usec_t banned_usec;   /* wall clock when the ban was decided */
         usec_t expires_usec;  /* wall clock when the kernel drops it */
         BanOrigin origin;
 } Ban;
+
+/* A permanent ban (BanTime=infinity) expires at USEC_INFINITY: it never leaves the table by
+ * itself and its nft element has no timeout. */
+static inline bool ban_is_permanent(const Ban *b) {
+        return b->expires_usec == USEC_INFINITY;
+}
 
 /* A ban decided while the clock was ahead (banned_usec after now) is moved to begin now: no
  * ban ever has more time left than its own duration, whatever the clock did meanwhile. */
@@ -50,7 +57,7 @@ bool ban_table_remove(BanTable *t, const Address *a);
 
 /* Removes every ban with expires_usec <= now, calling cb for each first (cb may be NULL). */
 size_t ban_table_expire(BanTable *t, usec_t now, void (*cb)(const Ban *b, void *userdata), void *userdata);
-/* The earliest expires_usec, or USEC_INFINITY if empty. */
+/* The earliest expires_usec, or USEC_INFINITY if empty or every ban is permanent. */
 usec_t ban_table_next_expiry(const BanTable *t);
 
 bool ban_table_next(BanTable *t, size_t *iter, const Ban **ret); /* like failure_table_next() */

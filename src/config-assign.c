@@ -113,6 +113,32 @@ static int assign_span(const ConfigAssignment *a, usec_t *ret) {
         return 1;
 }
 
+/* BanTime=: a span, or "infinity" for bans that only Unban() lifts. */
+static int assign_ban_span(const ConfigAssignment *a, usec_t *ret) {
+        if (streq(a->value, "infinity")) {
+                *ret = USEC_INFINITY;
+                return 1;
+        }
+        return assign_span(a, ret);
+}
+
+/* BanTimeFactor=: a plain decimal such as "2" or "1.5", from 1 to BAN_TIME_FACTOR_MAX. */
+static int assign_factor(const ConfigAssignment *a, double *ret) {
+        const char *v = a->value;
+        size_t digits = strspn(v, "0123456789");
+        char *end;
+        double d;
+
+        if (digits == 0 || digits > 3 || (v[digits] == '.' && (strspn(v + digits + 1, "0123456789") == 0 ||
+                                                               strspn(v + digits + 1, "0123456789") > 3)))
+                return invalid(a, "expected a number from 1 to %g such as \"2\" or \"1.5\"", BAN_TIME_FACTOR_MAX);
+        d = strtod(v, &end);
+        if (*end != 0 || !(d >= 1.0 && d <= BAN_TIME_FACTOR_MAX))
+                return invalid(a, "expected a number from 1 to %g such as \"2\" or \"1.5\"", BAN_TIME_FACTOR_MAX);
+        *ret = d;
+        return 1;
+}
+
 /* "N" or "N-M". (uid_t) -1 means "no UID" to the kernel and is never in a range. */
 static int parse_uid_range(const char *v, UIDRange *ret) {
         const char *dash = strchr(v, '-');
@@ -329,7 +355,25 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                 if (empty)
                         j->ban_time = DEFAULT_BAN_TIME;
                 else
-                        r = assign_span(a, &j->ban_time);
+                        r = assign_ban_span(a, &j->ban_time);
+        } else if (streq(k, "BanTimeFactor")) {
+                flag = JAIL_SET_BAN_FACTOR;
+                if (empty)
+                        j->ban_time_factor = DEFAULT_BAN_TIME_FACTOR;
+                else
+                        r = assign_factor(a, &j->ban_time_factor);
+        } else if (streq(k, "BanTimeMax")) {
+                flag = JAIL_SET_BAN_MAX;
+                if (empty)
+                        j->ban_time_max = DEFAULT_BAN_TIME_MAX;
+                else
+                        r = assign_ban_span(a, &j->ban_time_max);
+        } else if (streq(k, "BanHistory")) {
+                flag = JAIL_SET_BAN_HISTORY;
+                if (empty)
+                        j->ban_history = DEFAULT_BAN_HISTORY;
+                else
+                        r = assign_span(a, &j->ban_history);
         } else if (!defaults && (streq(k, "JournalMatch") || streq(k, "FailRegex") || streq(k, "IgnoreRegex"))) {
                 char ***l = streq(k, "JournalMatch") ? &j->journal_matches :
                             streq(k, "FailRegex") ? &j->fail_regex : &j->ignore_regex;

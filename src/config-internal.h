@@ -14,6 +14,9 @@ enum {
         JAIL_SET_FIND_TIME   = 1U << 2,
         JAIL_SET_BAN_TIME    = 1U << 3,
         JAIL_SET_MAX_TRACKED = 1U << 4,
+        JAIL_SET_BAN_FACTOR  = 1U << 5,
+        JAIL_SET_BAN_MAX     = 1U << 6,
+        JAIL_SET_BAN_HISTORY = 1U << 7,
 };
 
 typedef struct ConfigBuilder {

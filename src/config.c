@@ -146,6 +146,9 @@ int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
                         .max_retry = DEFAULT_MAX_RETRY,
                         .find_time = DEFAULT_FIND_TIME,
                         .ban_time = DEFAULT_BAN_TIME,
+                        .ban_time_factor = DEFAULT_BAN_TIME_FACTOR,
+                        .ban_time_max = DEFAULT_BAN_TIME_MAX,
+                        .ban_history = DEFAULT_BAN_HISTORY,
                         .max_tracked = DEFAULT_MAX_TRACKED,
                 },
         };
@@ -241,6 +244,12 @@ static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
                 j->find_time = d->find_time;
         if (!(set & JAIL_SET_BAN_TIME))
                 j->ban_time = d->ban_time;
+        if (!(set & JAIL_SET_BAN_FACTOR))
+                j->ban_time_factor = d->ban_time_factor;
+        if (!(set & JAIL_SET_BAN_MAX))
+                j->ban_time_max = d->ban_time_max;
+        if (!(set & JAIL_SET_BAN_HISTORY))
+                j->ban_history = d->ban_history;
         if (!(set & JAIL_SET_MAX_TRACKED))
                 j->max_tracked = d->max_tracked;
 
@@ -346,6 +355,8 @@ void config_dump(const Config *c, FILE *f) {
                 dump_list(f, "IgnoreRegex", j->ignore_regex);
                 fprintf(f, "MaxRetry=%u\nFindTime=%s\nBanTime=%s\n", j->max_retry,
                         format_timespan(a, sizeof a, j->find_time), format_timespan(b, sizeof b, j->ban_time));
+                fprintf(f, "BanTimeFactor=%g\nBanTimeMax=%s\nBanHistory=%s\n", j->ban_time_factor,
+                        format_timespan(a, sizeof a, j->ban_time_max), format_timespan(b, sizeof b, j->ban_history));
                 for (size_t k = 0; k < j->n_ignore_addresses; k++) {
                         char buf[ADDRESS_STRING_MAX + 4];
                         fprintf(f, "IgnoreAddress=%s\n", address_prefix_to_string(&j->ignore_addresses[k], buf));

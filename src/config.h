@@ -19,6 +19,11 @@
 #define DEFAULT_MAX_RETRY 3U
 #define DEFAULT_FIND_TIME (10 * USEC_PER_MINUTE)
 #define DEFAULT_BAN_TIME USEC_PER_HOUR
+/* Repeat offenders (see vpopguard.conf(5) for why these): 1h, 4h, 16h, 2d 16h, then a week. */
+#define DEFAULT_BAN_TIME_FACTOR 4.0
+#define DEFAULT_BAN_TIME_MAX (7 * USEC_PER_DAY)
+#define DEFAULT_BAN_HISTORY (30 * USEC_PER_DAY)
+#define BAN_TIME_FACTOR_MAX 100.0
 #define DEFAULT_MAX_TRACKED 100000U
 #define DEFAULT_FAMILY "inet"
 #define DEFAULT_TABLE "vpopguard"
@@ -45,7 +50,10 @@ typedef struct JailConfig {
         char **ignore_regex;
         unsigned max_retry;   /* 1..100 */
         usec_t find_time;     /* 1s .. 365d */
-        usec_t ban_time;      /* 1s .. 365d */
+        usec_t ban_time;      /* 1s .. 365d, or USEC_INFINITY: permanent */
+        double ban_time_factor; /* 1 .. BAN_TIME_FACTOR_MAX: each further ban within ban_history lasts this much longer */
+        usec_t ban_time_max;  /* 1s .. 365d or USEC_INFINITY: the cap of that growth (never below ban_time) */
+        usec_t ban_history;   /* 1s .. 365d: how long an address's past bans count */
         AddressPrefix *ignore_addresses; /* the jail's own plus [Defaults]'; loopback is always ignored on top */
         size_t n_ignore_addresses;
         UIDRange *trusted_uids; /* TrustedUID=: if this or TrustedUser= is set, entries whose _UID is

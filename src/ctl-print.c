@@ -169,17 +169,26 @@ int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {
                         fputs("No active bans.\n", f);
                 return finish(f);
         }
-        t = table_new((const char *[]) { "ADDRESS", "JAIL", "FAILURES", "BANNED", "EXPIRES", "ORIGIN" }, 6);
+        t = table_new((const char *[]) { "ADDRESS", "JAIL", "FAILURES", "BAN", "LENGTH", "BANNED", "EXPIRES", "ORIGIN" }, 8);
         if (!t)
                 return -ENOMEM;
-        json_array_foreach(bans, i, ban)
+        json_array_foreach(bans, i, ban) {
+                /* count and permanent are missing from older daemons. */
+                bool permanent = json_is_true(json_object_get(ban, "permanent"));
+                usec_t b = get_usec(ban, "bannedUSec"), e = get_usec(ban, "expiresUSec");
+                char length[TIMESPAN_MAX];
+
+                format_timespan(length, sizeof length, permanent ? USEC_INFINITY : e > b ? e - b : 0);
                 if (table_add_cell(t, get_string(ban, "address")) < 0 ||
                     table_add_cell(t, get_string(ban, "jail")) < 0 ||
                     table_add_cellf(t, "%lld", get_int(ban, "failures")) < 0 ||
-                    table_add_cell(t, ctl_format_relative(banned, get_usec(ban, "bannedUSec"), now)) < 0 ||
-                    table_add_cell(t, ctl_format_relative(expires, get_usec(ban, "expiresUSec"), now)) < 0 ||
+                    table_add_cellf(t, "%lld", MAX(get_int(ban, "count"), 1LL)) < 0 ||
+                    table_add_cell(t, permanent ? "permanent" : length) < 0 ||
+                    table_add_cell(t, ctl_format_relative(banned, b, now)) < 0 ||
+                    table_add_cell(t, permanent ? "never" : ctl_format_relative(expires, e, now)) < 0 ||
                     table_add_cell(t, get_string(ban, "origin")) < 0)
                         return -ENOMEM;
+        }
         r = table_print(t, f, legend);
         if (r < 0)
                 return r;
@@ -222,8 +231,9 @@ int ctl_print_ban(FILE *f, json_t *reply, usec_t now) {
         char expires[CTL_RELATIVE_MAX + 8];
         json_t *ban = json_object_get(reply, "ban");
 
-        fprintf(f, "Banned %s in jail %s, %s.\n", get_string(ban, "address") ?: "-",
-                get_string(ban, "jail") ?: "-", expiry_phrase(expires, get_usec(ban, "expiresUSec"), now));
+        fprintf(f, "Banned %s in jail %s, %s.\n", get_string(ban, "address") ?: "-", get_string(ban, "jail") ?: "-",
+                json_is_true(json_object_get(ban, "permanent")) ? "permanently"
+                                                                 : expiry_phrase(expires, get_usec(ban, "expiresUSec"), now));
         return finish(f);
 }
 

@@ -71,7 +71,7 @@ static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, c
                 .address = *a,
                 .failures = (unsigned) count,
                 .banned_usec = now,
-                .expires_usec = now + jail->config->ban_time,
+                .expires_usec = usec_add(now, jail->config->ban_time),
                 .origin = BAN_ORIGIN_JOURNAL,
         };
         snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);

@@ -36,7 +36,14 @@ static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
         fields_add(f, "VPOPGUARD_JAIL=%s", b->jail);
         fields_add(f, "VPOPGUARD_ADDRESS=%s", address);
         fields_add(f, "VPOPGUARD_FAILURES=%u", b->failures);
-        fields_add(f, "VPOPGUARD_BAN_USEC=%llu", (unsigned long long) (b->expires_usec - b->banned_usec));
+        if (b->count > 0)
+                fields_add(f, "VPOPGUARD_BAN_COUNT=%u", b->count);
+        /* A permanent ban keeps VPOPGUARD_EXPIRES_USEC a number (UINT64_MAX) for readers of
+         * older events; its length is the word "infinity". */
+        if (ban_is_permanent(b))
+                fields_add(f, "VPOPGUARD_BAN_USEC=infinity");
+        else
+                fields_add(f, "VPOPGUARD_BAN_USEC=%llu", (unsigned long long) (b->expires_usec - b->banned_usec));
         fields_add(f, "VPOPGUARD_BANNED_USEC=%llu", (unsigned long long) b->banned_usec);
         fields_add(f, "VPOPGUARD_EXPIRES_USEC=%llu", (unsigned long long) b->expires_usec);
         fields_add(f, "VPOPGUARD_ORIGIN=%s", ban_origin_to_string(b->origin));
@@ -56,13 +63,23 @@ static void fields_add_ban_message(Fields *f, const BanChange *c, const char *ad
         const Ban *b = &c->ban;
         char span[TIMESPAN_MAX], window[TIMESPAN_MAX];
 
-        format_timespan(span, sizeof span, b->expires_usec - b->banned_usec);
+        if (ban_is_permanent(b))
+                snprintf(span, sizeof span, "permanently");
+        else {
+                char t[TIMESPAN_MAX];
+                snprintf(span, sizeof span, "for %s", format_timespan(t, sizeof t, b->expires_usec - b->banned_usec));
+        }
         format_timespan(window, sizeof window, c->find_time);
-        if (b->origin == BAN_ORIGIN_MANUAL)
-                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): by hand.", dry, address, span, b->jail);
+        char jail[JAIL_NAME_MAX + 32];
+        if (b->count > 1)
+                snprintf(jail, sizeof jail, "jail %s, ban %u", b->jail, b->count);
         else
-                fields_add(f, "MESSAGE=%sBanned %s for %s (jail %s): %u failures within %s.", dry, address, span,
-                           b->jail, b->failures, window);
+                snprintf(jail, sizeof jail, "jail %s", b->jail);
+        if (b->origin == BAN_ORIGIN_MANUAL)
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): by hand.", dry, address, span, jail);
+        else
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): %u failures within %s.", dry, address, span,
+                           jail, b->failures, window);
 }
 
 static const char *unban_text(const BanChange *c) {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <limits.h>
 #include <string.h>
 
 #include "event-util.h"
@@ -26,6 +27,21 @@ static bool is_manual(const BanChange *c) {
                 (c->kind == BAN_CHANGE_UNBAN && c->reason == UNBAN_MANUAL);
 }
 
+/* A ban's number and, for a ban the journal decided, its length: BanTime= × BanTimeFactor= for
+ * each earlier ban of the address within BanHistory=, whichever jail decided those. A replayed
+ * ban whose event was logged keeps the times it was logged with. */
+static void escalate(Manager *m, BanChange *c) {
+        Ban *b = &c->ban;
+        const JailConfig *jc = config_find_jail(m->config, b->jail);
+        usec_t window = jc ? jc->ban_history : DEFAULT_BAN_HISTORY;
+        unsigned earlier = ban_history_count(m->history, &b->address, b->banned_usec, window);
+
+        b->count = earlier < UINT_MAX ? earlier + 1 : UINT_MAX;
+        if (jc && b->origin == BAN_ORIGIN_JOURNAL && !c->logged)
+                b->expires_usec = usec_add(b->banned_usec,
+                                           ban_length(jc->ban_time, jc->ban_time_factor, jc->ban_time_max, earlier));
+}
+
 int manager_queue_change(Manager *m, BanChange *c) {
         int r;
 
@@ -41,6 +57,10 @@ int manager_queue_change(Manager *m, BanChange *c) {
         /* The table changes at once, so that later failures of a banned address in the same batch
          * do not count. An expiry was already taken out by ban_table_expire(). */
         if (c->kind == BAN_CHANGE_BAN) {
+                escalate(m, c);
+                r = ban_history_put(m->history, &c->ban.address, c->ban.count, c->ban.banned_usec);
+                if (r < 0)
+                        return log_oom();
                 r = ban_table_put(m->bans, &c->ban);
                 if (r < 0)
                         return log_oom();
@@ -86,6 +106,12 @@ static void schedule_save(Manager *m, usec_t when) {
                 log_warning_errno(r, "Failed to schedule saving the state: %m");
 }
 
+static usec_t element_timeout(const Ban *b, usec_t now) {
+        if (ban_is_permanent(b))
+                return USEC_INFINITY;
+        return b->expires_usec > now ? b->expires_usec - now : 1;
+}
+
 /* The elements to add: every active ban when the kernel may have drifted, else the queued bans. */
 static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
         usec_t now = now_realtime();
@@ -100,7 +126,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                 while (ban_table_next(m->bans, &iter, &b))
                         if (b->expires_usec > now && nft_set_has_family(m->nft, b->address.family))
                                 elements[n++] = (NftElement) { .address = b->address,
-                                                               .timeout = b->expires_usec - now };
+                                                               .timeout = element_timeout(b, now) };
         } else
                 for (size_t i = 0; i < m->n_changes; i++) {
                         /* The table's ban: of two bans of one address the later expiry wins. */
@@ -115,7 +141,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                                 continue;
                         }
                         elements[n++] = (NftElement) { .address = b->address,
-                                                       .timeout = b->expires_usec > now ? b->expires_usec - now : 1 };
+                                                       .timeout = element_timeout(b, now) };
                 }
         *ret = elements;
         *ret_n = n;
@@ -200,6 +226,10 @@ static void fan_out(Manager *m) {
                 if (is_manual(c))
                         for (size_t k = 0; k < m->n_jails; k++)
                                 failure_table_forget(m->jails[k]->failures, &c->ban.address);
+                /* A ban lifted before its time (by hand, or because the address is ignored or
+                 * the host's own now) was a mistake: the next ban starts again at BanTime=. */
+                if (c->kind == BAN_CHANGE_UNBAN)
+                        ban_history_remove(m->history, &c->ban.address);
                 ban_change_done(c);
         }
         m->n_changes = 0;
@@ -287,12 +317,17 @@ void manager_on_events_sent(JournalSender *s, void *userdata) {
                 (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE);
 }
 
-/* Undoes the last queued change (the kernel refused it): the table is as it was before. */
-static void unqueue_last(Manager *m, const Ban *previous) {
+/* Undoes the last queued change (the kernel refused it): the tables are as they were before. */
+static void unqueue_last(Manager *m, const Ban *previous, const BanRecord *record) {
         BanChange *c = &m->changes[--m->n_changes];
 
-        if (c->kind == BAN_CHANGE_BAN)
+        if (c->kind == BAN_CHANGE_BAN) {
                 m->bans_total--;
+                if (record)
+                        (void) ban_history_put(m->history, &record->address, record->count, record->last_usec);
+                else
+                        ban_history_remove(m->history, &c->ban.address);
+        }
         (void) ban_table_remove(m->bans, &c->ban.address);
         if (previous)
                 (void) ban_table_put(m->bans, previous);
@@ -301,7 +336,9 @@ static void unqueue_last(Manager *m, const Ban *previous) {
 
 int manager_apply_now(Manager *m, BanChange *c) {
         const Ban *found = ban_table_get(m->bans, &c->ban.address);
+        const BanRecord *found_record = ban_history_get(m->history, &c->ban.address);
         Ban previous = found ? *found : (Ban) {};
+        BanRecord record = found_record ? *found_record : (BanRecord) {};
         int r;
 
         r = manager_queue_change(m, c);
@@ -309,7 +346,7 @@ int manager_apply_now(Manager *m, BanChange *c) {
                 return r;
         r = commit_to_kernel(m);
         if (r < 0) {
-                unqueue_last(m, found ? &previous : NULL);
+                unqueue_last(m, found ? &previous : NULL, found_record ? &record : NULL);
                 /* The kernel may lack other bans too: they are retried as after any failed commit. */
                 return kernel_failed(m, r);
         }

@@ -107,6 +107,14 @@ static bool start_sync(Manager *m, StateWriter *w) {
         return true;
 }
 
+/* How long any jail counts a past ban: older records need not be saved. */
+static usec_t longest_history(const Manager *m) {
+        usec_t longest = 0;
+        for (size_t i = 0; i < m->n_jails; i++)
+                longest = MAX(longest, m->jails[i]->config->ban_history);
+        return longest;
+}
+
 int manager_save_state(Manager *m, bool wait) {
         StateWriter *w = NULL;
         usec_t now = now_realtime();
@@ -144,6 +152,16 @@ int manager_save_state(Manager *m, bool wait) {
                         if (r < 0)
                                 goto fail;
                 }
+        }
+        usec_t keep = longest_history(m);
+        const BanRecord *rec;
+        iter = 0;
+        while (ban_history_next(m->history, &iter, &rec)) {
+                if (now > rec->last_usec && now - rec->last_usec > keep)
+                        continue;
+                r = state_writer_history(w, rec);
+                if (r < 0)
+                        goto fail;
         }
         r = state_writer_finish(w);
         if (r < 0)
@@ -189,9 +207,19 @@ static int on_ban(const Ban *saved, void *userdata) {
         ban_clamp_to_now(&b, now);
         if (b.banned_usec != saved->banned_usec)
                 m->state_dirty = true; /* saved while the clock was ahead: write the corrected times */
+        /* A ban from a version 1 file is its address's first; the history records, read
+         * after the bans, replace this where the file has them. */
+        if (!ban_history_get(m->history, &b.address) &&
+            ban_history_put(m->history, &b.address, MAX(b.count, 1U), b.banned_usec) < 0)
+                return -ENOMEM;
         if (b.expires_usec <= now)
                 return 0;
         return ban_table_put(m->bans, &b) < 0 ? -ENOMEM : 0;
+}
+
+static int on_history(const BanRecord *rec, void *userdata) {
+        Manager *m = userdata;
+        return ban_history_put(m->history, &rec->address, rec->count, rec->last_usec) < 0 ? -ENOMEM : 0;
 }
 
 static int on_failures(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata) {
@@ -219,6 +247,7 @@ int manager_load_state(Manager *m) {
                 .cursor = on_cursor,
                 .ban = on_ban,
                 .failures = on_failures,
+                .history = on_history,
         };
         _cleanup_free_ char *error = NULL;
         int r;

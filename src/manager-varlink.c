@@ -13,15 +13,19 @@
 
 #define ERROR_PREFIX MANAGER_VARLINK_INTERFACE "."
 
+static json_int_t json_int_clamp(uint64_t v);
+
 static json_t *ban_to_json(const Ban *b) {
         char address[ADDRESS_STRING_MAX];
-        return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}",
+        return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b}",
                          "address", address_to_string(&b->address, address),
                          "jail", b->jail,
                          "failures", (json_int_t) b->failures,
                          "bannedUSec", (json_int_t) b->banned_usec,
-                         "expiresUSec", (json_int_t) b->expires_usec,
-                         "origin", ban_origin_to_string(b->origin));
+                         "expiresUSec", json_int_clamp(b->expires_usec),
+                         "origin", ban_origin_to_string(b->origin),
+                         "count", (json_int_t) MAX(b->count, 1U),
+                         "permanent", ban_is_permanent(b));
 }
 
 /* JSON integers are signed; a saturated uint64_t counter must not turn negative. */
@@ -173,6 +177,7 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
                 { "address", VARLINK_STRING, true },
                 { "jail", VARLINK_STRING, false },
                 { "durationUSec", VARLINK_INT, false },
+                { "permanent", VARLINK_BOOL, false },
         };
         Manager *m = userdata;
         const char *jail;
@@ -212,13 +217,15 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
                         return varlink_call_error_invalid_parameter(call, "durationUSec");
                 span = (usec_t) d;
         }
+        if (json_is_true(json_object_get(parameters, "permanent")))
+                span = USEC_INFINITY;
 
         usec_t now = now_realtime();
         Ban b = {
                 .address = address,
                 .failures = 0,
                 .banned_usec = now,
-                .expires_usec = now + span,
+                .expires_usec = usec_add(now, span),
                 .origin = BAN_ORIGIN_MANUAL,
         };
         snprintf(b.jail, sizeof b.jail, "%s", j->config->name);

@@ -53,6 +53,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->repair_timer);
         nft_set_free(m->nft);
         ban_table_free(m->bans);
+        ban_history_free(m->history);
         changes_clear(m);
         free(m->changes);
         free(m->subscribers);
@@ -92,6 +93,9 @@ int manager_new(const ManagerOptions *options, Manager **ret) {
                 return log_oom();
 
         r = ban_table_new(&m->bans);
+        if (r < 0)
+                return log_oom();
+        r = ban_history_new(&m->history);
         if (r < 0)
                 return log_oom();
 

@@ -5,6 +5,7 @@
 #include <systemd/sd-journal.h>
 
 #include "ban-change.h"
+#include "ban-history.h"
 #include "ban-table.h"
 #include "config.h"
 #include "jail.h"
@@ -109,6 +110,7 @@ typedef struct Manager {
         bool repair_foreign;               /* the repair is for a change by another process */
         usec_t repair_lost_monotonic;      /* last repair after lost notifications */
         BanTable *bans;
+        BanHistory *history;               /* every address's past bans, across jails (manager-bans.c) */
         BanChange *changes;                /* queued for the next commit (manager-bans.c) */
         size_t n_changes, n_changes_allocated;
         ManagerSubscriber *subscribers;    /* told of every committed change */

@@ -374,8 +374,11 @@ static void write_add(FILE *m, const NftSet *s, int family, const NftElement *el
                 if (!any)
                         fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
                 any = true;
-                fprintf(m, "%s timeout %" PRIu64 "s,\n",
-                        address_to_string(&elements[i].address, a), timeout_sec(elements[i].timeout));
+                if (elements[i].timeout == USEC_INFINITY)
+                        fprintf(m, "%s,\n", address_to_string(&elements[i].address, a));
+                else
+                        fprintf(m, "%s timeout %" PRIu64 "s,\n",
+                                address_to_string(&elements[i].address, a), timeout_sec(elements[i].timeout));
         }
         if (any)
                 fputs("}\n", m);
@@ -443,6 +446,27 @@ static int write_removes(FILE *m, const NftSet *s, const Address *addresses, siz
         return 0;
 }
 
+/* An element without timeout replaces one that has a timeout only on kernels that refresh
+ * re-added elements; older ones would keep the timeout and drop a permanent ban. So each is
+ * removed first (in the same transaction, as nft_set_remove() does) and then added afresh. */
+static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *adds, size_t n_adds) {
+        _cleanup_free_ Address *permanent = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < n_adds; i++)
+                n += adds[i].timeout == USEC_INFINITY;
+        if (n == 0)
+                return 0;
+        permanent = reallocarray(NULL, n, sizeof(Address));
+        if (!permanent)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < n_adds; i++)
+                if (adds[i].timeout == USEC_INFINITY)
+                        permanent[n++] = adds[i].address;
+        return write_removes(m, s, permanent, n);
+}
+
 int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Address *removes, size_t n_removes) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
@@ -466,6 +490,11 @@ int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Addres
         m = open_memstream(&buf, &size);
         if (!m)
                 return -ENOMEM;
+        r = write_permanent_replaces(m, s, adds, n_adds);
+        if (r < 0) {
+                fclose(m);
+                return r;
+        }
         write_add(m, s, AF_INET, adds, n_adds);
         write_add(m, s, AF_INET6, adds, n_adds);
         r = write_removes(m, s, removes, n_removes);

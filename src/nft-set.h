@@ -17,7 +17,8 @@ typedef struct NftSet NftSet;
 
 typedef struct NftElement {
         Address address;
-        usec_t timeout; /* to add: the ban's duration (rounded up to whole seconds); from
+        usec_t timeout; /* to add: the ban's duration (rounded up to whole seconds), USEC_INFINITY
+                         * for an element without timeout; from
                          * nft_set_list(): the remaining time, 0 if the element has no timeout */
 } NftElement;
 
@@ -37,7 +38,7 @@ int nft_set_exists(NftSet *s);
 
 /* One transaction for all elements, IPv4 into the v4 set and IPv6 into the v6 set; an element
  * that is already present gets the new timeout (on kernel 6.18; older kernels may keep the old
- * one). -EAFNOSUPPORT if the family ("ip", "ip6") has no set for an element's address family;
+ * one), but an element without timeout always replaces the present one. -EAFNOSUPPORT if the family ("ip", "ip6") has no set for an element's address family;
  * then nothing is added (filter with nft_set_has_family() first). */
 int nft_set_add(NftSet *s, const NftElement *elements, size_t n);
 

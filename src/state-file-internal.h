@@ -9,11 +9,15 @@
 
 /* The format, one record per line, fields separated by one space:
  *
- *   vpopguard-state 1
+ *   vpopguard-state 2
  *   cursor <cursor text>                                  at most once
- *   ban <jail> <address> <failures> <banned_usec> <expires_usec> <origin>
+ *   ban <jail> <address> <failures> <banned_usec> <expires_usec> <origin> <count>
  *   fail <jail> <address> <failure> [<failure> ...]       one window, oldest failure first
+ *   history <address> <count> <last_usec>                 one address's past bans
  *   end <number of records> <checksum>
+ *
+ * Version 1 had no <count> in ban records and no history records. A permanent ban has
+ * <expires_usec> 18446744073709551615 (UINT64_MAX).
  *
  * A failure is "<realtime>" or "<realtime>@<cursor>" (cursors have no '@' or space). Numbers
  * are decimal without leading zeros. The checksum is the 64-bit FNV-1a of every byte before

@@ -21,7 +21,10 @@ typedef struct Window {
 } Window;
 
 typedef struct Loader {
+        uint64_t version;
         const char *cursor;
+        BanRecord *history;
+        size_t n_history, n_history_allocated;
         Ban *bans;
         size_t n_bans, n_bans_allocated;
         Window *windows;
@@ -33,6 +36,7 @@ typedef struct Loader {
 
 static void loader_done(Loader *l) {
         free(l->bans);
+        free(l->history);
         free(l->windows);
         free(l->positions);
 }
@@ -131,8 +135,8 @@ static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret
 }
 
 static int parse_ban(Loader *l, size_t line, char *p) {
-        const char *jail, *f[4];
-        uint64_t failures, banned, expires;
+        const char *jail, *f[5];
+        uint64_t failures, banned, expires, count = 1;
         BanOrigin origin;
         Address a;
         char q[64];
@@ -141,12 +145,16 @@ static int parse_ban(Loader *l, size_t line, char *p) {
         r = parse_jail_address(l, line, &p, &jail, &a);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < ELEMENTSOF(f); i++)
+        /* Version 1 has no ban number. */
+        size_t n_fields = l->version >= 2 ? 5 : 4;
+        for (size_t i = 0; i < n_fields; i++)
                 f[i] = next_field(&p);
-        if (!f[3])
+        if (!f[n_fields - 1])
                 return load_error(l, -EBADMSG, line, "missing fields");
         if (p)
                 return load_error(l, -EBADMSG, line, "too many fields");
+        if (n_fields == 5 && (parse_u64(f[4], &count) < 0 || count == 0 || count > UINT_MAX))
+                return load_error(l, -EBADMSG, line, "invalid ban number \"%s\"", quote(f[4], q));
         if (parse_u64(f[0], &failures) < 0 || failures > UINT_MAX)
                 return load_error(l, -EBADMSG, line, "invalid failure count \"%s\"", quote(f[0], q));
         if (parse_u64(f[1], &banned) < 0 || parse_u64(f[2], &expires) < 0)
@@ -161,11 +169,37 @@ static int parse_ban(Loader *l, size_t line, char *p) {
         *b = (Ban) {
                 .address = a,
                 .failures = (unsigned) failures,
+                .count = (unsigned) count,
                 .banned_usec = banned,
                 .expires_usec = expires,
                 .origin = origin,
         };
         strcpy(b->jail, jail); /* length checked by jail_name_is_valid() */
+        return 0;
+}
+
+static int parse_history(Loader *l, size_t line, char *p) {
+        const char *addr = next_field(&p), *count_text = next_field(&p), *last_text = next_field(&p);
+        uint64_t count, last;
+        Address a;
+        char q[64];
+
+        if (l->version < 2)
+                return load_error(l, -EBADMSG, line, "history record in a version 1 file");
+        if (!last_text)
+                return load_error(l, -EBADMSG, line, "missing fields");
+        if (p)
+                return load_error(l, -EBADMSG, line, "too many fields");
+        if (address_parse(addr, strlen(addr), &a) < 0)
+                return load_error(l, -EBADMSG, line, "invalid address \"%s\"", quote(addr, q));
+        if (parse_u64(count_text, &count) < 0 || count == 0 || count > UINT_MAX)
+                return load_error(l, -EBADMSG, line, "invalid ban count \"%s\"", quote(count_text, q));
+        if (parse_u64(last_text, &last) < 0)
+                return load_error(l, -EBADMSG, line, "invalid time");
+
+        if (GROW(l->history, l->n_history_allocated, l->n_history + 1) < 0)
+                return -ENOMEM;
+        l->history[l->n_history++] = (BanRecord) { .address = a, .count = (unsigned) count, .last_usec = last };
         return 0;
 }
 
@@ -232,6 +266,8 @@ static int parse_record(Loader *l, size_t line, char *p) {
                 return parse_ban(l, line, p);
         if (streq(type, "fail"))
                 return parse_failures(l, line, p);
+        if (streq(type, "history"))
+                return parse_history(l, line, p);
         if (streq(type, "cursor")) {
                 if (l->cursor)
                         return load_error(l, -EBADMSG, line, "second cursor");
@@ -284,6 +320,7 @@ static int parse_file(Loader *l, char *buf, size_t size) {
                                   version, STATE_FILE_VERSION);
         if (c != 0)
                 return load_error(l, -EBADMSG, 1, "invalid header");
+        l->version = version;
         if (end - 1 == eol)
                 return load_error(l, -EBADMSG, 0, "truncated: no trailer");
         if (end[-1] != '\n')
@@ -357,6 +394,11 @@ static int load(char *buf, size_t size, const StateCallbacks *cb, void *userdata
         for (size_t i = 0; cb->failures && i < l.n_windows; i++) {
                 const Window *w = &l.windows[i];
                 r = cb->failures(w->jail, &w->address, l.positions + w->first, w->n, userdata);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; cb->history && i < l.n_history; i++) {
+                r = cb->history(&l.history[i], userdata);
                 if (r < 0)
                         return r;
         }

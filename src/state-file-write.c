@@ -225,6 +225,27 @@ int state_writer_ban(StateWriter *w, const Ban *b) {
         p = text_put_u64(p, b->expires_usec);
         *p++ = ' ';
         p = stpcpy(p, origin);
+        *p++ = ' ';
+        p = text_put_u64(p, MAX(b->count, 1U));
+        return writer_line_end(w, p, true);
+}
+
+int state_writer_history(StateWriter *w, const BanRecord *rec) {
+        char addr[ADDRESS_STRING_MAX];
+        char *p;
+        int r;
+
+        if (!rec || rec->count == 0 || !address_valid(&rec->address))
+                return -EINVAL;
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p = stpcpy(p, "history ");
+        p = stpcpy(p, address_to_string(&rec->address, addr));
+        *p++ = ' ';
+        p = text_put_u64(p, rec->count);
+        *p++ = ' ';
+        p = text_put_u64(p, rec->last_usec);
         return writer_line_end(w, p, true);
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h> /* for ban-table.h */
 
 #include "address.h"
+#include "ban-history.h"
 #include "ban-table.h"
 #include "journal-position.h"
 #include "macro.h"
@@ -20,7 +21,9 @@
  * names the line. */
 
 #define STATE_FILE_NAME "state"
-#define STATE_FILE_VERSION 1
+/* Version 2 added each ban's number and the ban history; version 1 files still load (their
+ * bans count as first bans, with no history). */
+#define STATE_FILE_VERSION 2
 /* Temporary files are named STATE_FILE_TEMP_PREFIX plus six random characters; stale ones
  * (from a crash) are removed by the next state_writer_open(). */
 #define STATE_FILE_TEMP_PREFIX ".#state."
@@ -40,6 +43,8 @@ int state_writer_open(const char *dir, StateWriter **ret);
 int state_writer_cursor(StateWriter *w, const char *cursor);
 /* -EINVAL for an invalid jail name, address family or origin. */
 int state_writer_ban(StateWriter *w, const Ban *b);
+/* One address's ban history. -EINVAL for a count of 0 or an invalid address. */
+int state_writer_history(StateWriter *w, const BanRecord *r);
 /* One failure window, failures oldest first. n == 0 writes nothing. A position whose cursor
  * cannot be printed (see journal_position_to_cursor()) is saved with its timestamp only. */
 int state_writer_failures(StateWriter *w, const char *jail, const Address *a, const JournalPosition *failures, size_t n);
@@ -61,6 +66,7 @@ typedef struct StateCallbacks {
         int (*cursor)(const char *cursor, void *userdata);
         int (*ban)(const Ban *b, void *userdata);
         int (*failures)(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata);
+        int (*history)(const BanRecord *r, void *userdata);
 } StateCallbacks;
 
 /* Reads dir/STATE_FILE_NAME. The whole file is verified (version, every line, trailer) before
@@ -69,7 +75,7 @@ typedef struct StateCallbacks {
  * version (with *ret_error, allocated, e.g. "line 17: invalid address \"1.2.3\""); a
  * callback's negative return is passed through. *ret_error (may be NULL) is written only
  * together with -EBADMSG or -EPROTONOSUPPORT. Callbacks run in this order: the cursor, then
- * the bans, then the failure windows, each in file order; any of them may be NULL. The
+ * the bans, then the failure windows, then the ban history, each in file order; any of them may be NULL. The
  * pointers they get are valid only during the call. */
 int state_load(const char *dir, const StateCallbacks *cb, void *userdata, char **ret_error);
 /* The same for the contents of a file in memory (tests and fuzzers). */

@@ -23,7 +23,12 @@ usec_t now_monotonic(void);
  * "infinity" is not accepted. -EINVAL on syntax errors, -ERANGE on overflow. */
 int parse_timespan(const char *s, usec_t *ret);
 
+/* a + b, saturating at USEC_INFINITY: infinity plus anything stays infinity. */
+static inline usec_t usec_add(usec_t a, usec_t b) {
+        return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+
 /* Formats a span the way parse_timespan() reads it back, e.g. "1h 30min", "10min", "250ms",
- * "0". Always NUL-terminates buf; returns buf. */
+ * "0"; USEC_INFINITY as "infinity". Always NUL-terminates buf; returns buf. */
 #define TIMESPAN_MAX 64
 char *format_timespan(char *buf, size_t size, usec_t span);

@@ -64,7 +64,7 @@ static void help(void) {
                "     --json                   Print the daemon's replies as JSON, one object per line\n"
                "     --no-legend              Print tables without header and footer\n"
                "     --jail=JAIL              Only JAIL (failures, bans), or the jail to act in (ban, unban)\n"
-               "     --time=SPAN              Ban for SPAN, e.g. 1h or 2d (default: the jail's BanTime=)\n"
+               "     --time=SPAN              Ban for SPAN, e.g. 1h or 2d, or infinity (default: the jail's BanTime=)\n"
                "  -t --identifier=IDENT       test: SYSLOG_IDENTIFIER of the message (default: "
                DEFAULT_TEST_IDENTIFIER ")\n"
                "     --field=NAME=VALUE       test: set another journal field (default: _UID=0);\n"
@@ -132,6 +132,11 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_options |= OPT_JAIL;
                         break;
                 case ARG_TIME:
+                        if (streq(optarg, "infinity")) {
+                                arg_time = USEC_INFINITY;
+                                arg_options |= OPT_TIME;
+                                break;
+                        }
                         r = parse_timespan(optarg, &arg_time);
                         if (r < 0)
                                 return -usage_error("Invalid --time=%s: expected a time span such as 90min, 1h or 2d.", optarg);
@@ -372,7 +377,10 @@ static int verb_ban(char **args) {
         r = set_address(parameters, args[0]);
         if (r == 0 && arg_jail)
                 r = set_string(parameters, "jail", arg_jail);
-        if (r == 0 && arg_time > 0 && json_object_set_new(parameters, "durationUSec", json_integer((json_int_t) arg_time)) < 0)
+        if (r == 0 && arg_time == USEC_INFINITY) {
+                if (json_object_set_new(parameters, "permanent", json_true()) < 0)
+                        r = (log_oom(), EXIT_REMOTE);
+        } else if (r == 0 && arg_time > 0 && json_object_set_new(parameters, "durationUSec", json_integer((json_int_t) arg_time)) < 0)
                 r = (log_oom(), EXIT_REMOTE);
         return r != 0 ? r : call_and_print("Ban", parameters, print_ban);
 }

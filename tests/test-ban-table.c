@@ -48,6 +48,42 @@ TEST(origin_strings) {
         ASSERT_EQ(ban_origin_from_string(NULL), -EINVAL);
 }
 
+/* A permanent ban is never due: it stays through any expiry, and the timer sleeps for it. */
+TEST(permanent) {
+        BanTable *t = table();
+        Ban p = ban(1, USEC_INFINITY, 3, BAN_ORIGIN_JOURNAL), b = ban(2, 1000, 3, BAN_ORIGIN_JOURNAL);
+
+        p.banned_usec = 500;
+        ASSERT_TRUE(ban_is_permanent(&p));
+        ASSERT_FALSE(ban_is_permanent(&b));
+        ASSERT_EQ(ban_table_put(t, &p), 1);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), USEC_INFINITY);
+        ASSERT_EQ(ban_table_put(t, &b), 1);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), 1000);
+        ASSERT_UINT_EQ(ban_table_expire(t, UINT64_MAX - 1, NULL, NULL), 1);
+        ASSERT_UINT_EQ(ban_table_size(t), 1);
+        ASSERT_UINT_EQ(ban_table_next_expiry(t), USEC_INFINITY);
+
+        /* A shorter ban of the same address does not end it. */
+        b.address = p.address;
+        ASSERT_EQ(ban_table_put(t, &b), 0);
+        ASSERT_TRUE(ban_is_permanent(ban_table_get(t, &p.address)));
+
+        /* Clamped to a clock that went back: begins now, still permanent. */
+        ban_clamp_to_now(&p, 100);
+        ASSERT_UINT_EQ(p.banned_usec, 100);
+        ASSERT_TRUE(ban_is_permanent(&p));
+        ban_table_free(t);
+}
+
+TEST(usec_add_saturates) {
+        ASSERT_UINT_EQ(usec_add(1, 2), 3);
+        ASSERT_UINT_EQ(usec_add(USEC_INFINITY, 1), USEC_INFINITY);
+        ASSERT_UINT_EQ(usec_add(5, USEC_INFINITY), USEC_INFINITY);
+        ASSERT_UINT_EQ(usec_add(USEC_INFINITY - 1, 1), USEC_INFINITY);
+        ASSERT_UINT_EQ(usec_add(USEC_INFINITY - 2, 1), USEC_INFINITY - 1);
+}
+
 TEST(put_get_update) {
         BanTable *t = table();
         Ban b = ban(1, 1000, 3, BAN_ORIGIN_JOURNAL);
@@ -259,6 +295,8 @@ TEST(clamp_to_now) {
 int main(void) {
         RUN(clamp_to_now);
         RUN(origin_strings);
+        RUN(permanent);
+        RUN(usec_add_saturates);
         RUN(put_get_update);
         RUN(put_invalid);
         RUN(expire);

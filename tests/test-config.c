@@ -447,6 +447,24 @@ TEST(syntax) {
         config_free(c);
 }
 
+/* BanTime=infinity: permanent bans, written back as "infinity"; FindTime= has no such value. */
+TEST(ban_time_infinity) {
+        _cleanup_free_ char *text = NULL;
+        Config *c = NULL;
+        int r;
+
+        text = load_text(MINIMAL_JAIL "BanTime=infinity\n", &c, &r);
+        ASSERT_STREQ(text, "");
+        ASSERT_UINT_EQ(c->jails[0].ban_time, USEC_INFINITY);
+        assert_round_trip(c);
+        config_free(c);
+
+        text = mfree_text(text);
+        text = load_text(MINIMAL_JAIL "FindTime=infinity\n", &c, &r);
+        ASSERT_EQ(r, -EINVAL);
+        ASSERT_TRUE(strstr(text, "FindTime=infinity") != NULL);
+}
+
 TEST(space_separated_lists) {
         _cleanup_free_ char *errors = NULL;
         Config *c = NULL;
@@ -793,6 +811,7 @@ int main(int argc, char *argv[]) {
         RUN(errors_print);
         RUN(predicates);
         RUN(name_validators);
+        RUN(ban_time_infinity);
         RUN(space_separated_lists);
         RUN(trusted_users);
 

@@ -54,8 +54,8 @@ static char *describe_ban(const Ban *b) {
         FILE *m = open_memstream(&s, &size);
 
         ASSERT_TRUE(m);
-        fprintf(m, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s", b->jail, address_to_string(&b->address, addr),
-                b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin));
+        fprintf(m, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s #%u", b->jail, address_to_string(&b->address, addr),
+                b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin), b->count);
         ASSERT_EQ(fclose(m), 0);
         return s;
 }
@@ -94,10 +94,22 @@ static int on_failures(const char *jail, const Address *a, const JournalPosition
         return seen_add(s, describe_window(jail, a, f, n));
 }
 
+static char *describe_history(const BanRecord *r) {
+        char addr[ADDRESS_STRING_MAX], *s = NULL;
+        ASSERT_TRUE(asprintf(&s, "history %s %u %" PRIu64, address_to_string(&r->address, addr), r->count,
+                             r->last_usec) > 0);
+        return s;
+}
+
+static int on_history(const BanRecord *r, void *userdata) {
+        return seen_add(userdata, describe_history(r));
+}
+
 static const StateCallbacks callbacks = {
         .cursor = on_cursor,
         .ban = on_ban,
         .failures = on_failures,
+        .history = on_history,
 };
 
 static Address addr(const char *s) {
@@ -191,11 +203,11 @@ static void write_example(const char *dir, char ***expected) {
         const Ban bans[] = {
                 { .address = addr("192.0.2.7"), .jail = "vpopmail", .failures = 3,
                   .banned_usec = UINT64_C(1700000000000000), .expires_usec = UINT64_C(1700003600000000),
-                  .origin = BAN_ORIGIN_JOURNAL },
+                  .origin = BAN_ORIGIN_JOURNAL, .count = 1 },
                 { .address = addr("2001:db8::7"), .jail = "vpop-mail_2.x", .failures = 0,
-                  .banned_usec = 0, .expires_usec = USEC_INFINITY, .origin = BAN_ORIGIN_MANUAL },
+                  .banned_usec = 0, .expires_usec = USEC_INFINITY, .origin = BAN_ORIGIN_MANUAL, .count = 3 },
                 { .address = addr("::ffff:198.51.100.1"), .jail = "J", .failures = UINT32_MAX,
-                  .banned_usec = 1, .expires_usec = 2, .origin = BAN_ORIGIN_MANUAL },
+                  .banned_usec = 1, .expires_usec = 2, .origin = BAN_ORIGIN_MANUAL, .count = UINT32_MAX },
         };
         const JournalPosition w1[] = {
                 position("s=f0079243600e4b54bad236821d43e17d;i=1;b=0123456789abcdef0123456789abcdef;m=1;t=60a24181e4000;x=b23269e781e12a2a",
@@ -211,6 +223,10 @@ static void write_example(const char *dir, char ***expected) {
                 position(NULL, UINT64_MAX - 1),
         };
         Address a1 = addr("192.0.2.7"), a2 = addr("2001:db8::1:0:0:1"), a3 = addr("203.0.113.255");
+        const BanRecord history[] = {
+                { .address = addr("192.0.2.7"), .count = 2, .last_usec = UINT64_C(1700000000000000) },
+                { .address = addr("2001:db8::9"), .count = UINT32_MAX, .last_usec = UINT64_MAX },
+        };
 
         *expected = NULL;
         ASSERT_OK(state_writer_open(dir, &w));
@@ -222,6 +238,9 @@ static void write_example(const char *dir, char ***expected) {
         ASSERT_OK(state_writer_failures(w, "other", &a3, w3, ELEMENTSOF(w3)));
         ASSERT_OK(state_writer_failures(w, "other", &a3, w3, 0)); /* writes nothing */
         ASSERT_OK(state_writer_ban(w, &bans[2]));
+        ASSERT_OK(state_writer_history(w, &history[0]));
+        ASSERT_OK(state_writer_history(w, &history[1]));
+        ASSERT_EQ(state_writer_history(w, &(BanRecord) { .address = a1 }), -EINVAL);
         ASSERT_OK(state_writer_commit(w));
 
         /* The loader's order: cursor, bans, windows. */
@@ -236,6 +255,10 @@ static void write_example(const char *dir, char ***expected) {
         ASSERT_OK(strv_extend(expected, s1));
         ASSERT_OK(strv_extend(expected, s2));
         ASSERT_OK(strv_extend(expected, s3));
+        for (size_t i = 0; i < ELEMENTSOF(history); i++) {
+                _cleanup_free_ char *s = describe_history(&history[i]);
+                ASSERT_OK(strv_extend(expected, s));
+        }
 }
 
 static void assert_calls(char **calls, char **expected) {
@@ -286,10 +309,12 @@ TEST(round_trip) {
 
         data = read_state_file(dir, &size);
         fprintf(stderr, "%s", data);
-        ASSERT_TRUE(strncmp(data, "vpopguard-state 1\n", 18) == 0);
-        ASSERT_TRUE(strstr(data, "\nend 7 "));
-        ASSERT_TRUE(strstr(data, "\nban vpop-mail_2.x 2001:db8::7 0 0 18446744073709551615 manual\n"));
-        ASSERT_TRUE(strstr(data, "\nban J 198.51.100.1 4294967295 1 2 manual\n"));
+        ASSERT_TRUE(strncmp(data, "vpopguard-state 2\n", 18) == 0);
+        ASSERT_TRUE(strstr(data, "\nend 9 "));
+        ASSERT_TRUE(strstr(data, "\nban vpop-mail_2.x 2001:db8::7 0 0 18446744073709551615 manual 3\n"));
+        ASSERT_TRUE(strstr(data, "\nban J 198.51.100.1 4294967295 1 2 manual 4294967295\n"));
+        ASSERT_TRUE(strstr(data, "\nhistory 192.0.2.7 2 1700000000000000\n"));
+        ASSERT_TRUE(strstr(data, "\nhistory 2001:db8::9 4294967295 18446744073709551615\n"));
         ASSERT_TRUE(strstr(data, "\nfail other 203.0.113.255 0 18446744073709551615@s=ffffffffffffffffffffffffffffffff;"));
         ASSERT_TRUE(strstr(data, "\nfail vpopmail 2001:db8::1:0:0:1 5\n"));
 
@@ -314,8 +339,8 @@ TEST(empty_state) {
         ASSERT_EQ(state_writer_commit(w), -ESTALE);
         assert_loads(dir, NULL);
         data = read_state_file(dir, &size);
-        /* FNV-1a 64 of "vpopguard-state 1\n", computed independently. */
-        ASSERT_STREQ(data, "vpopguard-state 1\nend 0 dc3b62e9be35c134\n");
+        /* FNV-1a 64 of "vpopguard-state 2\n", computed independently. */
+        ASSERT_STREQ(data, "vpopguard-state 2\nend 0 dc37fce9be32de0b\n");
         remove_dir(dir);
 }
 
@@ -496,18 +521,23 @@ static uint64_t fnv1a(const char *p, size_t n) {
 }
 
 /* A file with the given records and a correct trailer, so that the parser itself is tested. */
-static char *make_file(const char *records, size_t n_records, size_t *ret_size) {
+static char *make_file_version(unsigned version, const char *records, size_t n_records, size_t *ret_size) {
         char *s = NULL;
         size_t size = 0;
         FILE *m = open_memstream(&s, &size);
 
         ASSERT_TRUE(m);
-        fprintf(m, "vpopguard-state 1\n%s", records);
+        fprintf(m, "vpopguard-state %u\n%s", version, records);
         fflush(m);
         fprintf(m, "end %zu %016" PRIx64 "\n", n_records, fnv1a(s, size));
         ASSERT_EQ(fclose(m), 0);
         *ret_size = size;
         return s;
+}
+
+/* Version 1, as an older vpopguard wrote it: an upgrade must read it. */
+static char *make_file(const char *records, size_t n_records, size_t *ret_size) {
+        return make_file_version(1, records, n_records, ret_size);
 }
 
 static void assert_bad(const char *data, size_t size, int expected_r, const char *expected_msg) {
@@ -549,8 +579,8 @@ TEST(damage) {
                 { "vpopguard-state \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 1 \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 99999999999999999999999\n", -EBADMSG, "invalid header" },
-                { "vpopguard-state 2\n", -EPROTONOSUPPORT, "version 2 is newer" },
-                { "vpopguard-state 2 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 2 is newer" },
+                { "vpopguard-state 3\n", -EPROTONOSUPPORT, "version 3 is newer" },
+                { "vpopguard-state 3 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 3 is newer" },
                 { "vpopguard-state 17\nend 0 0000000000000000\n", -EPROTONOSUPPORT, "version 17 is newer" },
         };
         char nul[] = "vpopguard-state 1\n\0nd 0 dc3b62e9be35c134\n";
@@ -629,6 +659,57 @@ TEST(bad_records) {
                                  "cursor a;b=c\n", 5, &size);
                 ASSERT_EQ(load_data(data, size, NULL), 0);
         }
+}
+
+/* Version 2's ban number and history records; a version 1 file (before an upgrade) still loads,
+ * its bans as first bans. */
+TEST(version_2_records) {
+        static const struct {
+                unsigned version;
+                const char *line;
+                const char *msg;
+        } table[] = {
+                { 2, "ban j 192.0.2.1 1 2 3 journal", "missing fields" },
+                { 2, "ban j 192.0.2.1 1 2 3 journal 0", "invalid ban number \"0\"" },
+                { 2, "ban j 192.0.2.1 1 2 3 journal 4294967296", "invalid ban number" },
+                { 2, "ban j 192.0.2.1 1 2 3 journal 1 1", "too many fields" },
+                { 2, "history 192.0.2.1 1", "missing fields" },
+                { 2, "history 192.0.2.1 1 2 3", "too many fields" },
+                { 2, "history 192.0.2.1 0 2", "invalid ban count \"0\"" },
+                { 2, "history 192.0.2.1 01 2", "invalid ban count" },
+                { 2, "history 192.0.2.1 4294967296 2", "invalid ban count" },
+                { 2, "history 192.0.2 1 2", "invalid address" },
+                { 2, "history 192.0.2.1 1 -2", "invalid time" },
+                { 1, "history 192.0.2.1 1 2", "history record in a version 1 file" },
+                { 1, "ban j 192.0.2.1 1 2 3 journal 1", "too many fields" },
+        };
+        _cleanup_free_ char *error = NULL;
+        Seen seen = { .keep = true };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_free_ char *data = NULL;
+                char records[256];
+                size_t size;
+
+                snprintf(records, sizeof records, "%s\n", table[i].line);
+                data = make_file_version(table[i].version, records, 1, &size);
+                assert_bad(data, size, -EBADMSG, table[i].msg);
+        }
+
+        _cleanup_free_ char *v2 = NULL, *v1 = NULL;
+        size_t size;
+        v2 = make_file_version(2, "ban j 192.0.2.1 1 2 3 journal 4\nhistory 2001:db8::1 7 5\n", 2, &size);
+        ASSERT_EQ(state_load_buffer(v2, size, &callbacks, &seen, &error), 0);
+        ASSERT_EQ(strv_length(seen.calls), 2);
+        ASSERT_STREQ(seen.calls[0], "ban j 192.0.2.1 1 2 3 journal #4");
+        ASSERT_STREQ(seen.calls[1], "history 2001:db8::1 7 5");
+        seen.calls = strv_free(seen.calls);
+
+        v1 = make_file("ban j 192.0.2.1 1 2 3 journal\n", 1, &size);
+        ASSERT_EQ(state_load_buffer(v1, size, &callbacks, &seen, &error), 0);
+        ASSERT_EQ(strv_length(seen.calls), 1);
+        ASSERT_STREQ(seen.calls[0], "ban j 192.0.2.1 1 2 3 journal #1");
+        strv_free(seen.calls);
 }
 
 /* Random damage behind a correct checksum reaches every corner of the parser: no crash, no
@@ -808,6 +889,7 @@ int main(void) {
         RUN(flipped_bytes);
         RUN(damage);
         RUN(bad_records);
+        RUN(version_2_records);
         RUN(fuzz);
         RUN(filesystem_errors);
         RUN(million_windows);

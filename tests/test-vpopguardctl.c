@@ -306,23 +306,30 @@ TEST(print_bans) {
                 "{\"bans\":[{\"address\":\"192.0.2.7\",\"jail\":\"vpopmail\",\"failures\":5,"
                 "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"journal\"},"
                 "{\"address\":\"2001:db8::7\",\"jail\":\"x\\u001b[2J\",\"failures\":0,"
-                "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"manual\"}]}",
+                "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"manual\",\"count\":3,\"permanent\":false},"
+                "{\"address\":\"198.51.100.9\",\"jail\":\"vpopmail\",\"failures\":3,"
+                "\"bannedUSec\":%llu,\"expiresUSec\":9223372036854775807,\"origin\":\"journal\",\"count\":1,"
+                "\"permanent\":true}]}",
                 (unsigned long long) (NOW - 2 * M - 10 * S), (unsigned long long) (NOW + 47 * M + 10 * S),
-                (unsigned long long) (NOW - 5 * S), (unsigned long long) (NOW + 2 * 24 * H));
+                (unsigned long long) (NOW - 5 * S), (unsigned long long) (NOW + 2 * 24 * H),
+                (unsigned long long) (NOW - 5 * S));
         _cleanup_free_ char *with = print_to_string(ctl_print_bans, reply, true);
         _cleanup_free_ char *without = print_to_string(ctl_print_bans, reply, false);
         _cleanup_free_ char *none = print_to_string(ctl_print_bans, "{\"bans\":[]}", true);
         _cleanup_free_ char *none_quiet = print_to_string(ctl_print_bans, "{\"bans\":[]}", false);
 
         /* The escape sequence in the jail name is defused. */
+        /* BAN and LENGTH: 1 and the span for a daemon that sends no count (the first entry). */
         ASSERT_STREQ(with,
-                     "ADDRESS      JAIL      FAILURES  BANNED    EXPIRES   ORIGIN\n"
-                     "192.0.2.7    vpopmail  5         2min ago  in 47min  journal\n"
-                     "2001:db8::7  x?[2J     0         5s ago    in 2d     manual\n"
-                     "\n2 bans listed.\n");
+                     "ADDRESS       JAIL      FAILURES  BAN  LENGTH     BANNED    EXPIRES   ORIGIN\n"
+                     "192.0.2.7     vpopmail  5         1    49min 20s  2min ago  in 47min  journal\n"
+                     "2001:db8::7   x?[2J     0         3    2d 5s      5s ago    in 2d     manual\n"
+                     "198.51.100.9  vpopmail  3         1    permanent  5s ago    never     journal\n"
+                     "\n3 bans listed.\n");
         ASSERT_STREQ(without,
-                     "192.0.2.7    vpopmail  5  2min ago  in 47min  journal\n"
-                     "2001:db8::7  x?[2J     0  5s ago    in 2d     manual\n");
+                     "192.0.2.7     vpopmail  5  1  49min 20s  2min ago  in 47min  journal\n"
+                     "2001:db8::7   x?[2J     0  3  2d 5s      5s ago    in 2d     manual\n"
+                     "198.51.100.9  vpopmail  3  1  permanent  5s ago    never     journal\n");
         ASSERT_STREQ(none, "No active bans.\n");
         ASSERT_STREQ(none_quiet, "");
 }
@@ -645,8 +652,8 @@ TEST(cli_queries) {
         ASSERT_STREQ(call_method(&run), "io.vpopguard.Manager.ListBans");
         assert_parameters(&run, "{\"jail\":\"vpopmail\"}");
         ASSERT_STREQ(run.out,
-                     "ADDRESS    JAIL      FAILURES  BANNED    EXPIRES   ORIGIN\n"
-                     "192.0.2.7  vpopmail  5         2min ago  in 47min  journal\n"
+                     "ADDRESS    JAIL      FAILURES  BAN  LENGTH     BANNED    EXPIRES   ORIGIN\n"
+                     "192.0.2.7  vpopmail  5         1    49min 20s  2min ago  in 47min  journal\n"
                      "\n1 ban listed.\n");
         ctl_run_done(&run);
 
@@ -654,7 +661,7 @@ TEST(cli_queries) {
         bans = bans_reply();
         ctl_run(&run, NULL, REPLIES(bans), ARGS("--no-legend", "bans"));
         assert_parameters(&run, "{}");
-        ASSERT_STREQ(run.out, "192.0.2.7  vpopmail  5  2min ago  in 47min  journal\n");
+        ASSERT_STREQ(run.out, "192.0.2.7  vpopmail  5  1  49min 20s  2min ago  in 47min  journal\n");
         ctl_run_done(&run);
 
         /* --json: the reply's parameters, unchanged, on one line. */

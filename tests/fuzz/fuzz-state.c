@@ -2,7 +2,7 @@
 /* The state file loader, state_load_buffer(). The first byte of the input says how the rest
  * becomes a file, so that the fuzzer gets past the checksum to the line parser:
  *   bit 0: append a correct trailer ("end N CHECKSUM", N counting the lines after the first);
- *   bit 1: prepend the header line "vpopguard-state 1".
+ *   bit 1: prepend the header line "vpopguard-state 1" (or, with bit 2, "vpopguard-state 2").
  * A first byte of 0 leaves the file as it is (real and damaged files in the corpus start with a
  * NUL byte). Properties: what the callbacks get is valid; an accepted file, written back with
  * the StateWriter (to a directory in /dev/shm or $TMPDIR) and loaded again, gives the same
@@ -18,6 +18,7 @@
 #include "state-file.h"
 
 #define HEADER_LINE "vpopguard-state 1\n"
+#define HEADER_LINE_2 "vpopguard-state 2\n"
 
 
 static char dir[PATH_MAX];
@@ -48,8 +49,9 @@ static int on_ban(const Ban *b, void *userdata) {
         ASSERT_TRUE(b->address.family == AF_INET || b->address.family == AF_INET6);
         ASSERT_TRUE(ban_origin_to_string(b->origin));
         ASSERT_TRUE(b->jail[0] != 0);
-        fprintf(s->text, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s\n", b->jail, address_to_string(&b->address, addr),
-                b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin));
+        ASSERT_TRUE(b->count > 0);
+        fprintf(s->text, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s %u\n", b->jail, address_to_string(&b->address, addr),
+                b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin), b->count);
         if (s->writer)
                 ASSERT_EQ(state_writer_ban(s->writer, b), 0);
         return 0;
@@ -84,10 +86,23 @@ static int on_failures(const char *jail, const Address *a, const JournalPosition
         return 0;
 }
 
+static int on_history(const BanRecord *r, void *userdata) {
+        char addr[ADDRESS_STRING_MAX];
+        Seen *s = userdata;
+
+        ASSERT_TRUE(r->address.family == AF_INET || r->address.family == AF_INET6);
+        ASSERT_TRUE(r->count > 0);
+        fprintf(s->text, "history %s %u %" PRIu64 "\n", address_to_string(&r->address, addr), r->count, r->last_usec);
+        if (s->writer)
+                ASSERT_EQ(state_writer_history(s->writer, r), 0);
+        return 0;
+}
+
 static const StateCallbacks callbacks = {
         .cursor = on_cursor,
         .ban = on_ban,
         .failures = on_failures,
+        .history = on_history,
 };
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -131,7 +146,7 @@ static char *make_file(const uint8_t *data, size_t size, size_t *ret_size) {
         f = open_memstream(&s, &len);
         ASSERT_TRUE(f);
         if (mode & 2)
-                fputs(HEADER_LINE, f);
+                fputs(mode & 4 ? HEADER_LINE_2 : HEADER_LINE, f);
         fwrite(body, 1, n, f);
         if (mode & 1) {
                 uint64_t h = UINT64_C(0xcbf29ce484222325); /* 64-bit FNV-1a, as the writer */
