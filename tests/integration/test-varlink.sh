@@ -272,11 +272,11 @@ t0=$(usec_now)
 ctl 0 bans
 t1=$(usec_now)
 mapfile -t row < <(table_row 203.0.113.5)
-vg_assert_eq "203.0.113.5 vpopmail 0 manual" "${row[*]:0:3} ${row[5]:-}" "bans table, manual ban: $(cat "$tmp/out")"
-vg_assert_eq 6 "${#row[@]}" "columns of the bans table: $(cat "$tmp/out")"
+vg_assert_eq "203.0.113.5 vpopmail 0 1 30min manual" "${row[*]:0:5} ${row[7]:-}" "bans table, manual ban: $(cat "$tmp/out")"
+vg_assert_eq 8 "${#row[@]}" "columns of the bans table: $(cat "$tmp/out")"
 read -r banned_usec expires_usec < <(jq -r '"\(.bannedUSec) \(.expiresUSec)"' <<<"$b")
-assert_relative "${row[3]}" $((banned_usec - t1)) $((banned_usec - t0)) "bans table, BANNED of the manual ban"
-assert_relative "${row[4]}" $((expires_usec - t1)) $((expires_usec - t0)) "bans table, EXPIRES of the manual ban"
+assert_relative "${row[5]}" $((banned_usec - t1)) $((banned_usec - t0)) "bans table, BANNED of the manual ban"
+assert_relative "${row[6]}" $((expires_usec - t1)) $((expires_usec - t0)) "bans table, EXPIRES of the manual ban"
 
 # --- unban ADDRESS
 ctl 0 unban 203.0.113.5
