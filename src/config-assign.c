@@ -278,7 +278,9 @@ static int assign_regex(const ConfigAssignment *a, char ***l, RegexKind kind) {
         r = list_is_full(a, strv_length(*l));
         if (r != 0)
                 return r < 0 ? r : 0;
-        r = regex_new(a->value, kind, &re, &message);
+        /* The jail's HostFormat= may come later: it changes what <HOST> accepts, never whether
+         * the pattern compiles. */
+        r = regex_new(a->value, kind, HOST_FORMAT_STANDARD, &re, &message);
         if (r == -ENOMEM)
                 return r;
         regex_free(re);

@@ -43,7 +43,7 @@ static Regex **compile_all(char **patterns, RegexKind kind, RegexFlags flags, si
         ASSERT_TRUE(r);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *error = NULL;
-                int k = regex_new_full(patterns[i], kind, flags, &r[i], &error);
+                int k = regex_new_full(patterns[i], kind, HOST_FORMAT_VPOPMAIL, flags, &r[i], &error);
                 if (k < 0)
                         fprintf(stderr, "%s \"%s\": %s\n", kind == REGEX_FAIL ? "FailRegex=" : "IgnoreRegex=",
                                 patterns[i], error ?: strerror(-k));
