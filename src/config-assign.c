@@ -320,6 +320,13 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                         j->max_tracked = DEFAULT_MAX_TRACKED;
                 else
                         r = assign_uint(a, 1, 10000000, &j->max_tracked);
+        } else if (streq(k, "HostFormat")) {
+                HostFormat f = empty ? HOST_FORMAT_STANDARD : host_format_from_string(v);
+
+                flag = JAIL_SET_HOST_FORMAT;
+                if (f < 0)
+                        return invalid(a, "expected \"standard\" or \"vpopmail\"");
+                j->host_format = f;
         } else if (streq(k, "FindTime")) {
                 flag = JAIL_SET_FIND_TIME;
                 if (empty)

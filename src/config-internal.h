@@ -14,6 +14,7 @@ enum {
         JAIL_SET_FIND_TIME   = 1U << 2,
         JAIL_SET_BAN_TIME    = 1U << 3,
         JAIL_SET_MAX_TRACKED = 1U << 4,
+        JAIL_SET_HOST_FORMAT = 1U << 5,
 };
 
 typedef struct ConfigBuilder {

@@ -147,6 +147,7 @@ int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
                         .find_time = DEFAULT_FIND_TIME,
                         .ban_time = DEFAULT_BAN_TIME,
                         .max_tracked = DEFAULT_MAX_TRACKED,
+                        .host_format = HOST_FORMAT_STANDARD,
                 },
         };
 
@@ -243,6 +244,8 @@ static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
                 j->ban_time = d->ban_time;
         if (!(set & JAIL_SET_MAX_TRACKED))
                 j->max_tracked = d->max_tracked;
+        if (!(set & JAIL_SET_HOST_FORMAT))
+                j->host_format = d->host_format;
 
         if (j->n_trusted_uids == 0 && d->n_trusted_uids > 0) {
                 j->trusted_uids = malloc(sizeof(UIDRange) * d->n_trusted_uids);
@@ -344,6 +347,7 @@ void config_dump(const Config *c, FILE *f) {
                 dump_list(f, "JournalMatch", j->journal_matches);
                 dump_list(f, "FailRegex", j->fail_regex);
                 dump_list(f, "IgnoreRegex", j->ignore_regex);
+                fprintf(f, "HostFormat=%s\n", host_format_to_string(j->host_format));
                 fprintf(f, "MaxRetry=%u\nFindTime=%s\nBanTime=%s\n", j->max_retry,
                         format_timespan(a, sizeof a, j->find_time), format_timespan(b, sizeof b, j->ban_time));
                 for (size_t k = 0; k < j->n_ignore_addresses; k++) {

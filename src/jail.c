@@ -82,10 +82,10 @@ int jail_new(const JailConfig *config, Jail **ret) {
                         return -ENOMEM;
         }
 
-        r = compile_all(config->fail_regex, REGEX_FAIL, HOST_FORMAT_VPOPMAIL, &j->fail_regex, &j->n_fail_regex);
+        r = compile_all(config->fail_regex, REGEX_FAIL, config->host_format, &j->fail_regex, &j->n_fail_regex);
         if (r < 0)
                 return r;
-        r = compile_all(config->ignore_regex, REGEX_IGNORE, HOST_FORMAT_VPOPMAIL, &j->ignore_regex, &j->n_ignore_regex);
+        r = compile_all(config->ignore_regex, REGEX_IGNORE, config->host_format, &j->ignore_regex, &j->n_ignore_regex);
         if (r < 0)
                 return r;
         r = failure_table_new(config->max_retry, config->find_time, config->max_tracked, &j->failures);

@@ -40,7 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         interpreted = calloc(n_interpreted, sizeof(Regex *));
         ASSERT_TRUE(interpreted);
         for (size_t i = 0; i < n_interpreted; i++)
-                ASSERT_EQ(regex_new_full(jc->fail_regex[i], REGEX_FAIL, HOST_FORMAT_VPOPMAIL, REGEX_NO_JIT, &interpreted[i], NULL), 0);
+                ASSERT_EQ(regex_new_full(jc->fail_regex[i], REGEX_FAIL, jc->host_format, REGEX_NO_JIT, &interpreted[i], NULL), 0);
         return 0;
 }
 
