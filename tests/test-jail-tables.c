@@ -41,6 +41,8 @@ static const ShippedJail shipped[] = {
           { "SYSLOG_IDENTIFIER=vpopmail", "SYSLOG_IDENTIFIER=vchkpw" },
           /* Root and the accounts of a standard vpopmail/qmail install, by name. */
           { "root", "vpopmail", "qmaild" }, 200 },
+        { "10-sshd.conf", "sshd", "sshd-lines.txt", false, HOST_FORMAT_STANDARD,
+          { "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session" }, { "root" }, 90 },
 };
 
 typedef struct Patterns {
