@@ -43,6 +43,8 @@ static const ShippedJail shipped[] = {
           { "root", "vpopmail", "qmaild" }, 200 },
         { "10-sshd.conf", "sshd", "sshd-lines.txt", false, HOST_FORMAT_STANDARD,
           { "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session" }, { "root" }, 90 },
+        { "10-dovecot.conf", "dovecot", "dovecot-lines.txt", false, HOST_FORMAT_STANDARD,
+          { "SYSLOG_IDENTIFIER=dovecot" }, { "root" }, 80 },
 };
 
 typedef struct Patterns {
