@@ -45,6 +45,10 @@ static const ShippedJail shipped[] = {
           { "SYSLOG_IDENTIFIER=sshd", "SYSLOG_IDENTIFIER=sshd-session" }, { "root" }, 90 },
         { "10-dovecot.conf", "dovecot", "dovecot-lines.txt", false, HOST_FORMAT_STANDARD,
           { "SYSLOG_IDENTIFIER=dovecot" }, { "root" }, 80 },
+        { "10-postfix-sasl.conf", "postfix-sasl", "postfix-sasl-lines.txt", false, HOST_FORMAT_STANDARD,
+          { "SYSLOG_IDENTIFIER=postfix/smtpd", "SYSLOG_IDENTIFIER=postfix/submission/smtpd",
+            "SYSLOG_IDENTIFIER=postfix/smtps/smtpd", "SYSLOG_IDENTIFIER=postfix/submissions/smtpd" },
+          { "postfix" }, 45 },
 };
 
 typedef struct Patterns {
