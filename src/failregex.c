@@ -110,7 +110,8 @@ static bool standard_host_is_valid(const char *subject, size_t subject_len, size
         if (is_address_neighbour(before) || is_address_neighbour(after))
                 return false;
         if (bracketed) {
-                if (len < 3 || s[len - 1] != ']')
+                /* "[[192.0.2.7]]" is no address, so neither is its inner bracketed part. */
+                if (len < 3 || s[len - 1] != ']' || before == '[' || after == ']')
                         return false;
                 s++;
                 len -= 2;

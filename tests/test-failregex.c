@@ -216,6 +216,8 @@ TEST(standard_forms) {
         check_std("^x <HOST>$", "x [2001:db8::7]", "2001:db8::7");
         check_std("^x <HOST>$", "x [192.0.2.7]", "192.0.2.7");
         check_std("^x=\\[<HOST>\\]$", "x=[2001:db8::7]", "2001:db8::7");
+        check_std("^x=\\[<HOST>\\]$", "x=[[2001:db8::7]]", "none");
+        check_std("^x=\\[<HOST>\\]$", "x=[[192.0.2.7]]", "none");
         /* Not addresses here. */
         check_std("^x <HOST>$", "x 2001_db8__7", "none");
         check_std("^x <HOST>$", "x __ffff_192.0.2.7", "none");
