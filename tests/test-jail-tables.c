@@ -49,6 +49,10 @@ static const ShippedJail shipped[] = {
           { "SYSLOG_IDENTIFIER=postfix/smtpd", "SYSLOG_IDENTIFIER=postfix/submission/smtpd",
             "SYSLOG_IDENTIFIER=postfix/smtps/smtpd", "SYSLOG_IDENTIFIER=postfix/submissions/smtpd" },
           { "postfix" }, 45 },
+        { "10-courier.conf", "courier", "courier-lines.txt", false, HOST_FORMAT_STANDARD,
+          { "SYSLOG_IDENTIFIER=imapd", "SYSLOG_IDENTIFIER=imapd-ssl", "SYSLOG_IDENTIFIER=pop3d",
+            "SYSLOG_IDENTIFIER=pop3d-ssl" },
+          { "root" }, 45 },
 };
 
 typedef struct Patterns {
