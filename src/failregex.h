@@ -25,12 +25,13 @@
 /* How the jail's daemon prints client addresses, which decides what <HOST> may match.
  *
  * HOST_FORMAT_STANDARD, as inet_ntop() and the daemons that use it print them: dotted IPv4,
- * IPv6 in any text form (IPv4-mapped ::ffff:a.b.c.d counts as IPv4), either of them inside
- * brackets ("[2001:db8::7]"). The address is a whole token: the bytes around it may not be
- * letters, digits, '.' or '_'. A ':' may follow IPv4 or a ']' (a port), and may precede IPv4
- * ("user:192.0.2.7"); colon IPv6 without brackets may have a ':' on neither side, since
- * "2001:db8::7:25" could be an address or an address and a port, and "x:db8::7" could be the
- * tail of a longer one. So the address at any place in the line is the one maximal token there.
+ * IPv6 in any text form (IPv4-mapped ::ffff:a.b.c.d counts as IPv4), either of them inside one
+ * pair of brackets ("[2001:db8::7]"). The address is a whole token: the bytes around it may not
+ * be letters, digits, '.' or '_', nor '[' before or ']' after brackets. A ':' may follow IPv4 or
+ * a ']' (a port), and may precede IPv4 ("user:192.0.2.7"); colon IPv6 without brackets may have
+ * a ':' on neither side, since "2001:db8::7:25" could be an address or an address and a port,
+ * and "x:db8::7" could be the tail of a longer one. So a place in the line holds one address
+ * or none (the dotted tail of "::ffff:192.0.2.7" reads as the same address as the whole).
  *
  * HOST_FORMAT_VPOPMAIL, as vpopmail's vchkpw prints them after a ':': dotted IPv4, IPv6 with every
  * ':' as '_' (2001_db8__7) when the text is at most 30 characters, colon IPv6 when it is longer;
