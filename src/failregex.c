@@ -97,7 +97,7 @@ static bool vpopmail_host_is_valid(const char *subject, size_t subject_len, size
 
 /* The standard rules for subject[start, end) (see HOST_FORMAT_STANDARD): an address, bare or in
  * brackets, that is a whole token. A ':' next to bare colon IPv6 means the token goes on, so
- * that text is no address of its own: this keeps the address at a place unique, whatever
+ * that text is no address of its own: a place in the line holds one address or none, whatever
  * the pattern around <HOST> lets the engine try. */
 static bool standard_host_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
         unsigned char before = start > 0 ? (unsigned char) subject[start - 1] : 0;
@@ -116,9 +116,8 @@ static bool standard_host_is_valid(const char *subject, size_t subject_len, size
                 s++;
                 len -= 2;
         }
-        /* address_parse() also reads vpopmail's underscores and would let brackets through to
-         * nothing; neither is an address here. */
-        if (memchr(s, '_', len) || memchr(s, '[', len) || memchr(s, ']', len))
+        /* address_parse() also reads vpopmail's underscores (and refuses brackets itself). */
+        if (memchr(s, '_', len))
                 return false;
         if (!bracketed && memchr(s, ':', len) && (before == ':' || after == ':'))
                 return false;
