@@ -304,7 +304,9 @@ static int assign_regex(const ConfigAssignment *a, char ***l, RegexKind kind) {
         r = list_is_full(a, strv_length(*l));
         if (r != 0)
                 return r < 0 ? r : 0;
-        r = regex_new(a->value, kind, &re, &message);
+        /* The jail's HostFormat= may come later: it changes what <HOST> accepts, never whether
+         * the pattern compiles. */
+        r = regex_new(a->value, kind, HOST_FORMAT_STANDARD, &re, &message);
         if (r == -ENOMEM)
                 return r;
         regex_free(re);
@@ -344,6 +346,13 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                         j->max_tracked = DEFAULT_MAX_TRACKED;
                 else
                         r = assign_uint(a, 1, 10000000, &j->max_tracked);
+        } else if (streq(k, "HostFormat")) {
+                HostFormat f = empty ? HOST_FORMAT_STANDARD : host_format_from_string(v);
+
+                flag = JAIL_SET_HOST_FORMAT;
+                if (f < 0)
+                        return invalid(a, "expected \"standard\" or \"vpopmail\"");
+                j->host_format = f;
         } else if (streq(k, "FindTime")) {
                 flag = JAIL_SET_FIND_TIME;
                 if (empty)

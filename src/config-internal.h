@@ -17,6 +17,7 @@ enum {
         JAIL_SET_BAN_FACTOR  = 1U << 5,
         JAIL_SET_BAN_MAX     = 1U << 6,
         JAIL_SET_BAN_HISTORY = 1U << 7,
+        JAIL_SET_HOST_FORMAT = 1U << 8,
 };
 
 typedef struct ConfigBuilder {

@@ -150,6 +150,7 @@ int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
                         .ban_time_max = DEFAULT_BAN_TIME_MAX,
                         .ban_history = DEFAULT_BAN_HISTORY,
                         .max_tracked = DEFAULT_MAX_TRACKED,
+                        .host_format = HOST_FORMAT_STANDARD,
                 },
         };
 
@@ -252,6 +253,8 @@ static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
                 j->ban_history = d->ban_history;
         if (!(set & JAIL_SET_MAX_TRACKED))
                 j->max_tracked = d->max_tracked;
+        if (!(set & JAIL_SET_HOST_FORMAT))
+                j->host_format = d->host_format;
 
         if (j->n_trusted_uids == 0 && d->n_trusted_uids > 0) {
                 j->trusted_uids = malloc(sizeof(UIDRange) * d->n_trusted_uids);
@@ -353,6 +356,7 @@ void config_dump(const Config *c, FILE *f) {
                 dump_list(f, "JournalMatch", j->journal_matches);
                 dump_list(f, "FailRegex", j->fail_regex);
                 dump_list(f, "IgnoreRegex", j->ignore_regex);
+                fprintf(f, "HostFormat=%s\n", host_format_to_string(j->host_format));
                 fprintf(f, "MaxRetry=%u\nFindTime=%s\nBanTime=%s\n", j->max_retry,
                         format_timespan(a, sizeof a, j->find_time), format_timespan(b, sizeof b, j->ban_time));
                 fprintf(f, "BanTimeFactor=%g\nBanTimeMax=%s\nBanHistory=%s\n", j->ban_time_factor,

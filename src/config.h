@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "address.h"
+#include "failregex.h"
 #include "time-util.h"
 
 /* The effective configuration: the main file plus drop-ins, merged, defaults applied and
@@ -48,6 +49,7 @@ typedef struct JailConfig {
         char **journal_matches; /* "FIELD=VALUE"; same field ORed, different fields ANDed */
         char **fail_regex;    /* at least one for an enabled jail; each has <HOST> once */
         char **ignore_regex;
+        HostFormat host_format; /* what <HOST> matches; default HOST_FORMAT_STANDARD */
         unsigned max_retry;   /* 1..100 */
         usec_t find_time;     /* 1s .. 365d */
         usec_t ban_time;      /* 1s .. 365d, or USEC_INFINITY: permanent */

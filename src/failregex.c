@@ -14,11 +14,35 @@
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 
-/* What <HOST> becomes. The class and the bounds only keep the search cheap (no text outside
- * them can be an address); the callout decides. The outer group lets a pattern put a
- * quantifier after <HOST>. */
-#define HOST_EXPANSION \
-        "(?:(?<" HOST_GROUP ">[0-9A-Fa-f.:_]{2,45})(?C" STRINGIFY(HOST_CALLOUT) "))"
+/* What <HOST> becomes, per HostFormat. The class and the bounds only keep the search cheap (no
+ * text outside them can be an address); the callout decides. The outer group lets a pattern put
+ * a quantifier after <HOST>. */
+#define HOST_EXPANSION(class, max) \
+        "(?:(?<" HOST_GROUP ">" class "{2," max "})(?C" STRINGIFY(HOST_CALLOUT) "))"
+static const char * const host_expansion[_HOST_FORMAT_MAX] = {
+        [HOST_FORMAT_STANDARD] = HOST_EXPANSION("[][0-9A-Fa-f.:]", "47"),
+        [HOST_FORMAT_VPOPMAIL] = HOST_EXPANSION("[0-9A-Fa-f.:_]", "45"),
+};
+
+static const char * const host_format_table[_HOST_FORMAT_MAX] = {
+        [HOST_FORMAT_STANDARD] = "standard",
+        [HOST_FORMAT_VPOPMAIL] = "vpopmail",
+};
+
+const char *host_format_to_string(HostFormat f) {
+        if (f < 0 || f >= _HOST_FORMAT_MAX)
+                return NULL;
+        return host_format_table[f];
+}
+
+HostFormat host_format_from_string(const char *s) {
+        if (!s)
+                return _HOST_FORMAT_INVALID;
+        for (HostFormat f = 0; f < _HOST_FORMAT_MAX; f++)
+                if (streq(host_format_table[f], s))
+                        return f;
+        return _HOST_FORMAT_INVALID;
+}
 
 /* vpopmail prints IPv6 addresses of up to this many characters with '_' instead of ':'. */
 #define IPV6_COLON_TEXT_MIN 31
@@ -30,6 +54,7 @@
 struct Regex {
         char *pattern;
         RegexKind kind;
+        HostFormat host_format;
         uint32_t host_group; /* capture number of <HOST>; 0 for REGEX_IGNORE */
         pcre2_code *code;
         pcre2_match_data *match_data; /* one per Regex: matching is single-threaded */
@@ -42,31 +67,76 @@ static bool is_address_neighbour(unsigned char c) {
                c == '_';
 }
 
-/* Whether subject[start, end) may be taken as the client address. Besides being an address,
+/* The vpopmail rules for subject[start, end) (see HOST_FORMAT_VPOPMAIL). Besides being an address,
  * it must be a whole token (so "11.2.3.4" never yields "1.2.3.4"), must not end in a single ':'
  * (an unknown client leaves the line ending in ':'; "::" is the end of a real address such as
  * 2a02:8109:b6c0:1a2b:ffff:ffff::), and colon IPv6 must be longer than what vpopmail would have
  * printed with underscores: a short colon form is attacker text or the tail of a longer address
  * (IPv4-mapped text excepted, see below). */
-static bool host_text_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
+static bool vpopmail_host_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
         size_t len = end - start;
         const char *s = subject + start;
+        Address a;
 
-        if (end <= start || end > subject_len)
-                return false;
         if (start > 0 && is_address_neighbour((unsigned char) subject[start - 1]))
                 return false;
         if (end < subject_len && is_address_neighbour((unsigned char) subject[end]))
                 return false;
         if (s[len - 1] == ':' && (len < 2 || s[len - 2] != ':'))
                 return false;
-        Address a;
         if (address_parse(s, len, &a) < 0)
                 return false;
         /* IPv4-mapped text ("::ffff:192.0.2.7") ends in its own dotted quad, which is a shorter
          * candidate and wins first wherever the start of <HOST> is not fixed, so accepting it
          * cannot move the address. */
         if (memchr(s, ':', len) && len < IPV6_COLON_TEXT_MIN && a.family != AF_INET)
+                return false;
+        *ret = a;
+        return true;
+}
+
+/* The standard rules for subject[start, end) (see HOST_FORMAT_STANDARD): an address, bare or in
+ * brackets, that is a whole token. A ':' next to bare colon IPv6 means the token goes on, so
+ * that text is no address of its own: a place in the line holds one address or none, whatever
+ * the pattern around <HOST> lets the engine try. */
+static bool standard_host_is_valid(const char *subject, size_t subject_len, size_t start, size_t end, Address *ret) {
+        unsigned char before = start > 0 ? (unsigned char) subject[start - 1] : 0;
+        unsigned char after = end < subject_len ? (unsigned char) subject[end] : 0;
+        const char *s = subject + start;
+        size_t len = end - start;
+        bool bracketed = s[0] == '[';
+        Address a;
+
+        if (is_address_neighbour(before) || is_address_neighbour(after))
+                return false;
+        if (bracketed) {
+                /* "[[192.0.2.7]]" is no address, so neither is its inner bracketed part. */
+                if (len < 3 || s[len - 1] != ']' || before == '[' || after == ']')
+                        return false;
+                s++;
+                len -= 2;
+        }
+        /* address_parse() also reads vpopmail's underscores (and refuses brackets itself). */
+        if (memchr(s, '_', len))
+                return false;
+        if (!bracketed && memchr(s, ':', len) && (before == ':' || after == ':'))
+                return false;
+        if (address_parse(s, len, &a) < 0)
+                return false;
+        *ret = a;
+        return true;
+}
+
+/* Whether subject[start, end) may be taken as the client address in this format; if so and
+ * ret is given, *ret is the address. */
+static bool host_text_is_valid(HostFormat format, const char *subject, size_t subject_len, size_t start, size_t end,
+                               Address *ret) {
+        Address a;
+
+        if (end <= start || end > subject_len)
+                return false;
+        if (!(format == HOST_FORMAT_VPOPMAIL ? vpopmail_host_is_valid : standard_host_is_valid)(
+                    subject, subject_len, start, end, &a))
                 return false;
         if (ret)
                 *ret = a;
@@ -83,8 +153,8 @@ static int on_host_callout(pcre2_callout_block *b, void *userdata) {
                 return 0; /* the pattern's own callouts are not ours to judge */
         if (g >= b->capture_top || b->offset_vector[2 * g] == PCRE2_UNSET)
                 return 1;
-        return host_text_is_valid((const char *) b->subject, b->subject_length, b->offset_vector[2 * g],
-                                  b->offset_vector[2 * g + 1], NULL) ? 0 : 1;
+        return host_text_is_valid(r->host_format, (const char *) b->subject, b->subject_length,
+                                  b->offset_vector[2 * g], b->offset_vector[2 * g + 1], NULL) ? 0 : 1;
 }
 
 Regex *regex_free(Regex *r) {
@@ -114,8 +184,9 @@ static int set_error(char **ret_error, int r, const char *format, ...) {
         return r;
 }
 
-/* Replaces the single <HOST> of a FailRegex= by HOST_EXPANSION; *ret_tag is its offset. */
-static int expand_pattern(const char *pattern, RegexKind kind, char **ret, size_t *ret_tag, char **ret_error) {
+/* Replaces the single <HOST> of a FailRegex= by its expansion; *ret_tag is its offset. */
+static int expand_pattern(const char *pattern, RegexKind kind, HostFormat format, char **ret, size_t *ret_tag,
+                          char **ret_error) {
         const char *tag = strstr(pattern, HOST_TAG);
         char *e;
 
@@ -136,7 +207,7 @@ static int expand_pattern(const char *pattern, RegexKind kind, char **ret, size_
                 return set_error(ret_error, -EINVAL, "<HOST> appears more than once");
 
         size_t before = (size_t) (tag - pattern);
-        if (asprintf(&e, "%.*s%s%s", (int) before, pattern, HOST_EXPANSION, tag + strlen(HOST_TAG)) < 0)
+        if (asprintf(&e, "%.*s%s%s", (int) before, pattern, host_expansion[format], tag + strlen(HOST_TAG)) < 0)
                 return -ENOMEM;
         *ret = e;
         *ret_tag = before;
@@ -144,29 +215,30 @@ static int expand_pattern(const char *pattern, RegexKind kind, char **ret, size_
 }
 
 /* Maps an offset in the expanded pattern back to the pattern as written. */
-static size_t original_offset(size_t offset, size_t tag) {
-        size_t grown = strlen(HOST_EXPANSION) - strlen(HOST_TAG);
+static size_t original_offset(size_t offset, size_t tag, HostFormat format) {
+        size_t expansion = strlen(host_expansion[format]), grown = expansion - strlen(HOST_TAG);
 
         if (tag == SIZE_MAX || offset <= tag)
                 return offset;
-        if (offset < tag + strlen(HOST_EXPANSION))
+        if (offset < tag + expansion)
                 return tag;
         return offset - grown;
 }
 
-int regex_new_full(const char *pattern, RegexKind kind, RegexFlags flags, Regex **ret, char **ret_error) {
+int regex_new_full(const char *pattern, RegexKind kind, HostFormat format, RegexFlags flags, Regex **ret,
+                   char **ret_error) {
         _cleanup_(regex_freep) Regex *r = NULL;
         _cleanup_free_ char *expanded = NULL;
         PCRE2_SIZE erroffset;
         size_t tag = SIZE_MAX;
         int errcode, k;
 
-        if (!pattern || !ret || (kind != REGEX_FAIL && kind != REGEX_IGNORE))
+        if (!pattern || !ret || (kind != REGEX_FAIL && kind != REGEX_IGNORE) || !host_format_to_string(format))
                 return -EINVAL;
         if (!*pattern)
                 return set_error(ret_error, -EINVAL, "empty pattern");
 
-        k = expand_pattern(pattern, kind, &expanded, &tag, ret_error);
+        k = expand_pattern(pattern, kind, format, &expanded, &tag, ret_error);
         if (k < 0)
                 return k;
 
@@ -174,6 +246,7 @@ int regex_new_full(const char *pattern, RegexKind kind, RegexFlags flags, Regex 
         if (!r)
                 return -ENOMEM;
         r->kind = kind;
+        r->host_format = format;
         r->pattern = strdup(pattern);
         if (!r->pattern)
                 return -ENOMEM;
@@ -196,7 +269,7 @@ int regex_new_full(const char *pattern, RegexKind kind, RegexFlags flags, Regex 
                 if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
                         snprintf((char *) msg, sizeof msg, "error %d", errcode);
                 return set_error(ret_error, -EINVAL, "at offset %zu: %s",
-                                 original_offset((size_t) erroffset, tag), (const char *) msg);
+                                 original_offset((size_t) erroffset, tag, format), (const char *) msg);
         }
 
         if (kind == REGEX_FAIL) {
@@ -228,8 +301,8 @@ int regex_new_full(const char *pattern, RegexKind kind, RegexFlags flags, Regex 
         return 0;
 }
 
-int regex_new(const char *pattern, RegexKind kind, Regex **ret, char **ret_error) {
-        return regex_new_full(pattern, kind, 0, ret, ret_error);
+int regex_new(const char *pattern, RegexKind kind, HostFormat format, Regex **ret, char **ret_error) {
+        return regex_new_full(pattern, kind, format, 0, ret, ret_error);
 }
 
 const char *regex_pattern(const Regex *r) {
@@ -277,7 +350,7 @@ int regex_match(Regex *r, const char *text, size_t len, Address *ret_address) {
         Address a;
 
         if (g >= pcre2_get_ovector_count(r->match_data) || ov[2 * g] == PCRE2_UNSET ||
-            !host_text_is_valid(text, len, ov[2 * g], ov[2 * g + 1], &a))
+            !host_text_is_valid(r->host_format, text, len, ov[2 * g], ov[2 * g + 1], &a))
                 return 0;
 
         if (ret_address)

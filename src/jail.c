@@ -41,14 +41,14 @@ Jail *jail_free(Jail *j) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Jail *, jail_free);
 
-static int compile_all(char * const *patterns, RegexKind kind, Regex ***ret, size_t *ret_n) {
+static int compile_all(char * const *patterns, RegexKind kind, HostFormat format, Regex ***ret, size_t *ret_n) {
         size_t n = strv_length(patterns);
         Regex **r = calloc(n ? n : 1, sizeof(Regex *));
         if (!r)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 /* The configuration was validated when it was loaded, so this only fails on OOM. */
-                int k = regex_new(patterns[i], kind, &r[i], NULL);
+                int k = regex_new(patterns[i], kind, format, &r[i], NULL);
                 if (k < 0) {
                         regexes_free(r, i);
                         return k;
@@ -82,10 +82,10 @@ int jail_new(const JailConfig *config, Jail **ret) {
                         return -ENOMEM;
         }
 
-        r = compile_all(config->fail_regex, REGEX_FAIL, &j->fail_regex, &j->n_fail_regex);
+        r = compile_all(config->fail_regex, REGEX_FAIL, config->host_format, &j->fail_regex, &j->n_fail_regex);
         if (r < 0)
                 return r;
-        r = compile_all(config->ignore_regex, REGEX_IGNORE, &j->ignore_regex, &j->n_ignore_regex);
+        r = compile_all(config->ignore_regex, REGEX_IGNORE, config->host_format, &j->ignore_regex, &j->n_ignore_regex);
         if (r < 0)
                 return r;
         r = failure_table_new(config->max_retry, config->find_time, config->max_tracked, &j->failures);

@@ -127,6 +127,7 @@ static void assert_config_eq(const Config *a, const Config *b) {
                 assert_strv_eq(x->journal_matches, y->journal_matches);
                 assert_strv_eq(x->fail_regex, y->fail_regex);
                 assert_strv_eq(x->ignore_regex, y->ignore_regex);
+                ASSERT_EQ(x->host_format, y->host_format);
                 ASSERT_EQ(x->max_retry, y->max_retry);
                 ASSERT_UINT_EQ(x->find_time, y->find_time);
                 ASSERT_UINT_EQ(x->ban_time, y->ban_time);
@@ -281,6 +282,7 @@ TEST(override) {
         ASSERT_STREQ(address_prefix_to_string(&j->ignore_addresses[0], buf), "192.0.2.0/24");
         ASSERT_STREQ(address_prefix_to_string(&j->ignore_addresses[2], buf), "2001:db8::/32");
         ASSERT_EQ(j->n_trusted_uids, 2);                /* its own, not [Defaults]' */
+        ASSERT_EQ(j->host_format, HOST_FORMAT_VPOPMAIL);
 
         ASSERT_STREQ(b->name, "backup");
         ASSERT_FALSE(b->enabled);                       /* kept, though incomplete */
@@ -289,6 +291,7 @@ TEST(override) {
         ASSERT_EQ(b->n_trusted_uids, 1);                /* inherited */
         ASSERT_EQ(b->trusted_uids[0].first, 0);
         ASSERT_EQ(b->n_ignore_addresses, 2);
+        ASSERT_EQ(b->host_format, HOST_FORMAT_STANDARD); /* the built-in default */
 
         dump = dump_string(c);
         assert_golden(dump, "override", "expected.conf");
@@ -494,6 +497,54 @@ TEST(space_separated_lists) {
         errors = load_text("[Defaults]\nIgnoreAddress=192.0.2.0/24 mail.example.com\n" MINIMAL_JAIL, NULL, &r);
         ASSERT_EQ(r, -EINVAL);
         ASSERT_TRUE(strstr(errors, "IgnoreAddress=192.0.2.0/24 mail.example.com") != NULL);
+}
+
+TEST(host_format) {
+        _cleanup_free_ char *errors = NULL;
+        Config *c = NULL;
+        int r;
+
+        /* Standard unless said otherwise; [Defaults] sets it for every jail that does not set
+         * it itself, and an empty value in a jail inherits again. */
+        errors = load_text(MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
+        config_free(c);
+
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "HostFormat=vpopmail\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\nHostFormat=\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Defaults]\nHostFormat=vpopmail\nHostFormat=\n" MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
+        config_free(c);
+
+        free(errors);
+        errors = load_text(MINIMAL_JAIL "HostFormat=Standard\n", NULL, &r);
+        ASSERT_EQ(r, -EINVAL);
+        ASSERT_TRUE(strstr(errors, "HostFormat=Standard: expected \"standard\" or \"vpopmail\"") != NULL);
 }
 
 static void assert_one_error(const char *text, const char *expected) {
@@ -814,6 +865,7 @@ int main(int argc, char *argv[]) {
         RUN(ban_time_infinity);
         RUN(space_separated_lists);
         RUN(trusted_users);
+        RUN(host_format);
 
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", scratch);
         ASSERT_EQ(system(cmd), 0);

@@ -8,9 +8,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Regex *, regex_free);
 
 static const RegexFlags modes[] = { 0, REGEX_NO_JIT };
 
+#define STANDARD HOST_FORMAT_STANDARD
+#define VPOPMAIL HOST_FORMAT_VPOPMAIL
+
 /* Matches text against pattern, with JIT and with the interpreter, and checks that both give
  * expect: a canonical address, "none" or "limit" (-E2BIG). */
-static void check_len(const char *pattern, const char *text, size_t len, const char *expect) {
+static void check_format_len(HostFormat format, const char *pattern, const char *text, size_t len, const char *expect) {
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                 _cleanup_regex_ Regex *r = NULL;
                 _cleanup_free_ char *error = NULL;
@@ -19,7 +22,7 @@ static void check_len(const char *pattern, const char *text, size_t len, const c
                 const char *got;
                 int k;
 
-                k = regex_new_full(pattern, REGEX_FAIL, modes[m], &r, &error);
+                k = regex_new_full(pattern, REGEX_FAIL, format, modes[m], &r, &error);
                 if (k < 0)
                         fprintf(stderr, "pattern \"%s\": %s\n", pattern, error ?: "?");
                 ASSERT_EQ(k, 0);
@@ -37,23 +40,51 @@ static void check_len(const char *pattern, const char *text, size_t len, const c
                         got = address_to_string(&a, buf);
                 }
                 if (!streq(got, expect))
-                        fprintf(stderr, "pattern \"%s\" on \"%.*s\" (%s)\n", pattern, (int) MIN(len, 200u), text,
-                                modes[m] & REGEX_NO_JIT ? "interpreter" : "jit");
+                        fprintf(stderr, "pattern \"%s\" on \"%.*s\" (%s, %s)\n", pattern, (int) MIN(len, 200u), text,
+                                host_format_to_string(format), modes[m] & REGEX_NO_JIT ? "interpreter" : "jit");
                 ASSERT_STREQ(got, expect);
         }
 }
 
-static void check(const char *pattern, const char *text, const char *expect) {
-        check_len(pattern, text, strlen(text), expect);
+static void check_format(HostFormat format, const char *pattern, const char *text, const char *expect) {
+        check_format_len(format, pattern, text, strlen(text), expect);
 }
 
-static void check_error(const char *pattern, RegexKind kind, int expect_r, const char *expect_msg) {
-        _cleanup_regex_ Regex *r = NULL;
-        _cleanup_free_ char *error = NULL;
+/* The vpopmail format, which most of the older cases below are about. */
+static void check_len(const char *pattern, const char *text, size_t len, const char *expect) {
+        check_format_len(VPOPMAIL, pattern, text, len, expect);
+}
 
-        ASSERT_EQ(regex_new(pattern, kind, &r, &error), expect_r);
-        ASSERT_TRUE(!r);
-        ASSERT_STREQ(error, expect_msg);
+static void check(const char *pattern, const char *text, const char *expect) {
+        check_format(VPOPMAIL, pattern, text, expect);
+}
+
+static void check_std(const char *pattern, const char *text, const char *expect) {
+        check_format(STANDARD, pattern, text, expect);
+}
+
+/* The same error, with the same offset, whatever the format. */
+static void check_error(const char *pattern, RegexKind kind, int expect_r, const char *expect_msg) {
+        for (HostFormat f = 0; f < _HOST_FORMAT_MAX; f++) {
+                _cleanup_regex_ Regex *r = NULL;
+                _cleanup_free_ char *error = NULL;
+
+                ASSERT_EQ(regex_new(pattern, kind, f, &r, &error), expect_r);
+                ASSERT_TRUE(!r);
+                ASSERT_STREQ(error, expect_msg);
+        }
+}
+
+TEST(host_format_names) {
+        ASSERT_STREQ(host_format_to_string(HOST_FORMAT_STANDARD), "standard");
+        ASSERT_STREQ(host_format_to_string(HOST_FORMAT_VPOPMAIL), "vpopmail");
+        ASSERT_TRUE(!host_format_to_string(_HOST_FORMAT_MAX));
+        ASSERT_TRUE(!host_format_to_string(_HOST_FORMAT_INVALID));
+        ASSERT_EQ(host_format_from_string("standard"), HOST_FORMAT_STANDARD);
+        ASSERT_EQ(host_format_from_string("vpopmail"), HOST_FORMAT_VPOPMAIL);
+        ASSERT_EQ(host_format_from_string("Standard"), _HOST_FORMAT_INVALID);
+        ASSERT_EQ(host_format_from_string(""), _HOST_FORMAT_INVALID);
+        ASSERT_EQ(host_format_from_string(NULL), _HOST_FORMAT_INVALID);
 }
 
 TEST(new_errors) {
@@ -76,19 +107,22 @@ TEST(new_errors) {
 
         /* Without ret_error. */
         Regex *r = NULL;
-        ASSERT_EQ(regex_new("x", REGEX_FAIL, &r, NULL), -EINVAL);
+        ASSERT_EQ(regex_new("x", REGEX_FAIL, STANDARD, &r, NULL), -EINVAL);
         ASSERT_TRUE(!r);
-        ASSERT_EQ(regex_new(NULL, REGEX_FAIL, &r, NULL), -EINVAL);
+        ASSERT_EQ(regex_new(NULL, REGEX_FAIL, STANDARD, &r, NULL), -EINVAL);
+        ASSERT_EQ(regex_new("^x <HOST>$", REGEX_FAIL, _HOST_FORMAT_MAX, &r, NULL), -EINVAL);
+        ASSERT_EQ(regex_new("^x <HOST>$", REGEX_FAIL, _HOST_FORMAT_INVALID, &r, NULL), -EINVAL);
+        ASSERT_TRUE(!r);
 }
 
 TEST(pattern_and_ignore) {
         _cleanup_regex_ Regex *f = NULL, *i = NULL;
         Address a;
 
-        ASSERT_EQ(regex_new("^x:<HOST>$", REGEX_FAIL, &f, NULL), 0);
+        ASSERT_EQ(regex_new("^x:<HOST>$", REGEX_FAIL, VPOPMAIL, &f, NULL), 0);
         ASSERT_STREQ(regex_pattern(f), "^x:<HOST>$");
 
-        ASSERT_EQ(regex_new("^vchkpw-pop3: pop access denied ", REGEX_IGNORE, &i, NULL), 0);
+        ASSERT_EQ(regex_new("^vchkpw-pop3: pop access denied ", REGEX_IGNORE, STANDARD, &i, NULL), 0);
         ASSERT_STREQ(regex_pattern(i), "^vchkpw-pop3: pop access denied ");
         ASSERT_EQ(regex_match(i, "vchkpw-pop3: pop access denied a@b:1.2.3.4", 41, NULL), 1);
         ASSERT_EQ(regex_match(i, "vchkpw-pop3: password fail a@b:1.2.3.4", 38, NULL), 0);
@@ -166,6 +200,95 @@ TEST(token_boundaries) {
         check("^from (<HOST>|nowhere)$", "from nowhere", "none");
 }
 
+/* The standard format: every text form inet_ntop() and the daemons print. */
+TEST(standard_forms) {
+        check_std("^x <HOST>$", "x 192.0.2.7", "192.0.2.7");
+        check_std("^x <HOST>$", "x 2001:db8::7", "2001:db8::7");
+        check_std("^x <HOST>$", "x 2001:0DB8:85a3:0000:0000:8a2e:0370:7334", "2001:db8:85a3::8a2e:370:7334");
+        check_std("^x <HOST>$", "x fe80::1", "fe80::1");
+        check_std("^x <HOST>$", "x ::1", "::1");
+        check_std("^x <HOST>$", "x 2a02:8109:b6c0:1a2b::", "2a02:8109:b6c0:1a2b::");
+        check_std("^x <HOST>$", "x 64:ff9b::192.0.2.7", "64:ff9b::c000:207");
+        /* IPv4-mapped counts as IPv4, bare or in brackets. */
+        check_std("^x <HOST>$", "x ::ffff:192.0.2.7", "192.0.2.7");
+        check_std("^x <HOST>$", "x ::FFFF:192.0.2.7", "192.0.2.7");
+        check_std("^x <HOST>$", "x [::ffff:192.0.2.7]", "192.0.2.7");
+        check_std("^x <HOST>$", "x [2001:db8::7]", "2001:db8::7");
+        check_std("^x <HOST>$", "x [192.0.2.7]", "192.0.2.7");
+        check_std("^x=\\[<HOST>\\]$", "x=[2001:db8::7]", "2001:db8::7");
+        check_std("^x=\\[<HOST>\\]$", "x=[[2001:db8::7]]", "none");
+        check_std("^x=\\[<HOST>\\]$", "x=[[192.0.2.7]]", "none");
+        /* Not addresses here. */
+        check_std("^x <HOST>$", "x 2001_db8__7", "none");
+        check_std("^x <HOST>$", "x __ffff_192.0.2.7", "none");
+        check_std("^x <HOST>$", "x []", "none");
+        check_std("^x <HOST>$", "x [2001:db8::7", "none");
+        check_std("^x <HOST>$", "x 2001:db8::7]", "none");
+        check_std("^x <HOST>$", "x [[2001:db8::7]]", "none");
+        check_std("^x <HOST>$", "x [2001:db8::7]]", "none");
+        check_std("^x <HOST>$", "x 2001:db8::7:", "none");
+        check_std("^x <HOST>$", "x 2001:db8:::7", "none");
+        check_std("^x <HOST>$", "x 192.0.2.07", "none");
+        check_std("^x <HOST>$", "x 192.0.2.256", "none");
+        check_std("^x <HOST>$", "x mail.example.com", "none");
+        check_std("^x <HOST>$", "x fe80::1%eth0", "none");
+        check_std("^x <HOST>$", "x ", "none");
+}
+
+TEST(standard_ports) {
+        /* A port after IPv4 or after brackets. */
+        check_std("^x <HOST>:[0-9]+$", "x 192.0.2.7:25", "192.0.2.7");
+        check_std("^x <HOST>:[0-9]+$", "x [2001:db8::7]:25", "2001:db8::7");
+        check_std("^x <HOST>:[0-9]+$", "x [::ffff:192.0.2.7]:25", "192.0.2.7");
+        check_std("^x <HOST>(:[0-9]+)?$", "x [2001:db8::7]", "2001:db8::7");
+        check_std("^x <HOST>(:[0-9]+)?$", "x 192.0.2.7", "192.0.2.7");
+        /* Bare colon IPv6 and a port cannot be told apart: never split. */
+        check_std("^x <HOST>:[0-9]+$", "x 2001:db8::7:25", "none");
+        check_std("^x <HOST>", "x 2001:db8::7:25", "2001:db8::7:25");
+        check_std("^x <HOST>(:[0-9]+)?$", "x 2001:db8::7:25", "2001:db8::7:25");
+        /* The shapes daemons print. */
+        check_std("^from <HOST> port [0-9]+$", "from 2001:db8::7 port 22", "2001:db8::7");
+        check_std("^from <HOST> port [0-9]+$", "from 192.0.2.7 port 22", "192.0.2.7");
+        check_std("^a rip=<HOST>, lip=", "a rip=2001:db8::7, lip=2001:db8::1", "2001:db8::7");
+        check_std("^a rip=<HOST>, lip=", "a rip=::ffff:192.0.2.7, lip=::1", "192.0.2.7");
+        check_std("^w [-.0-9A-Za-z]+\\[<HOST>\\]: ", "w unknown[2001:db8::7]: x", "2001:db8::7");
+        check_std("^w [-.0-9A-Za-z]+\\[<HOST>\\]: ", "w mail.example.com[192.0.2.7]: x", "192.0.2.7");
+        check_std("^l ip=\\[<HOST>\\], port=\\[[0-9]+\\]$", "l ip=[::ffff:192.0.2.7], port=[4242]", "192.0.2.7");
+        check_std("^p \\(user,<HOST>\\)$", "p (user,2001:db8::7)", "2001:db8::7");
+}
+
+TEST(standard_tokens) {
+        /* Never part of a longer token, whatever the pattern lets the engine try. */
+        check_std("^.*<HOST>$", "from 11.2.3.4", "11.2.3.4");
+        check_std("^.*<HOST>$", "from 2001:db8::7", "2001:db8::7");
+        check_std("^.*<HOST>$", "from 2001:db8::1:7", "2001:db8::1:7");
+        check_std("^.*?<HOST>$", "from 2001:db8::1:7", "2001:db8::1:7");
+        check_std("^.*<HOST>$", "from [2001:db8::7]", "2001:db8::7");
+        check_std("^a<HOST>$", "a1.2.3.4", "none");
+        check_std("^a <HOST>", "a 1.2.3.456", "none");
+        check_std("^a <HOST>", "a 1.2.3.4x", "none");
+        check_std("^a <HOST>", "a 1.2.3.4.5", "none");
+        check_std("^a <HOST>", "a 1.2.3.4_", "none");
+        check_std("^a <HOST>", "a 2001:db8::7g", "none");
+        check_std("^a <HOST>", "a 2001:db8::7.", "none");
+        check_std("^a <HOST>", "a [2001:db8::7]x", "none");
+        check_std("^a.<HOST>", "ax[2001:db8::7]", "none");
+        check_std("^a <HOST>", "a 1.2.3.4 port 25", "1.2.3.4");
+        /* A ':' before colon IPv6 means a longer token: its tail is no address. */
+        check_std("^x .*:<HOST>$", "x user:2001:db8::7", "none");
+        check_std("^x .*:<HOST>$", "x 1111:2001:db8::7", "none");
+        check_std("^x .*:<HOST> ", "x user:2001:db8::7 y", "none");
+        /* IPv4 may follow a ':' (user:192.0.2.7); the dotted tail of IPv4-mapped text is the same
+         * address as the whole. */
+        check_std("^x .*:<HOST>$", "x joe@example.com:192.0.2.7", "192.0.2.7");
+        check_std("^x .*:<HOST>$", "x a@b:6.6.6.6:192.0.2.1", "192.0.2.1");
+        check_std("^x .*<HOST>$", "x ::ffff:192.0.2.7", "192.0.2.7");
+        check_std("^x .*:<HOST>$", "x a@b:6.6.6.6:", "none");
+        /* A quantifier after <HOST>, and <HOST> in a part the match skips. */
+        check_std("^from <HOST>?$", "from 2001:db8::7", "2001:db8::7");
+        check_std("^from (<HOST>|nowhere)$", "from nowhere", "none");
+}
+
 TEST(bytes) {
         /* Newlines: '.' spans them and '$' is only the very end. */
         check_len("^i .*:<HOST>$", "i a\nb:192.0.2.1", 15, "192.0.2.1");
@@ -215,7 +338,7 @@ TEST(limits) {
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                 _cleanup_regex_ Regex *r = NULL;
 
-                ASSERT_EQ(regex_new_full("^((a+)+)+$", REGEX_IGNORE, modes[m], &r, NULL), 0);
+                ASSERT_EQ(regex_new_full("^((a+)+)+$", REGEX_IGNORE, STANDARD, modes[m], &r, NULL), 0);
                 ASSERT_EQ(regex_match(r, text, sizeof text, NULL), -E2BIG);
         }
 
@@ -227,7 +350,7 @@ TEST(limits) {
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                 _cleanup_regex_ Regex *r = NULL;
 
-                ASSERT_EQ(regex_new_full("^a*a*a*$", REGEX_IGNORE, modes[m], &r, NULL), 0);
+                ASSERT_EQ(regex_new_full("^a*a*a*$", REGEX_IGNORE, STANDARD, modes[m], &r, NULL), 0);
                 ASSERT_EQ(regex_match(r, cubic, sizeof cubic, NULL), -E2BIG);
                 ASSERT_EQ(regex_match(r, cubic + 150, sizeof cubic - 150, NULL), 0); /* 100 a, X */
         }
@@ -242,25 +365,27 @@ TEST(limits) {
         for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                 _cleanup_regex_ Regex *r = NULL;
 
-                ASSERT_EQ(regex_new_full("^(a|b)*$", REGEX_IGNORE, modes[m], &r, NULL), 0);
+                ASSERT_EQ(regex_new_full("^(a|b)*$", REGEX_IGNORE, STANDARD, modes[m], &r, NULL), 0);
                 ASSERT_EQ(regex_match(r, big, n, NULL), -E2BIG);
         }
 
         /* A line full of address-like text that ends in ':' costs bounded work and never
-         * yields an address. */
+         * yields an address, in either format. */
         for (size_t i = 0; i < n; i += 2)
                 memcpy(big + i, "a:", 2);
         memcpy(big, "i ", 2);
-        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
-                _cleanup_regex_ Regex *r = NULL;
-                Address a;
-                int k;
+        for (HostFormat f = 0; f < _HOST_FORMAT_MAX; f++)
+                for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+                        _cleanup_regex_ Regex *r = NULL;
+                        Address a;
+                        int k;
 
-                ASSERT_EQ(regex_new_full("^i .*:<HOST>$", REGEX_FAIL, modes[m], &r, NULL), 0);
-                k = regex_match(r, big, n, &a);
-                fprintf(stderr, "   %s: %d\n", modes[m] ? "interpreter" : "jit", k);
-                ASSERT_TRUE(k == 0 || k == -E2BIG);
-        }
+                        ASSERT_EQ(regex_new_full("^i .*:<HOST>$", REGEX_FAIL, f, modes[m], &r, NULL), 0);
+                        k = regex_match(r, big, n, &a);
+                        fprintf(stderr, "   %s, %s: %d\n", host_format_to_string(f),
+                                modes[m] ? "interpreter" : "jit", k);
+                        ASSERT_TRUE(k == 0 || k == -E2BIG);
+                }
 }
 
 TEST(reuse) {
@@ -269,7 +394,7 @@ TEST(reuse) {
         char buf[ADDRESS_STRING_MAX];
         Address a;
 
-        ASSERT_EQ(regex_new("^i .*:<HOST>$", REGEX_FAIL, &r, NULL), 0);
+        ASSERT_EQ(regex_new("^i .*:<HOST>$", REGEX_FAIL, VPOPMAIL, &r, NULL), 0);
         for (unsigned i = 0; i < 1000; i++) {
                 char text[64], want[32];
 
@@ -283,10 +408,14 @@ TEST(reuse) {
 
 int main(void) {
         RUN(new_errors);
+        RUN(host_format_names);
         RUN(pattern_and_ignore);
         RUN(host_forms);
         RUN(shortest_valid_suffix);
         RUN(token_boundaries);
+        RUN(standard_forms);
+        RUN(standard_ports);
+        RUN(standard_tokens);
         RUN(bytes);
         RUN(message_cap);
         RUN(limits);

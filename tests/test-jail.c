@@ -33,6 +33,7 @@ static const char *conf =
         "JournalMatch=SYSLOG_IDENTIFIER=vchkpw\n"
         "JournalMatch=_TRANSPORT=syslog\n"
         "TrustedUID=0-999\n"
+        "HostFormat=vpopmail\n"
         "FailRegex=^vchkpw-[a-z0-9]+: password fail [^ ]*:<HOST>$\n"
         "IgnoreRegex=password fail test@\n"
         "IgnoreAddress=2001:db8::/32\n";
