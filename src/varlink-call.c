@@ -77,6 +77,13 @@ pid_t varlink_call_peer_pid(const VarlinkCall *c) {
         return c->pid;
 }
 
+bool varlink_call_peer_in_group(const VarlinkCall *c, gid_t gid) {
+        for (size_t i = 0; i < c->groups.n; i++)
+                if (c->groups.gids[i] == gid)
+                        return true;
+        return false;
+}
+
 const char *varlink_call_method(const VarlinkCall *c) {
         return c->method;
 }
@@ -382,6 +389,7 @@ int varlink_connection_dispatch(VarlinkConnection *c, json_t *message) {
                 .method = json_string_value(method),
                 .uid = c->uid,
                 .pid = c->pid,
+                .groups = c->groups,
                 .more = more,
                 .oneway = oneway,
         };

@@ -27,7 +27,8 @@
  *
  * Everything a local client can grow has a named limit below. A client that breaks one (too
  * large a message, too much unread output, too many connections, idle too long, garbage) is
- * disconnected; it can never block the event loop or other clients. Nothing here logs above
+ * disconnected; it can never block the event loop or other clients (see "Who runs next" below
+ * for clients that merely ask a lot). Nothing here logs above
  * debug level: a misbehaving client must not be able to fill the journal. */
 
 #define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message, NUL included */
@@ -48,9 +49,26 @@
  * message dripping in does not count as activity. */
 #define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL)
 #define VARLINK_READ_MAX (64U * 1024U)             /* bytes read from one connection per wakeup */
-#define VARLINK_DISPATCH_PER_WAKEUP 16U            /* pipelined calls run per wakeup of a connection */
 #define VARLINK_ACCEPT_PER_WAKEUP 16U              /* connections accepted per wakeup of a listener */
 #define VARLINK_ACCEPT_RETRY_USEC (250U * 1000ULL) /* pause of the listeners when out of fds */
+
+/* Who runs next. Reading and writing sockets is cheap and bounded per wakeup; running calls may
+ * not be. So calls run from one place, the dispatcher, which takes turns between UIDs by the CPU
+ * time their calls took (start-time fair queuing): with n UIDs waiting, each gets 1/n of the
+ * time, however many connections it holds, and a UID whose call took long waits until the
+ * others have had as much. The connections of one UID take turns among themselves. Per wakeup
+ * the dispatcher runs at most VARLINK_CALLS_PER_WAKEUP calls and stops once they took
+ * VARLINK_WAKEUP_NSEC of CPU time, then yields to every other event source that is ready; it runs
+ * one priority below the sockets (varlink_server_set_priority()), so that new connections and
+ * input are taken in while calls wait. A UID's waiting calls are bounded by its connections
+ * (VARLINK_CONNECTIONS_PER_UID_MAX) times the input buffered per connection (VARLINK_MESSAGE_MAX). */
+#define VARLINK_CALLS_PER_WAKEUP 16U
+#define VARLINK_WAKEUP_NSEC (1000U * 1000U)
+/* Charged for every call however fast it was: handling its socket costs too. */
+#define VARLINK_CALL_COST_MIN_NSEC (10U * 1000U)
+
+/* Groups whose membership varlink_call_peer_in_group() can tell. */
+#define VARLINK_GROUPS_MAX 8U
 
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
@@ -105,6 +123,15 @@ int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
 
 size_t varlink_server_connections(const VarlinkServer *s);
 
+/* The priority of the sockets' event sources; the dispatcher that runs calls gets the one below
+ * (priority + 1). Default SD_EVENT_PRIORITY_NORMAL. An owner whose own work must come first
+ * gives the server a lower priority (a larger number) than that work. */
+int varlink_server_set_priority(VarlinkServer *s, int64_t priority);
+
+/* The groups (at most VARLINK_GROUPS_MAX) whose members varlink_call_peer_in_group() recognizes,
+ * for connections accepted from now on. */
+int varlink_server_set_groups(VarlinkServer *s, const gid_t *gids, size_t n);
+
 /* Overrides VARLINK_IDLE_TIMEOUT_USEC (0 = never) and VARLINK_OUTPUT_MAX for connections
  * accepted from now on (for tests and small deployments). */
 void varlink_server_set_idle_timeout(VarlinkServer *s, uint64_t usec);
@@ -113,6 +140,10 @@ void varlink_server_set_output_max(VarlinkServer *s, size_t bytes);
 /* The calling peer's credentials, from SO_PEERCRED when it connected. */
 uid_t varlink_call_peer_uid(const VarlinkCall *c);
 pid_t varlink_call_peer_pid(const VarlinkCall *c);
+/* Whether gid was the peer's primary or one of its supplementary groups when it connected
+ * (SO_PEERCRED, SO_PEERGROUPS). Always false for a group not given to varlink_server_set_groups()
+ * before the connection was accepted. */
+bool varlink_call_peer_in_group(const VarlinkCall *c, gid_t gid);
 const char *varlink_call_method(const VarlinkCall *c); /* "io.vpopguard.Manager.GetStatus" */
 bool varlink_call_wants_more(const VarlinkCall *c);
 bool varlink_call_is_oneway(const VarlinkCall *c);
