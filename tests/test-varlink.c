@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -30,6 +33,13 @@ typedef struct State {
         int flood_error;
         VarlinkCall *slow;
         sd_event_source *slow_timer;
+        /* Echo calls by UID 0 and by others; a "tick" source that each Echo makes pending, and
+         * how many Echo calls ran between two of its runs at most. */
+        unsigned echo_root, echo_other;
+        sd_event_source *tick;
+        unsigned since_tick, max_since_tick, ticks;
+        /* Runs of a source that stands for the owner's own work (the journal). */
+        unsigned busy_left, busy_runs;
 } State;
 
 typedef struct Fixture {
@@ -90,7 +100,27 @@ static void run_until_quiet(Fixture *f) {
 static int vl_echo(VarlinkCall *call, json_t *parameters, void *userdata) {
         State *st = userdata;
         st->echo_calls++;
+        if (varlink_call_peer_uid(call) == 0)
+                st->echo_root++;
+        else
+                st->echo_other++;
+        if (st->tick) {
+                st->since_tick++;
+                ASSERT_OK(sd_event_source_set_enabled(st->tick, SD_EVENT_ONESHOT));
+        }
         return varlink_call_reply(call, json_incref(parameters));
+}
+
+/* Replies which of the groups 4141, 4242, 4343, 5099 and 5555 the peer is in. */
+static int vl_groups(VarlinkCall *call, _unused_ json_t *parameters, _unused_ void *userdata) {
+        static const gid_t candidates[] = { 4141, 4242, 4343, 5099, 5555 };
+        json_t *in = json_array();
+
+        ASSERT_TRUE(in);
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+                if (varlink_call_peer_in_group(call, candidates[i]))
+                        ASSERT_OK(json_array_append_new(in, json_integer(candidates[i])));
+        return varlink_call_reply(call, json_pack("{s:o}", "in", in));
 }
 
 static int vl_fail(VarlinkCall *call, _unused_ json_t *parameters, _unused_ void *userdata) {
@@ -210,6 +240,7 @@ static const VarlinkMethodEntry test_methods[] = {
         { "Check", vl_check },
         { "Broken", vl_broken },
         { "Forget", vl_forget },
+        { "Groups", vl_groups },
         {}
 };
 
@@ -640,6 +671,240 @@ TEST(fairness) {
         fixture_teardown(&f);
 }
 
+/* Sends per_client Echo calls on each client, in one write per client. */
+static void send_echoes(Fixture *f, Client **c, size_t n_clients, unsigned per_client) {
+        static const char echo[] = "{\"method\":\"io.test.Test.Echo\"}";
+        char *many = malloc(per_client * sizeof echo);
+
+        ASSERT_TRUE(many);
+        for (unsigned i = 0; i < per_client; i++)
+                memcpy(many + i * sizeof echo, echo, sizeof echo);
+        for (size_t i = 0; i < n_clients; i++)
+                ASSERT_TRUE(client_write(f, c[i], many, per_client * sizeof echo));
+        free(many);
+}
+
+static unsigned count_replies(Client *c) {
+        unsigned n = 0;
+
+        client_pump(c);
+        for (size_t i = 0; i < c->len; i++)
+                n += c->buf[i] == 0;
+        return n;
+}
+
+static int on_tick(_unused_ sd_event_source *s, void *userdata) {
+        State *st = userdata;
+
+        st->ticks++;
+        st->max_since_tick = MAX(st->max_since_tick, st->since_tick);
+        st->since_tick = 0;
+        return 0;
+}
+
+/* Stands for the journal's backlog: higher priority work that reschedules itself. No call may run
+ * while it is pending. */
+static int on_busy(sd_event_source *s, void *userdata) {
+        State *st = userdata;
+
+        st->busy_runs++;
+        ASSERT_UINT_EQ(st->echo_calls, 0);
+        if (--st->busy_left > 0)
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+TEST(priority_and_budget) {
+        Client *c[4];
+        sd_event_source *busy = NULL;
+        Fixture f;
+
+        fixture_setup(&f, 0, 0);
+        ASSERT_OK(varlink_server_set_priority(f.server, SD_EVENT_PRIORITY_NORMAL + 2));
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                c[i] = client_new(&f);
+
+        /* The owner's work comes first: calls wait until it is done, both those already read
+         * (25 behind a call in progress, which ends as the work starts) and those still unread. */
+        client_send(&f, c[0], "{\"method\":\"io.test.Test.Hold\",\"more\":true}");
+        json_decref(client_next(&f, c[0]));
+        send_echoes(&f, c, 1, 25);
+        run_until_quiet(&f);
+        ASSERT_UINT_EQ(f.state.echo_calls, 0);
+        ASSERT_OK(sd_event_add_defer(f.event, &busy, on_busy, &f.state));
+        ASSERT_OK(sd_event_source_set_priority(busy, SD_EVENT_PRIORITY_NORMAL + 1));
+        f.state.busy_left = 50;
+        varlink_call_set_close_callback(f.state.held, NULL, NULL);
+        ASSERT_OK(varlink_call_reply(f.state.held, NULL));
+        f.state.held = varlink_call_unref(f.state.held);
+        send_echoes(&f, c + 1, ELEMENTSOF(c) - 1, 25);
+        RUN_UNTIL(&f, f.state.echo_calls == 100);
+        ASSERT_UINT_EQ(f.state.busy_runs, 50);
+        RUN_UNTIL(&f, count_replies(c[0]) == 25 + 1); /* and the reply that ended Hold */
+        for (size_t i = 1; i < ELEMENTSOF(c); i++)
+                RUN_UNTIL(&f, count_replies(c[i]) == 25);
+
+        /* Work that becomes ready meanwhile (like the journal's) runs after at most
+         * VARLINK_CALLS_PER_WAKEUP calls, whoever asked them. */
+        ASSERT_OK(sd_event_add_defer(f.event, &f.state.tick, on_tick, &f.state));
+        ASSERT_OK(sd_event_source_set_enabled(f.state.tick, SD_EVENT_OFF));
+        ASSERT_OK(sd_event_source_set_priority(f.state.tick, SD_EVENT_PRIORITY_NORMAL));
+        send_echoes(&f, c, ELEMENTSOF(c), 50);
+        RUN_UNTIL(&f, f.state.echo_calls == 300);
+        run_until_quiet(&f);
+        ASSERT_UINT_EQ(f.state.since_tick, 0);
+        ASSERT_TRUE(f.state.max_since_tick >= 1);
+        ASSERT_LE(f.state.max_since_tick, VARLINK_CALLS_PER_WAKEUP);
+        ASSERT_GE(f.state.ticks, 200 / VARLINK_CALLS_PER_WAKEUP);
+
+        f.state.tick = sd_event_source_disable_unref(f.state.tick);
+        busy = sd_event_source_disable_unref(busy);
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                client_free(c[i]);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+/* A client connected with other credentials: a child takes them, connects and hands the socket
+ * over. Needs root. */
+static Client *client_new_as(Fixture *f, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups) {
+        char control[CMSG_SPACE(sizeof(int))] = {};
+        char byte = 0;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+        struct cmsghdr *cmsg;
+        Client *c;
+        int pair[2], status;
+        pid_t pid;
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd;
+
+                if (strlen(f->path) >= sizeof sa.sun_path)
+                        _exit(4);
+                memcpy(sa.sun_path, f->path, strlen(f->path));
+                if (setgroups(n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                        _exit(2);
+                cmsg = CMSG_FIRSTHDR(&mh);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+                _exit(sendmsg(pair[1], &mh, 0) == 1 ? 0 : 3);
+        }
+        safe_close(pair[1]);
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        ASSERT_EQ(recvmsg(pair[0], &mh, MSG_CMSG_CLOEXEC), 1);
+        safe_close(pair[0]);
+        cmsg = CMSG_FIRSTHDR(&mh);
+        ASSERT_TRUE(cmsg && cmsg->cmsg_type == SCM_RIGHTS);
+        c = calloc(1, sizeof *c);
+        ASSERT_TRUE(c);
+        memcpy(&c->fd, CMSG_DATA(cmsg), sizeof(int));
+        ASSERT_OK(fcntl(c->fd, F_SETFL, O_NONBLOCK));
+        return c;
+}
+
+/* Other users must be able to reach the fixture's socket. */
+static void fixture_open_up(Fixture *f) {
+        ASSERT_OK(chmod(f->dir, 0755));
+        ASSERT_OK(chmod(f->path, 0666));
+}
+
+TEST(fair_between_uids) {
+        Client *many[32], *root, *late;
+        unsigned total_at_send;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as other UIDs\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        /* UID 1000 asks on 32 connections, root on one: root gets half of the turns, not 1/33. */
+        send_echoes(&f, many, ELEMENTSOF(many), 20);
+        send_echoes(&f, &root, 1, 100);
+        RUN_UNTIL(&f, count_replies(root) == 100);
+        fprintf(stderr, "  root's 100 calls were answered after %u of UID 1000's\n", f.state.echo_other);
+        ASSERT_LT(f.state.echo_other, 300);
+
+        /* A UID that starts asking is served within one wakeup of the dispatcher. */
+        late = client_new_as(&f, 1001, 1001, NULL, 0);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == ELEMENTSOF(many) + 2);
+        total_at_send = f.state.echo_calls;
+        ASSERT_LT(total_at_send, 740);
+        client_send(&f, late, "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"late\":1}}");
+        assert_reply(client_next(&f, late), "{\"late\":1}");
+        ASSERT_LE(f.state.echo_calls - total_at_send, VARLINK_CALLS_PER_WAKEUP);
+
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                RUN_UNTIL(&f, count_replies(many[i]) == 20);
+        ASSERT_UINT_EQ(f.state.echo_calls, 741);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                client_free(many[i]);
+        client_free(root);
+        client_free(late);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+static void assert_groups(Fixture *f, Client *c, const char *expected) {
+        assert_reply(call(f, c, "{\"method\":\"io.test.Test.Groups\"}"), expected);
+}
+
+TEST(peer_groups) {
+        static const gid_t watched[] = { 4141, 4343, 5099, 5555 };
+        gid_t two[] = { 4242, 4343 }, hundred[100];
+        Client *primary, *none, *many, *before;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as other users\n");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(hundred); i++)
+                hundred[i] = 5000 + (gid_t) i;
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        ASSERT_EQ(varlink_server_set_groups(f.server, watched, VARLINK_GROUPS_MAX + 1), -E2BIG);
+
+        /* Connected before the server knew which groups matter: none. */
+        before = client_new_as(&f, 1000, 4141, two, ELEMENTSOF(two));
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 1);
+        ASSERT_OK(varlink_server_set_groups(f.server, watched, ELEMENTSOF(watched)));
+        assert_groups(&f, before, "{\"in\":[]}");
+
+        /* The primary group counts; 4242 is the peer's but not watched. */
+        primary = client_new_as(&f, 1000, 4141, two, ELEMENTSOF(two));
+        assert_groups(&f, primary, "{\"in\":[4141,4343]}");
+        none = client_new_as(&f, 1000, 1000, NULL, 0);
+        assert_groups(&f, none, "{\"in\":[]}");
+        /* More groups than fit the first buffer: the last one is still found. */
+        many = client_new_as(&f, 1000, 1000, hundred, ELEMENTSOF(hundred));
+        assert_groups(&f, many, "{\"in\":[5099]}");
+
+        client_free(before);
+        client_free(primary);
+        client_free(none);
+        client_free(many);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
 TEST(input_during_call) {
         Fixture f;
         Client *c;
@@ -1009,6 +1274,9 @@ int main(void) {
         RUN(oneway);
         RUN(pipelined_and_split);
         RUN(fairness);
+        RUN(priority_and_budget);
+        RUN(fair_between_uids);
+        RUN(peer_groups);
         RUN(input_during_call);
         RUN(large_message);
         RUN(garbage);
