@@ -165,10 +165,10 @@ int manager_attach_journal(Manager *m, ManagerJournal *prepared) {
         r = sd_event_add_defer(m->event, &m->journal_continue, on_journal_continue, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule journal processing: %m");
-        /* A backlog's next batch yields to everything else that is ready (varlink clients,
-         * signals): a defer source keeps the pending iteration it first got, so at equal priority
-         * it would win every turn until the backlog is done. */
-        r = sd_event_source_set_priority(m->journal_continue, SD_EVENT_PRIORITY_NORMAL + 1);
+        /* A backlog's next batch yields to the journal's wakeups, signals and timers (a defer
+         * source keeps the pending iteration it first got, so at equal priority it would win every
+         * turn until the backlog is done), but not to varlink clients. */
+        r = sd_event_source_set_priority(m->journal_continue, MANAGER_PRIORITY_BACKLOG);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule journal processing: %m");
         /* Process what is already there right away (the backlog since the cursor). */

@@ -53,6 +53,18 @@
  * judged as it is. */
 #define MANAGER_INCOMPLETE_TRIES 100U
 
+/* Event priorities: the journal and nftables come first (SD_EVENT_PRIORITY_NORMAL: the journal's
+ * wakeups and eager reads, signals, timers, nft monitoring), then a backlog's next batch, then
+ * varlink clients, whose calls run one lower still (varlink.h): no local user can delay a ban,
+ * and clients are served whenever the journal has nothing to do. */
+#define MANAGER_PRIORITY_BACKLOG (SD_EVENT_PRIORITY_NORMAL + 1)
+#define MANAGER_PRIORITY_VARLINK (SD_EVENT_PRIORITY_NORMAL + 2)
+
+/* Whose varlink calls may reveal client addresses (failures, bans, Monitor()): root's and those
+ * of members of the groups that may read the system journal, where the addresses come from. */
+#define MANAGER_READER_GROUPS { "systemd-journal", "adm" }
+#define MANAGER_READER_GROUPS_MAX 2U
+
 typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
         const char *journal_directory; /* NULL: the local system journal */
@@ -127,6 +139,8 @@ typedef struct Manager {
         VarlinkServer *varlink;
         VarlinkCall **monitors;            /* Monitor() calls streaming events */
         size_t n_monitors;
+        gid_t reader_gids[MANAGER_READER_GROUPS_MAX]; /* those of MANAGER_READER_GROUPS that exist */
+        size_t n_reader_gids;
 
         uint64_t entries_read;
         uint64_t entries_matched;
