@@ -354,10 +354,11 @@ TEST(print_status) {
                      "Entries read:     0\n"
                      "Entries matched:  0\n"
                      "Bans active:      0\n");
-        /* Entries not judged are shown only when there are some. */
+        /* Entries not judged are shown only when there are some. A cursor missing after entries
+         * were read was withheld. */
         ASSERT_STREQ(unreadable,
                      "Version:          -\n"
-                     "Cursor:           none yet\n"
+                     "Cursor:           - (shown to root, systemd-journal and adm only)\n"
                      "Entries read:     9\n"
                      "Entries matched:  0\n"
                      "Not judged:       2 (no readable MESSAGE, see vpopguardd(8))\n"
