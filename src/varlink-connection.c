@@ -79,7 +79,7 @@ static void connection_update_events(VarlinkConnection *c) {
         if (c->failed)
                 return;
         /* While a call is in progress input is still read, up to one message's worth. */
-        if (!c->read_eof && c->in_end - c->in_start < VARLINK_MESSAGE_MAX)
+        if (!c->read_eof && c->in_end - c->in_start < c->message_max)
                 e |= EPOLLIN;
         if (c->out_end > c->out_start)
                 e |= EPOLLOUT;
@@ -238,8 +238,8 @@ static void connection_read(VarlinkConnection *c) {
         }
         /* Grows on demand up to one maximal message; never more, so in_alloc - in_end is also
          * what the current message may still take. */
-        if (c->in_alloc - c->in_end < BUFFER_MIN / 4 && c->in_alloc < VARLINK_MESSAGE_MAX) {
-                size_t a = MIN(MAX(c->in_alloc * 2, (size_t) BUFFER_MIN), (size_t) VARLINK_MESSAGE_MAX);
+        if (c->in_alloc - c->in_end < BUFFER_MIN / 4 && c->in_alloc < c->message_max) {
+                size_t a = MIN(MAX(c->in_alloc * 2, (size_t) BUFFER_MIN), c->message_max);
                 char *p = realloc(c->in, a);
                 if (!p) {
                         varlink_connection_fail(c);
@@ -302,7 +302,7 @@ static void connection_check(VarlinkConnection *c) {
         if (!c->call) {
                 if (connection_next_message(c))
                         varlink_dispatch_queue(c);
-                else if (c->in_end - c->in_start >= VARLINK_MESSAGE_MAX) {
+                else if (c->in_end - c->in_start >= c->message_max) {
                         log_debug("Varlink client (pid %d): message too long, disconnecting.", (int) c->pid);
                         varlink_connection_fail(c);
                         return;
@@ -403,6 +403,7 @@ int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid, const
                 .groups = *groups,
                 .events = EPOLLIN,
                 .output_max = s->output_max,
+                .message_max = uid == 0 ? VARLINK_MESSAGE_MAX : VARLINK_MESSAGE_UNPRIVILEGED_MAX,
                 .next = s->connections,
         };
         if (s->connections)

@@ -64,6 +64,7 @@ struct VarlinkConnection {
 
         char *in;
         size_t in_alloc, in_start, in_end;
+        size_t message_max; /* VARLINK_MESSAGE_MAX for root, else VARLINK_MESSAGE_UNPRIVILEGED_MAX */
         size_t in_scanned; /* bytes after in_start known to contain no NUL */
 
         char *out;

@@ -31,7 +31,12 @@
  * for clients that merely ask a lot). Nothing here logs above
  * debug level: a misbehaving client must not be able to fill the journal. */
 
-#define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message, NUL included */
+#define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message of root's, NUL included */
+/* One incoming message of any other user's. Parsing costs time in proportion to the size and
+ * comes before any method could refuse the call: a MiB of "[],[],..." keeps jansson busy for a
+ * tenth of a second or more. Calls that other users may make carry names and addresses, a few
+ * hundred bytes. */
+#define VARLINK_MESSAGE_UNPRIVILEGED_MAX (8U * 1024U)
 #define VARLINK_OUTPUT_MAX (128U * 1024U * 1024U)  /* queued, unread output per connection */
 /* Unread output of all connections together: beyond it, the connection with the most goes. */
 #define VARLINK_OUTPUT_TOTAL_MAX (256U * 1024U * 1024U)
@@ -61,7 +66,8 @@
  * VARLINK_WAKEUP_NSEC of CPU time, then yields to every other event source that is ready; it runs
  * one priority below the sockets (varlink_server_set_priority()), so that new connections and
  * input are taken in while calls wait. A UID's waiting calls are bounded by its connections
- * (VARLINK_CONNECTIONS_PER_UID_MAX) times the input buffered per connection (VARLINK_MESSAGE_MAX). */
+ * (VARLINK_CONNECTIONS_PER_UID_MAX) times the input buffered per connection (one message's
+ * maximum). */
 #define VARLINK_CALLS_PER_WAKEUP 16U
 #define VARLINK_WAKEUP_NSEC (1000U * 1000U)
 /* Charged for every call however fast it was: handling its socket costs too. */

@@ -862,6 +862,58 @@ TEST(fair_between_uids) {
         fixture_teardown(&f);
 }
 
+/* An Echo call of exactly len bytes before its NUL. */
+static char *echo_of_length(size_t len) {
+        static const char head[] = "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"p\":\"", tail[] = "\"}}";
+        char *m = malloc(len + 1);
+
+        ASSERT_TRUE(m && len > strlen(head) + strlen(tail));
+        memcpy(m, head, strlen(head));
+        memset(m + strlen(head), 'p', len - strlen(head) - strlen(tail));
+        memcpy(m + len - strlen(tail), tail, strlen(tail) + 1);
+        return m;
+}
+
+TEST(unprivileged_message_max) {
+        Client *user, *root;
+        char *m;
+        json_t *reply;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        /* Root may send more than other users, who may send their limit with its NUL. */
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX + 100);
+        reply = call(&f, root, m);
+        ASSERT_TRUE(!json_object_get(reply, "error"));
+        ASSERT_GE(strlen(json_string_value(json_object_get(json_object_get(reply, "parameters"), "p")) ?: ""),
+                  VARLINK_MESSAGE_UNPRIVILEGED_MAX);
+        json_decref(reply);
+        free(m);
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX - 1);
+        json_decref(call(&f, user, m));
+        free(m);
+
+        /* One byte more, and the user is disconnected; root is not. */
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX);
+        (void) client_write(&f, user, m, strlen(m) + 1);
+        free(m);
+        RUN_UNTIL(&f, client_disconnected(user));
+        assert_reply(call(&f, root, "{\"method\":\"io.test.Test.Echo\"}"), "{}");
+
+        client_free(user);
+        client_free(root);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
 static void assert_groups(Fixture *f, Client *c, const char *expected) {
         assert_reply(call(f, c, "{\"method\":\"io.test.Test.Groups\"}"), expected);
 }
@@ -1277,6 +1329,7 @@ int main(void) {
         RUN(priority_and_budget);
         RUN(fair_between_uids);
         RUN(peer_groups);
+        RUN(unprivileged_message_max);
         RUN(input_during_call);
         RUN(large_message);
         RUN(garbage);
