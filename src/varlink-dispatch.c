@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <time.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "varlink-internal.h"
 
@@ -11,7 +12,13 @@
  * Start-time fair queuing: every UID has a virtual time, the CPU time its calls took. The next
  * call is that of the waiting UID with the smallest virtual time; a UID that starts waiting
  * begins at the virtual time of the call that ran last, so it gets no credit for having been
- * quiet, and none of the UIDs that kept asking loses its place. */
+ * quiet, and none of the UIDs that kept asking loses its place.
+ *
+ * On top of that, every UID but root has an allowance of CPU time (varlink_server_set_cpu_limit()):
+ * it grows at a fixed rate up to a burst, each call is paid from it, and a UID that has run out
+ * waits until it has some again, even if nothing else is to be done. However many calls a local
+ * user sends, they cost the daemon a bounded share of a CPU, and leave the rest to journald and
+ * the journal, which run in other processes or at other priorities than this. */
 
 static uint64_t cpu_nsec(void) {
         struct timespec ts;
@@ -28,6 +35,49 @@ static VarlinkUser *user_find(const VarlinkServer *s, uid_t uid) {
                 if (u->uid == uid)
                         return u;
         return NULL;
+}
+
+static bool user_limited(const VarlinkUser *u) {
+        return u->uid != 0 && u->server->cpu_rate_nsec > 0;
+}
+
+/* Adds what the allowance grew by since the last time, up to the burst. */
+static void user_refill(VarlinkUser *u, usec_t now) {
+        const VarlinkServer *s = u->server;
+
+        if (now > u->refilled_usec) {
+                /* With the bounds of varlink_server_set_cpu_limit(), nothing here overflows. */
+                usec_t gap = MIN(now - u->refilled_usec, 1000 * USEC_PER_SEC);
+                u->allowance_nsec = MIN(u->allowance_nsec + (int64_t) (gap * s->cpu_rate_nsec / USEC_PER_SEC),
+                                        (int64_t) s->cpu_burst_nsec);
+        }
+        u->refilled_usec = now;
+}
+
+static void user_free(VarlinkUser *u) {
+        if (u->prev)
+                u->prev->next = u->next;
+        else
+                u->server->users = u->next;
+        if (u->next)
+                u->next->prev = u->prev;
+        free(u);
+}
+
+/* A UID without connections is remembered until its allowance is full again: reconnecting must
+ * not refill it. */
+static void forget_idle_users(VarlinkServer *s, usec_t now) {
+        VarlinkUser *next;
+
+        for (VarlinkUser *u = s->users; u; u = next) {
+                next = u->next;
+                if (u->n_connections > 0)
+                        continue;
+                if (user_limited(u))
+                        user_refill(u, now);
+                if (!user_limited(u) || u->allowance_nsec >= (int64_t) s->cpu_burst_nsec)
+                        user_free(u);
+        }
 }
 
 size_t varlink_dispatch_connections_of(const VarlinkServer *s, uid_t uid) {
@@ -59,14 +109,18 @@ static void ready_append(VarlinkServer *s, VarlinkUser *u) {
 
 int varlink_dispatch_attach(VarlinkConnection *c) {
         VarlinkServer *s = c->server;
-        VarlinkUser *u = user_find(s, c->uid);
+        VarlinkUser *u;
 
+        forget_idle_users(s, now_monotonic());
+        u = user_find(s, c->uid);
         if (!u) {
                 u = calloc(1, sizeof *u);
                 if (!u)
                         return -ENOMEM;
                 u->server = s;
                 u->uid = c->uid;
+                u->allowance_nsec = (int64_t) s->cpu_burst_nsec;
+                u->refilled_usec = now_monotonic();
                 u->next = s->users;
                 if (s->users)
                         s->users->prev = u;
@@ -84,15 +138,8 @@ void varlink_dispatch_detach(VarlinkConnection *c) {
                 return;
         varlink_dispatch_dequeue(c);
         c->user = NULL;
-        if (--u->n_connections > 0)
-                return;
-        if (u->prev)
-                u->prev->next = u->next;
-        else
-                u->server->users = u->next;
-        if (u->next)
-                u->next->prev = u->prev;
-        free(u);
+        if (--u->n_connections == 0)
+                forget_idle_users(u->server, now_monotonic());
 }
 
 void varlink_dispatch_queue(VarlinkConnection *c) {
@@ -137,38 +184,82 @@ void varlink_dispatch_dequeue(VarlinkConnection *c) {
                 ready_remove(c->server, u);
 }
 
-/* The waiting UID with the smallest virtual time; the one that waits longest among equals. */
-static VarlinkUser *next_user(const VarlinkServer *s) {
-        VarlinkUser *best = s->ready;
+/* The waiting UID with the smallest virtual time that has allowance left; the one that waits
+ * longest among equals. NULL if all have run out; *ret_wait is then how long until the first
+ * has some again. */
+static VarlinkUser *next_user(const VarlinkServer *s, usec_t now, usec_t *ret_wait) {
+        VarlinkUser *best = NULL;
+        usec_t wait = USEC_INFINITY;
 
-        for (VarlinkUser *u = s->ready; u; u = u->ready_next)
-                if (u->virtual_nsec < best->virtual_nsec)
+        for (VarlinkUser *u = s->ready; u; u = u->ready_next) {
+                if (user_limited(u)) {
+                        user_refill(u, now);
+                        if (u->allowance_nsec <= 0) {
+                                wait = MIN(wait, (usec_t) (-u->allowance_nsec) * USEC_PER_SEC / s->cpu_rate_nsec + 1);
+                                continue;
+                        }
+                }
+                if (!best || u->virtual_nsec < best->virtual_nsec)
                         best = u;
+        }
+        *ret_wait = wait;
         return best;
+}
+
+static int on_throttle(_unused_ sd_event_source *source, _unused_ uint64_t usec, void *userdata) {
+        VarlinkServer *s = userdata;
+        return sd_event_source_set_enabled(s->dispatcher, SD_EVENT_ONESHOT);
+}
+
+/* Everybody who waits has run out: come back when the first has some allowance again. */
+static void throttle(VarlinkServer *s, usec_t wait) {
+        int r;
+
+        r = event_reset_time(s->event, &s->throttle, CLOCK_MONOTONIC, wait, 0, true, on_throttle, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->throttle, s->priority + 1);
+        if (r < 0) {
+                /* Better to serve too much than to leave clients waiting forever. */
+                log_debug_errno(r, "Failed to arm the varlink throttle, serving on: %m");
+                (void) sd_event_source_set_enabled(s->dispatcher, SD_EVENT_ONESHOT);
+        }
 }
 
 static int on_dispatch(_unused_ sd_event_source *source, void *userdata) {
         VarlinkServer *s = userdata;
         uint64_t start = cpu_nsec(), t = start;
+        usec_t now = now_monotonic(), wait = USEC_INFINITY;
 
         for (unsigned n = 0; s->ready && n < VARLINK_CALLS_PER_WAKEUP && t - start < VARLINK_WAKEUP_NSEC; n++) {
-                VarlinkUser *u = next_user(s);
-                VarlinkConnection *c = u->queue;
-                uint64_t now;
+                VarlinkUser *u = next_user(s, now, &wait);
+                VarlinkConnection *c;
+                uint64_t cost, spent;
 
+                if (!u)
+                        break;
                 /* Off the queue while its call runs; it queues itself again if more calls wait,
                  * behind the other connections of its UID. Connections are only freed from
                  * their own event sources, so neither c nor u goes away in here. */
+                c = u->queue;
                 varlink_dispatch_dequeue(c);
                 s->virtual_nsec = u->virtual_nsec;
                 varlink_connection_run(c);
 
-                now = MAX(cpu_nsec(), t);
-                u->virtual_nsec += MAX(now - t, (uint64_t) VARLINK_CALL_COST_MIN_NSEC);
-                t = now;
+                spent = MAX(cpu_nsec(), t);
+                cost = MAX(spent - t, (uint64_t) VARLINK_CALL_COST_MIN_NSEC);
+                t = spent;
+                u->virtual_nsec += cost;
+                if (user_limited(u))
+                        u->allowance_nsec = MAX(u->allowance_nsec - (int64_t) MIN(cost, VARLINK_CPU_MAX_NSEC),
+                                                -(int64_t) VARLINK_CPU_MAX_NSEC);
+                wait = USEC_INFINITY;
         }
 
-        if (s->ready)
+        if (!s->ready)
+                return 0;
+        if (wait != USEC_INFINITY)
+                throttle(s, wait);
+        else
                 (void) sd_event_source_set_enabled(s->dispatcher, SD_EVENT_ONESHOT);
         return 0;
 }
@@ -186,6 +277,10 @@ int varlink_dispatch_setup(VarlinkServer *s) {
 }
 
 void varlink_dispatch_done(VarlinkServer *s) {
-        assert(!s->users); /* every connection is gone */
+        while (s->users) {
+                assert(s->users->n_connections == 0); /* every connection is gone */
+                user_free(s->users);
+        }
         s->dispatcher = sd_event_source_disable_unref(s->dispatcher);
+        s->throttle = sd_event_source_disable_unref(s->throttle);
 }

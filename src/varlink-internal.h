@@ -5,6 +5,7 @@
  * socket and buffers), varlink-dispatch.c (which connection's call runs next) and varlink-call.c
  * (calls, method dispatch, org.varlink.service). Nothing else includes it. */
 
+#include "time-util.h"
 #include "varlink.h"
 
 typedef struct VarlinkListener VarlinkListener;
@@ -39,6 +40,8 @@ struct VarlinkServer {
         VarlinkUser *ready, *ready_tail; /* the UIDs with a call to run, in order of arrival */
         uint64_t virtual_nsec;        /* start of the call running or last run (varlink-dispatch.c) */
         sd_event_source *dispatcher;
+        sd_event_source *throttle;    /* wakes the dispatcher when a UID has allowance again */
+        uint64_t cpu_rate_nsec, cpu_burst_nsec; /* per second, 0: no limit */
 
         uint64_t idle_timeout_usec;
         size_t output_max;
@@ -89,7 +92,8 @@ struct VarlinkCall {
         void *close_userdata;
 };
 
-/* A UID's connections, and its place among those with calls to run. */
+/* A UID's connections, its place among those with calls to run, and its allowance of CPU
+ * time. Kept while it has connections, and then until its allowance is full again. */
 struct VarlinkUser {
         VarlinkServer *server;
         VarlinkUser *next, *prev;             /* in server->users */
@@ -98,7 +102,12 @@ struct VarlinkUser {
         size_t n_connections;
         VarlinkConnection *queue, *queue_tail; /* its connections with a call to run, in turn */
         uint64_t virtual_nsec;                /* CPU time its calls took, on the server's clock */
+        int64_t allowance_nsec;               /* CPU time it may still take; negative: in debt */
+        usec_t refilled_usec;                 /* CLOCK_MONOTONIC of the last refill */
 };
+
+/* Bounds the CPU time that allowances and costs are counted in (1000 s). */
+#define VARLINK_CPU_MAX_NSEC (1000ULL * 1000ULL * 1000ULL * 1000ULL)
 
 /* varlink-connection.c */
 /* Takes fd in all cases. */

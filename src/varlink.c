@@ -253,6 +253,8 @@ int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *use
         s->output_total_max = VARLINK_OUTPUT_TOTAL_MAX;
         s->connections_max = connections_max_for_fd_limit();
         s->priority = SD_EVENT_PRIORITY_NORMAL;
+        s->cpu_rate_nsec = VARLINK_UID_CPU_PER_SEC_NSEC;
+        s->cpu_burst_nsec = VARLINK_UID_CPU_BURST_NSEC;
 
         s->vendor = strdup(info->vendor ?: "");
         s->product = strdup(info->product ?: "");
@@ -351,6 +353,14 @@ int varlink_server_set_priority(VarlinkServer *s, int64_t priority) {
                         r = sd_event_source_set_priority(c->defer, priority);
         }
         return r;
+}
+
+void varlink_server_set_cpu_limit(VarlinkServer *s, uint64_t rate_nsec_per_sec, uint64_t burst_nsec) {
+        assert(s);
+        /* More than all of a CPU means nothing; the bounds keep varlink-dispatch.c's arithmetic
+         * from overflowing. */
+        s->cpu_rate_nsec = MIN(rate_nsec_per_sec, 1000ULL * 1000ULL * 1000ULL);
+        s->cpu_burst_nsec = MIN(burst_nsec, VARLINK_CPU_MAX_NSEC);
 }
 
 int varlink_server_set_groups(VarlinkServer *s, const gid_t *gids, size_t n) {

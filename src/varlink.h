@@ -72,6 +72,10 @@
 #define VARLINK_WAKEUP_NSEC (1000U * 1000U)
 /* Charged for every call however fast it was: handling its socket costs too. */
 #define VARLINK_CALL_COST_MIN_NSEC (10U * 1000U)
+/* The CPU time the calls of one UID other than root may take: 10% of a CPU, in bursts of up to
+ * 0.2 s (varlink_server_set_cpu_limit() changes it). The calls beyond wait, they are not refused. */
+#define VARLINK_UID_CPU_PER_SEC_NSEC (100ULL * 1000ULL * 1000ULL)
+#define VARLINK_UID_CPU_BURST_NSEC (200ULL * 1000ULL * 1000ULL)
 
 /* Groups whose membership varlink_call_peer_in_group() can tell. */
 #define VARLINK_GROUPS_MAX 8U
@@ -133,6 +137,10 @@ size_t varlink_server_connections(const VarlinkServer *s);
  * (priority + 1). Default SD_EVENT_PRIORITY_NORMAL. An owner whose own work must come first
  * gives the server a lower priority (a larger number) than that work. */
 int varlink_server_set_priority(VarlinkServer *s, int64_t priority);
+
+/* The CPU time per second that the calls of one UID other than root may take, and the most
+ * they may take at once after a pause; rate 0 means no limit. For UIDs that connect from now on. */
+void varlink_server_set_cpu_limit(VarlinkServer *s, uint64_t rate_nsec_per_sec, uint64_t burst_nsec);
 
 /* The groups (at most VARLINK_GROUPS_MAX) whose members varlink_call_peer_in_group() recognizes,
  * for connections accepted from now on. */

@@ -40,6 +40,7 @@ typedef struct State {
         unsigned since_tick, max_since_tick, ticks;
         /* Runs of a source that stands for the owner's own work (the journal). */
         unsigned busy_left, busy_runs;
+        unsigned burns_other; /* Burn calls of UIDs other than 0 */
 } State;
 
 typedef struct Fixture {
@@ -109,6 +110,25 @@ static int vl_echo(VarlinkCall *call, json_t *parameters, void *userdata) {
                 ASSERT_OK(sd_event_source_set_enabled(st->tick, SD_EVENT_ONESHOT));
         }
         return varlink_call_reply(call, json_incref(parameters));
+}
+
+static uint64_t thread_cpu_nsec(void) {
+        struct timespec ts;
+        ASSERT_OK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts));
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* Takes BURN_NSEC of CPU time, like an expensive method. */
+#define BURN_NSEC (2U * 1000U * 1000U)
+static int vl_burn(VarlinkCall *call, _unused_ json_t *parameters, void *userdata) {
+        State *st = userdata;
+        uint64_t until = thread_cpu_nsec() + BURN_NSEC;
+
+        while (thread_cpu_nsec() < until)
+                ;
+        if (varlink_call_peer_uid(call) != 0)
+                st->burns_other++;
+        return varlink_call_reply(call, NULL);
 }
 
 /* Replies which of the groups 4141, 4242, 4343, 5099 and 5555 the peer is in. */
@@ -241,6 +261,7 @@ static const VarlinkMethodEntry test_methods[] = {
         { "Broken", vl_broken },
         { "Forget", vl_forget },
         { "Groups", vl_groups },
+        { "Burn", vl_burn },
         {}
 };
 
@@ -914,6 +935,59 @@ TEST(unprivileged_message_max) {
         fixture_teardown(&f);
 }
 
+/* Whether the loop has nothing to do for a while: the server waits although calls are queued. */
+static bool loop_idle(Fixture *f) {
+        return sd_event_run(f->event, 5 * 1000) == 0;
+}
+
+TEST(cpu_allowance) {
+        static const char burn[] = "{\"method\":\"io.test.Test.Burn\"}";
+        Client *user, *root;
+        unsigned at_idle;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        /* 2.5 calls' worth at once, then one call per 0.4 s. */
+        varlink_server_set_cpu_limit(f.server, 5U * 1000U * 1000U, 5U * 1000U * 1000U);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        for (int i = 0; i < 6; i++)
+                ASSERT_TRUE(client_write(&f, user, burn, sizeof burn));
+        /* The burst is spent, the rest waits: not refused, not run. */
+        RUN_UNTIL(&f, f.state.burns_other > 0 && loop_idle(&f));
+        at_idle = f.state.burns_other;
+        fprintf(stderr, "  the loop went idle after %u of UID 1000's 6 calls\n", at_idle);
+        ASSERT_LT(at_idle, 6);
+        ASSERT_UINT_EQ(count_replies(user), at_idle);
+
+        /* Root has no limit and is served meanwhile. */
+        for (int i = 0; i < 6; i++)
+                ASSERT_TRUE(client_write(&f, root, burn, sizeof burn));
+        RUN_UNTIL(&f, count_replies(root) == 6);
+        ASSERT_LT(f.state.burns_other, 6);
+
+        /* UID 1000 gets the rest in time, and reconnecting does not refill its allowance: its
+         * next call, on a new connection, waits too. */
+        RUN_UNTIL(&f, count_replies(user) == 6);
+        user = client_free(user);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        ASSERT_TRUE(client_write(&f, user, burn, sizeof burn));
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 2 && loop_idle(&f));
+        ASSERT_UINT_EQ(f.state.burns_other, 6);
+        RUN_UNTIL(&f, count_replies(user) == 1);
+
+        client_free(user);
+        client_free(root);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
 static void assert_groups(Fixture *f, Client *c, const char *expected) {
         assert_reply(call(f, c, "{\"method\":\"io.test.Test.Groups\"}"), expected);
 }
@@ -1330,6 +1404,7 @@ int main(void) {
         RUN(fair_between_uids);
         RUN(peer_groups);
         RUN(unprivileged_message_max);
+        RUN(cpu_allowance);
         RUN(input_during_call);
         RUN(large_message);
         RUN(garbage);
