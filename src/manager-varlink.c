@@ -531,7 +531,8 @@ int manager_setup_varlink(Manager *m) {
                 return log_error_errno(r, "Failed to set up the varlink server: %m");
         r = varlink_server_add_interface(m->varlink, &manager_interface);
         if (r >= 0)
-                r = varlink_server_set_priority(m->varlink, MANAGER_PRIORITY_VARLINK);
+                r = varlink_server_set_priorities(m->varlink, MANAGER_PRIORITY_VARLINK_SOCKETS,
+                                                  MANAGER_PRIORITY_VARLINK_CALLS);
         if (r >= 0)
                 r = resolve_reader_groups(m);
         if (r < 0)

@@ -53,12 +53,16 @@
  * judged as it is. */
 #define MANAGER_INCOMPLETE_TRIES 100U
 
-/* Event priorities: the journal and nftables come first (SD_EVENT_PRIORITY_NORMAL: the journal's
- * wakeups and eager reads, signals, timers, nft monitoring), then a backlog's next batch, then
- * varlink clients, whose calls run one lower still (varlink.h): no local user can delay a ban,
- * and clients are served whenever the journal has nothing to do. */
+/* Event priorities. The journal and nftables come first (SD_EVENT_PRIORITY_NORMAL: the journal's
+ * wakeups and eager reads, signals, timers, nft monitoring), and with them the varlink sockets,
+ * whose work is bounded per wakeup and runs no call; then a backlog's next batch; then varlink
+ * calls. So that clients are still answered while the journal keeps the loop busy (a backlog,
+ * or a flood that journald writes as fast as it is read), one slice of calls runs after each
+ * batch that read entries (varlink_server_dispatch(): a millisecond, the batch's bans already in
+ * the kernel). No local user can delay a ban by more than that. */
+#define MANAGER_PRIORITY_VARLINK_SOCKETS SD_EVENT_PRIORITY_NORMAL
 #define MANAGER_PRIORITY_BACKLOG (SD_EVENT_PRIORITY_NORMAL + 1)
-#define MANAGER_PRIORITY_VARLINK (SD_EVENT_PRIORITY_NORMAL + 2)
+#define MANAGER_PRIORITY_VARLINK_CALLS (SD_EVENT_PRIORITY_NORMAL + 2)
 
 /* Whose varlink calls may reveal client addresses (failures, bans, Monitor()): root's and those
  * of members of the groups that may read the system journal, where the addresses come from. */

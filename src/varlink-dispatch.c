@@ -217,7 +217,7 @@ static void throttle(VarlinkServer *s, usec_t wait) {
 
         r = event_reset_time(s->event, &s->throttle, CLOCK_MONOTONIC, wait, 0, true, on_throttle, s);
         if (r >= 0)
-                r = sd_event_source_set_priority(s->throttle, s->priority + 1);
+                r = sd_event_source_set_priority(s->throttle, s->call_priority);
         if (r < 0) {
                 /* Better to serve too much than to leave clients waiting forever. */
                 log_debug_errno(r, "Failed to arm the varlink throttle, serving on: %m");
@@ -225,10 +225,13 @@ static void throttle(VarlinkServer *s, usec_t wait) {
         }
 }
 
-static int on_dispatch(_unused_ sd_event_source *source, void *userdata) {
-        VarlinkServer *s = userdata;
+/* Runs one slice of calls: at most VARLINK_CALLS_PER_WAKEUP, and no more once they took
+ * VARLINK_WAKEUP_NSEC. Then the dispatcher is armed for the next slice, or the throttle. */
+static void dispatch_slice(VarlinkServer *s) {
         uint64_t start = cpu_nsec(), t = start;
         usec_t now = now_monotonic(), wait = USEC_INFINITY;
+
+        s->dispatching = true;
 
         for (unsigned n = 0; s->ready && n < VARLINK_CALLS_PER_WAKEUP && t - start < VARLINK_WAKEUP_NSEC; n++) {
                 VarlinkUser *u = next_user(s, now, &wait);
@@ -254,14 +257,25 @@ static int on_dispatch(_unused_ sd_event_source *source, void *userdata) {
                                                 -(int64_t) VARLINK_CPU_MAX_NSEC);
                 wait = USEC_INFINITY;
         }
+        s->dispatching = false;
 
         if (!s->ready)
-                return 0;
+                return;
         if (wait != USEC_INFINITY)
                 throttle(s, wait);
         else
                 (void) sd_event_source_set_enabled(s->dispatcher, SD_EVENT_ONESHOT);
+}
+
+static int on_dispatch(_unused_ sd_event_source *source, void *userdata) {
+        dispatch_slice(userdata);
         return 0;
+}
+
+void varlink_server_dispatch(VarlinkServer *s) {
+        /* Not from inside a call: whatever a method does, calls do not nest. */
+        if (s && s->ready && !s->dispatching)
+                dispatch_slice(s);
 }
 
 int varlink_dispatch_setup(VarlinkServer *s) {
@@ -272,7 +286,7 @@ int varlink_dispatch_setup(VarlinkServer *s) {
                 return r;
         r = sd_event_source_set_enabled(s->dispatcher, SD_EVENT_OFF);
         if (r >= 0)
-                r = sd_event_source_set_priority(s->dispatcher, s->priority + 1);
+                r = sd_event_source_set_priority(s->dispatcher, s->call_priority);
         return r;
 }
 

@@ -32,7 +32,7 @@ struct VarlinkServer {
         VarlinkConnection *connections;
         size_t n_connections, connections_max;
 
-        int64_t priority;             /* of the sockets; the dispatcher's is one lower */
+        int64_t priority, call_priority; /* of the sockets; of the dispatcher */
         gid_t groups[VARLINK_GROUPS_MAX];
         size_t n_groups;
 
@@ -40,6 +40,7 @@ struct VarlinkServer {
         VarlinkUser *ready, *ready_tail; /* the UIDs with a call to run, in order of arrival */
         uint64_t virtual_nsec;        /* start of the call running or last run (varlink-dispatch.c) */
         sd_event_source *dispatcher;
+        bool dispatching;             /* in dispatch_slice(): varlink_server_dispatch() does nothing */
         sd_event_source *throttle;    /* wakes the dispatcher when a UID has allowance again */
         uint64_t cpu_rate_nsec, cpu_burst_nsec; /* per second, 0: no limit */
 

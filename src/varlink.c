@@ -253,6 +253,7 @@ int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *use
         s->output_total_max = VARLINK_OUTPUT_TOTAL_MAX;
         s->connections_max = connections_max_for_fd_limit();
         s->priority = SD_EVENT_PRIORITY_NORMAL;
+        s->call_priority = SD_EVENT_PRIORITY_NORMAL + 1;
         s->cpu_rate_nsec = VARLINK_UID_CPU_PER_SEC_NSEC;
         s->cpu_burst_nsec = VARLINK_UID_CPU_BURST_NSEC;
 
@@ -337,20 +338,23 @@ void varlink_server_set_output_max(VarlinkServer *s, size_t bytes) {
         s->output_max = bytes;
 }
 
-int varlink_server_set_priority(VarlinkServer *s, int64_t priority) {
+int varlink_server_set_priorities(VarlinkServer *s, int64_t sockets, int64_t calls) {
         int r;
 
         assert(s);
-        if (priority >= SD_EVENT_PRIORITY_IDLE)
-                return -ERANGE; /* the dispatcher needs one below */
-        s->priority = priority;
-        r = sd_event_source_set_priority(s->dispatcher, priority + 1);
+        if (calls < sockets)
+                return -EINVAL;
+        s->priority = sockets;
+        s->call_priority = calls;
+        r = sd_event_source_set_priority(s->dispatcher, calls);
+        if (r >= 0 && s->throttle)
+                r = sd_event_source_set_priority(s->throttle, calls);
         for (VarlinkListener *l = s->listeners; l && r >= 0; l = l->next)
-                r = sd_event_source_set_priority(l->source, priority);
+                r = sd_event_source_set_priority(l->source, sockets);
         for (VarlinkConnection *c = s->connections; c && r >= 0; c = c->next) {
-                r = sd_event_source_set_priority(c->io, priority);
+                r = sd_event_source_set_priority(c->io, sockets);
                 if (r >= 0)
-                        r = sd_event_source_set_priority(c->defer, priority);
+                        r = sd_event_source_set_priority(c->defer, sockets);
         }
         return r;
 }

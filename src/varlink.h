@@ -64,8 +64,8 @@
  * others have had as much. The connections of one UID take turns among themselves. Per wakeup
  * the dispatcher runs at most VARLINK_CALLS_PER_WAKEUP calls and stops once they took
  * VARLINK_WAKEUP_NSEC of CPU time, then yields to every other event source that is ready; it runs
- * one priority below the sockets (varlink_server_set_priority()), so that new connections and
- * input are taken in while calls wait. A UID's waiting calls are bounded by its connections
+ * at a priority below the sockets' (varlink_server_set_priorities()), so that new connections
+ * and input are taken in while calls wait. A UID's waiting calls are bounded by its connections
  * (VARLINK_CONNECTIONS_PER_UID_MAX) times the input buffered per connection (one message's
  * maximum). */
 #define VARLINK_CALLS_PER_WAKEUP 16U
@@ -133,10 +133,17 @@ int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
 
 size_t varlink_server_connections(const VarlinkServer *s);
 
-/* The priority of the sockets' event sources; the dispatcher that runs calls gets the one below
- * (priority + 1). Default SD_EVENT_PRIORITY_NORMAL. An owner whose own work must come first
- * gives the server a lower priority (a larger number) than that work. */
-int varlink_server_set_priority(VarlinkServer *s, int64_t priority);
+/* The priorities of the sockets' event sources (accepting, reading, writing: cheap and bounded
+ * per wakeup) and of the dispatcher that runs calls (calls >= sockets; default
+ * SD_EVENT_PRIORITY_NORMAL and one below). An owner whose own work must come first gives the
+ * calls, or both, a lower priority (a larger number) than that work. */
+int varlink_server_set_priorities(VarlinkServer *s, int64_t sockets, int64_t calls);
+
+/* Runs one slice of the calls that wait (as the dispatcher does when it gets its turn) now: for
+ * an owner whose own work keeps the dispatcher's priority busy for long, so that clients are
+ * still answered between its steps. Does nothing for NULL, from inside a call, nor for UIDs that
+ * have run out of CPU time. */
+void varlink_server_dispatch(VarlinkServer *s);
 
 /* The CPU time per second that the calls of one UID other than root may take, and the most
  * they may take at once after a pause; rate 0 means no limit. For UIDs that connect from now on. */

@@ -40,6 +40,9 @@ typedef struct State {
         unsigned since_tick, max_since_tick, ticks;
         /* Runs of a source that stands for the owner's own work (the journal). */
         unsigned busy_left, busy_runs;
+        /* The same work that lets one slice of calls run before each of its steps. */
+        VarlinkServer *server;
+        unsigned backlog_left, in_steps, max_in_step;
         unsigned burns_other; /* Burn calls of UIDs other than 0 */
 } State;
 
@@ -735,13 +738,28 @@ static int on_busy(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+static int on_backlog(sd_event_source *s, void *userdata) {
+        State *st = userdata;
+        unsigned before = st->echo_calls;
+
+        varlink_server_dispatch(st->server);
+        st->in_steps += st->echo_calls - before;
+        st->max_in_step = MAX(st->max_in_step, st->echo_calls - before);
+        if (--st->backlog_left > 0)
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
 TEST(priority_and_budget) {
         Client *c[4];
-        sd_event_source *busy = NULL;
+        sd_event_source *busy = NULL, *backlog = NULL;
         Fixture f;
 
         fixture_setup(&f, 0, 0);
-        ASSERT_OK(varlink_server_set_priority(f.server, SD_EVENT_PRIORITY_NORMAL + 2));
+        /* As vpopguardd has them: sockets, then the owner's work, then calls. */
+        ASSERT_EQ(varlink_server_set_priorities(f.server, SD_EVENT_PRIORITY_NORMAL + 3, SD_EVENT_PRIORITY_NORMAL + 1),
+                  -EINVAL);
+        ASSERT_OK(varlink_server_set_priorities(f.server, SD_EVENT_PRIORITY_NORMAL + 1, SD_EVENT_PRIORITY_NORMAL + 3));
         for (size_t i = 0; i < ELEMENTSOF(c); i++)
                 c[i] = client_new(&f);
 
@@ -753,7 +771,7 @@ TEST(priority_and_budget) {
         run_until_quiet(&f);
         ASSERT_UINT_EQ(f.state.echo_calls, 0);
         ASSERT_OK(sd_event_add_defer(f.event, &busy, on_busy, &f.state));
-        ASSERT_OK(sd_event_source_set_priority(busy, SD_EVENT_PRIORITY_NORMAL + 1));
+        ASSERT_OK(sd_event_source_set_priority(busy, SD_EVENT_PRIORITY_NORMAL + 2));
         f.state.busy_left = 50;
         varlink_call_set_close_callback(f.state.held, NULL, NULL);
         ASSERT_OK(varlink_call_reply(f.state.held, NULL));
@@ -777,8 +795,23 @@ TEST(priority_and_budget) {
         ASSERT_TRUE(f.state.max_since_tick >= 1);
         ASSERT_LE(f.state.max_since_tick, VARLINK_CALLS_PER_WAKEUP);
         ASSERT_GE(f.state.ticks, 200 / VARLINK_CALLS_PER_WAKEUP);
-
         f.state.tick = sd_event_source_disable_unref(f.state.tick);
+
+        /* Work that yields one slice of calls per step (like a backlog of the journal): the calls
+         * are answered while it lasts, a slice at a time, and only there. */
+        f.state.server = f.server;
+        ASSERT_OK(sd_event_add_defer(f.event, &backlog, on_backlog, &f.state));
+        ASSERT_OK(sd_event_source_set_priority(backlog, SD_EVENT_PRIORITY_NORMAL + 2));
+        f.state.backlog_left = 1000;
+        send_echoes(&f, c, ELEMENTSOF(c), 50);
+        RUN_UNTIL(&f, f.state.echo_calls == 500);
+        ASSERT_TRUE(f.state.backlog_left > 0);
+        ASSERT_UINT_EQ(f.state.in_steps, 200);
+        ASSERT_TRUE(f.state.max_in_step >= 1);
+        ASSERT_LE(f.state.max_in_step, VARLINK_CALLS_PER_WAKEUP);
+        RUN_UNTIL(&f, f.state.backlog_left == 0);
+
+        backlog = sd_event_source_disable_unref(backlog);
         busy = sd_event_source_disable_unref(busy);
         for (size_t i = 0; i < ELEMENTSOF(c); i++)
                 client_free(c[i]);
