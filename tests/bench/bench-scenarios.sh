@@ -144,22 +144,26 @@ flood_start() { # NAME
 }
 
 flood_stop() { # SCENARIO TARGET NAME
-        local replies min
+        local replies closed min cpu
+        cpu=$(cpu_ticks "$FLOOD_PID")
         : >"${FLOOD_SOCKET%/*}/stop"
         wait_until 60 vg_pid_exited "$FLOOD_PID" || error "$1" "$2" "the varlink flood did not stop"
         vg_kill "$FLOOD_PID" 1
-        read -r _ replies _ _ _ _ _ min < <(grep '^replies ' "$T/flood-$3.log") ||
+        read -r _ replies _ _ _ closed _ min < <(grep '^replies ' "$T/flood-$3.log") ||
                 { error "$1" "$2" "the varlink flood failed: $(tail -n 3 "$T/flood-$3.log")"; return; }
         record "$1" "$2" flood_replies "$replies"
+        record "$1" "$2" flood_connections_closed "$closed"
+        record "$1" "$2" flood_cpu_ms "$(calc "$cpu * 1000 / $CLK_TCK")"
         record "$1" "$2" flood_min_replies_per_connection "$min"
         ((min > 0)) || error "$1" "$2" "a connection of the varlink flood got no reply"
 }
 
 # contended-R-VARIANT: the live attack at R failures/s (nothing but failures) with nobody else
 # on the varlink socket (alone), while UID 1000 without groups asks what anybody may (plain:
-# GetStatus, the interface description, 8 KiB messages as slow to parse as JSON gets), and while
+# GetStatus, the interface description, 8 KiB messages as slow to parse as JSON gets), while
 # UID 1000 in systemd-journal asks for the lists that grow with the attack (journal: ListBans,
-# ListFailures, GetStatus).
+# ListFailures, GetStatus), and while UID 1000 sends what was worst before issue #11 (regex:
+# GetStatus and 64 KiB TestMessage() calls that run into PCRE2's match limit).
 scenario_contended() {
         local rate=1000 attackers run variant journal_gid
         attackers=$((rate * CONTENDED_SECONDS / 3))
@@ -172,11 +176,12 @@ scenario_contended() {
         chmod 0755 "${FLOOD_SOCKET%/*}"
         chmod 0644 "${FLOOD_SOCKET%/*}/varlink-flood.py"
         for ((run = 1; run <= REPEAT; run++)); do
-                for variant in alone plain journal; do
+                for variant in alone plain journal regex; do
                         case $variant in
                         alone) FLOOD_KINDS= FLOOD_GROUPS= ;;
                         plain) FLOOD_KINDS="status describe parse" FLOOD_GROUPS=--clear-groups ;;
                         journal) FLOOD_KINDS="bans failures status" FLOOD_GROUPS=--groups=$journal_gid ;;
+                        regex) FLOOD_KINDS="status regex" FLOOD_GROUPS=--clear-groups ;;
                         esac
                         follow_once "contended-$rate-$variant" vpopguardd "$rate" "$run" --seed="$run" \
                                 --attackers="$attackers" --failures=3 --cluster="$rate" --noise=0 --successes=0 \

@@ -17,7 +17,8 @@
 #   memory    RssAnon with many tracked addresses -> bytes per tracked address
 #   contended-1000-V  live-style latency of 1000 failures/s (nothing else), alone (V = alone) and
 #             while 64 connections of UID 1000 pipeline varlink calls (plain: what anybody may
-#             ask; journal: as a member of systemd-journal, ListBans and ListFailures)
+#             ask; journal: as a member of systemd-journal, ListBans and ListFailures; regex:
+#             64 KiB TestMessage calls, the worst before issue #11)
 # It prints a table and writes the results as JSON. It exits non-zero if any result is wrong
 # (a missed or extra ban, a target that did not finish), never because of timing.
 #

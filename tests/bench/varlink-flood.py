@@ -14,6 +14,10 @@
 #             as slow to parse as JSON gets ("[],[],..."); refused after parsing
 #   bans      ListBans(): the largest reply, for members of systemd-journal or adm
 #   failures  ListFailures()
+#   regex     TestMessage() of a 64 KiB MESSAGE that runs the shipped jail's regular expressions
+#             into PCRE2's match limit: the worst call before TestMessage became root's, and
+#             before messages of other users were limited to 8 KiB (now the daemon hangs up
+#             after 8 KiB)
 #
 # Prints "ready" once every connection had a reply, and at the end
 #   "replies N errors E closed C min M"
@@ -45,12 +49,19 @@ def parse_bomb():
     return head + b"[]," * n + tail
 
 
+def regex_bomb():
+    text = "vchkpw-pop3: invalid user/domain characters " + ":" * (64 * 1024 - 100)
+    return message("io.vpopguard.Manager.TestMessage",
+                   {"message": text, "fields": {"SYSLOG_IDENTIFIER": "vpopmail", "_UID": "0"}})
+
+
 KINDS = {
     "status": message("io.vpopguard.Manager.GetStatus"),
     "describe": message("org.varlink.service.GetInterfaceDescription", {"interface": "io.vpopguard.Manager"}),
     "parse": parse_bomb(),
     "bans": message("io.vpopguard.Manager.ListBans"),
     "failures": message("io.vpopguard.Manager.ListFailures"),
+    "regex": regex_bomb(),
 }
 EXPECTED_ERRORS = (b'"error":"io.vpopguard.Manager.PermissionDenied"', b'"error":"org.varlink.service.InvalidParameter"')
 
