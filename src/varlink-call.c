@@ -153,6 +153,25 @@ int varlink_call_reply(VarlinkCall *c, json_t *parameters) {
         return call_end(c, NULL, parameters);
 }
 
+int varlink_call_reply_text(VarlinkCall *c, const char *parameters) {
+        VarlinkConnection *conn;
+        int r = 0;
+
+        assert(c);
+        assert(parameters);
+
+        if (c->ended)
+                return -EALREADY;
+        conn = c->connection;
+        if (!conn)
+                return -ENOTCONN;
+        c->ended = true;
+        if (!c->oneway)
+                r = varlink_connection_send_text(conn, (const char *[]) { "{\"parameters\":", parameters, "}" }, 3);
+        varlink_connection_end_call(conn);
+        return r;
+}
+
 int varlink_call_error(VarlinkCall *c, const char *error, json_t *parameters) {
         assert(error && *error);
         return call_end(c, error, parameters);

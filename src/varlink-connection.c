@@ -186,16 +186,21 @@ static int on_dump(const char *buffer, size_t size, void *userdata) {
         return 0;
 }
 
-int varlink_connection_send(VarlinkConnection *c, json_t *message) {
+/* Appends message, serialized, or else the text of parts, then the NUL terminator; all straight
+ * into the output buffer. */
+static int connection_send(VarlinkConnection *c, json_t *message, const char * const *parts, size_t n_parts) {
         DumpContext d = { .connection = c };
         size_t pending = c->out_end - c->out_start;
+        bool ok;
         int r;
 
         if (c->failed)
                 return -ENOTCONN;
 
-        /* Serialized straight into the output buffer, then the NUL terminator. */
-        if (json_dump_callback(message, on_dump, &d, JSON_COMPACT) < 0 || on_dump("", 1, &d) < 0) {
+        ok = !message || json_dump_callback(message, on_dump, &d, JSON_COMPACT) >= 0;
+        for (size_t i = 0; ok && i < n_parts; i++)
+                ok = on_dump(parts[i], strlen(parts[i]), &d) >= 0;
+        if (!ok || on_dump("", 1, &d) < 0) {
                 c->server->output_pending -= c->out_end - (c->out_start + pending);
                 c->out_end = c->out_start + pending; /* drop the partial message */
                 log_debug("Varlink client (pid %d): %s, disconnecting.", (int) c->pid,
@@ -209,6 +214,14 @@ int varlink_connection_send(VarlinkConnection *c, json_t *message) {
                 return r;
         connection_update_events(c);
         return 0;
+}
+
+int varlink_connection_send(VarlinkConnection *c, json_t *message) {
+        return connection_send(c, message, NULL, 0);
+}
+
+int varlink_connection_send_text(VarlinkConnection *c, const char * const *parts, size_t n_parts) {
+        return connection_send(c, NULL, parts, n_parts);
 }
 
 static void connection_check(VarlinkConnection *c);

@@ -7,7 +7,8 @@
 #include "varlink-internal.h"
 
 /* Which call runs next (see "Who runs next" in varlink.h). The only place that runs calls is
- * on_dispatch(); everything else only queues connections.
+ * dispatch_slice(), from the dispatcher's event source or varlink_server_dispatch(); everything
+ * else only queues connections.
  *
  * Start-time fair queuing: every UID has a virtual time, the CPU time its calls took. The next
  * call is that of the waiting UID with the smallest virtual time; a UID that starts waiting
@@ -17,8 +18,8 @@
  * On top of that, every UID but root has an allowance of CPU time (varlink_server_set_cpu_limit()):
  * it grows at a fixed rate up to a burst, each call is paid from it, and a UID that has run out
  * waits until it has some again, even if nothing else is to be done. However many calls a local
- * user sends, they cost the daemon a bounded share of a CPU, and leave the rest to journald and
- * the journal, which run in other processes or at other priorities than this. */
+ * user sends, the owner spends a bounded share of a CPU on them: priorities order the owner's own
+ * work, but only this leaves CPU time to the processes it depends on (for vpopguardd, journald). */
 
 static uint64_t cpu_nsec(void) {
         struct timespec ts;

@@ -119,6 +119,8 @@ VarlinkConnection *varlink_connection_free(VarlinkConnection *c);
 /* Queues message (with its NUL) and tries to send it. On failure the connection is marked
  * failed and closed later from the event loop: -ENOBUFS over the output cap, else -errno. */
 int varlink_connection_send(VarlinkConnection *c, json_t *message);
+/* The same for a message given as text, in parts that are sent one after the other. */
+int varlink_connection_send_text(VarlinkConnection *c, const char * const *parts, size_t n_parts);
 /* Schedules closing from the event loop; safe from anywhere, including method handlers. */
 void varlink_connection_fail(VarlinkConnection *c);
 /* The call in progress ended: drop our reference and queue the next buffered call, if any. */

@@ -176,6 +176,10 @@ bool varlink_call_is_oneway(const VarlinkCall *c);
  * a close callback: a failed connection is closed from the event loop, so they are safe to use
  * while iterating the owner's list of calls. */
 int varlink_call_reply(VarlinkCall *c, json_t *parameters);
+/* The same with the parameters given as the text of a JSON object, which the caller vouches for
+ * (e.g. it formatted every value itself): large replies are written much faster as text than
+ * built as objects and serialized, and a call runs in one piece. */
+int varlink_call_reply_text(VarlinkCall *c, const char *parameters);
 /* Sends one reply with "continues": true and keeps the call open; only for calls with "more".
  * Steals the reference to parameters. -ENOBUFS if the client does not read fast enough (the
  * connection is then closed). */
