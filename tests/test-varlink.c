@@ -134,6 +134,26 @@ static int vl_burn(VarlinkCall *call, _unused_ json_t *parameters, void *userdat
         return varlink_call_reply(call, NULL);
 }
 
+/* {"n": N}: a reply written as text, with a list of N numbers. */
+static int vl_text(VarlinkCall *call, json_t *parameters, _unused_ void *userdata) {
+        json_int_t n = json_integer_value(json_object_get(parameters, "n"));
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        int r;
+
+        ASSERT_TRUE(f);
+        fputs("{\"list\":[", f);
+        for (json_int_t i = 0; i < n; i++)
+                fprintf(f, "%s%lld", i > 0 ? "," : "", (long long) i);
+        fputs("]}", f);
+        ASSERT_EQ(fclose(f), 0);
+        r = varlink_call_reply_text(call, text);
+        ASSERT_EQ(varlink_call_reply_text(call, text), -EALREADY);
+        free(text);
+        return r == -ENOBUFS ? 0 : r;
+}
+
 /* Replies which of the groups 4141, 4242, 4343, 5099 and 5555 the peer is in. */
 static int vl_groups(VarlinkCall *call, _unused_ json_t *parameters, _unused_ void *userdata) {
         static const gid_t candidates[] = { 4141, 4242, 4343, 5099, 5555 };
@@ -265,6 +285,7 @@ static const VarlinkMethodEntry test_methods[] = {
         { "Forget", vl_forget },
         { "Groups", vl_groups },
         { "Burn", vl_burn },
+        { "Text", vl_text },
         {}
 };
 
@@ -1021,6 +1042,35 @@ TEST(cpu_allowance) {
         fixture_teardown(&f);
 }
 
+TEST(reply_text) {
+        Client *c, *other;
+        json_t *m;
+        Fixture f;
+
+        fixture_setup(&f, 0, 64 * 1024);
+        c = client_new(&f);
+        other = client_new(&f);
+
+        /* What the client gets is an ordinary reply, in order with the others. */
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":3}}");
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":0},\"oneway\":true}");
+        client_send(&f, c, "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"after\":1}}");
+        assert_reply(client_next(&f, c), "{\"list\":[0,1,2]}");
+        assert_reply(client_next(&f, c), "{\"after\":1}");
+
+        /* The output cap holds for text too: 100000 numbers are more than 64 KiB. */
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":100000}}");
+        RUN_UNTIL(&f, client_disconnected(c));
+        m = call(&f, other, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":1000}}");
+        ASSERT_UINT_EQ(json_array_size(json_object_get(json_object_get(m, "parameters"), "list")), 1000);
+        json_decref(m);
+
+        client_free(c);
+        client_free(other);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
 static void assert_groups(Fixture *f, Client *c, const char *expected) {
         assert_reply(call(f, c, "{\"method\":\"io.test.Test.Groups\"}"), expected);
 }
@@ -1438,6 +1488,7 @@ int main(void) {
         RUN(peer_groups);
         RUN(unprivileged_message_max);
         RUN(cpu_allowance);
+        RUN(reply_text);
         RUN(input_during_call);
         RUN(large_message);
         RUN(garbage);
