@@ -178,7 +178,7 @@ scenario_contended() {
         for ((run = 1; run <= REPEAT; run++)); do
                 for variant in alone plain journal regex; do
                         case $variant in
-                        alone) FLOOD_KINDS= FLOOD_GROUPS= ;;
+                        alone) FLOOD_KINDS='' FLOOD_GROUPS='' ;;
                         plain) FLOOD_KINDS="status describe parse" FLOOD_GROUPS=--clear-groups ;;
                         journal) FLOOD_KINDS="bans failures status" FLOOD_GROUPS=--groups=$journal_gid ;;
                         regex) FLOOD_KINDS="status regex" FLOOD_GROUPS=--clear-groups ;;

@@ -153,19 +153,19 @@ call() { # IDENTITY METHOD [PARAMETERS]: prints the summary line
 }
 
 # Monitor: allowed callers wait for an event, which a probe ban by root brings about.
+monitor_answered() { # OUT: the call's summary is there; else a probe ban once it was sent
+        [[ -s $1 ]] && return 0
+        if grep -q waiting "$1.err"; then
+                "$ctl" ban 203.0.113.99 --time=1min >/dev/null || vg_fail "probe ban failed"
+                "$ctl" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
+        fi
+        return 1
+}
 monitor() { # IDENTITY
         local out=$tmp/monitor-$1 p
         as "$1" /usr/bin/python3 "$run/call.py" "$sock" "$M.Monitor" >"$out" 2>"$out.err" &
         p=$!
-        produced() {
-                [[ -s $out ]] && return 0
-                if grep -q waiting "$out.err"; then
-                        "$ctl" ban 203.0.113.99 --time=1min >/dev/null || vg_fail "probe ban failed"
-                        "$ctl" unban 203.0.113.99 >/dev/null || vg_fail "probe unban failed"
-                fi
-                return 1
-        }
-        vg_poll 60 produced
+        vg_poll 60 monitor_answered "$out"
         wait "$p" || vg_fail "Monitor as $1: $(cat "$out.err")"
         cat "$out"
 }
@@ -231,10 +231,10 @@ vg_assert_eq 1 "$(grep -c 'Reloading configuration' "$tmp/daemon.log")" "reloads
 
 # --- vpopguardctl as the user sees it.
 ctl_as() { # IDENTITY WANT-RC ARGS...
-        local id=$1 want=$2 rc=0
+        local id=$1 want_rc=$2 rc=0
         shift 2
         as "$id" "$run/vpopguardctl" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-        vg_assert_eq "$want" "$rc" "vpopguardctl $* as $id ($(cat "$tmp/out" "$tmp/err"))"
+        vg_assert_eq "$want_rc" "$rc" "vpopguardctl $* as $id ($(cat "$tmp/out" "$tmp/err"))"
 }
 ctl_as u1000 0 status
 grep -qxF 'Cursor:           - (shown to root, systemd-journal and adm only)' "$tmp/out" ||
