@@ -115,7 +115,9 @@ int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
                 fprintf(f, "Uptime:           %s (since %s)\n",
                         ctl_format_span(span, now > started ? now - started : 0),
                         format_time(buf, started, true));
-        fprintf(f, "Cursor:           %s\n", get_string(reply, "cursor") ?: "none yet");
+        /* The daemon sends no cursor before the first entry, nor to who may not read the journal. */
+        fprintf(f, "Cursor:           %s\n", get_string(reply, "cursor") ?:
+                get_int(reply, "entriesRead") > 0 ? "- (shown to root, systemd-journal and adm only)" : "none yet");
         fprintf(f, "Entries read:     %lld\n", get_int(reply, "entriesRead"));
         fprintf(f, "Entries matched:  %lld\n", get_int(reply, "entriesMatched"));
         /* Rare (vpopguardd(8), JOURNAL ENTRIES BEING WRITTEN): shown only when there were some. */

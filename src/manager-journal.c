@@ -166,10 +166,10 @@ int manager_attach_journal(Manager *m, ManagerJournal *prepared) {
         r = sd_event_add_defer(m->event, &m->journal_continue, on_journal_continue, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule journal processing: %m");
-        /* A backlog's next batch yields to everything else that is ready (varlink clients,
-         * signals): a defer source keeps the pending iteration it first got, so at equal priority
-         * it would win every turn until the backlog is done. */
-        r = sd_event_source_set_priority(m->journal_continue, SD_EVENT_PRIORITY_NORMAL + 1);
+        /* A backlog's next batch yields to everything else that is ready but varlink calls (a
+         * defer source keeps the pending iteration it first got, so at equal priority it would
+         * win every turn until the backlog is done). */
+        r = sd_event_source_set_priority(m->journal_continue, MANAGER_PRIORITY_BACKLOG);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule journal processing: %m");
         /* Process what is already there right away (the backlog since the cursor). */
@@ -431,6 +431,10 @@ int manager_process_journal(Manager *m) {
                 if (m->options.follow)
                         schedule_eager_read(m);
         }
+        /* Calls wait while the journal keeps us busy, but one slice of them follows each batch
+         * (see MANAGER_PRIORITY_VARLINK_CALLS). */
+        if (n > 0)
+                varlink_server_dispatch(m->varlink);
         return r;
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <grp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -7,9 +8,16 @@
 #include "manager-varlink.h"
 #include "manager.h"
 
-/* io.vpopguard.Manager: every method validates its parameters against a table first, checks
- * the caller where it changes something (UID 0 only), then acts through the same manager
- * functions the journal path uses. Reading methods are open to every local user. */
+/* io.vpopguard.Manager: every method validates its parameters against a table first, then
+ * checks the caller, then acts through the same manager functions the journal path uses.
+ *
+ * Who may do what. The addresses of clients that failed to log in are what journald shows only
+ * to root and the groups systemd-journal and adm: ListBans(), ListFailures() and Monitor()
+ * serve those (peer_reads_journal()), and GetStatus() leaves out its one datum about an entry,
+ * the cursor, for everybody else; its counters are open to all. Changes (Ban, Unban, Reload)
+ * are root's, and so is TestMessage(): it would let anybody probe IgnoreAddress= and make the
+ * daemon run regular expressions on 64 KiB messages of their choosing; other users run
+ * `vpopguardctl test`, which judges the message itself from the configuration files. */
 
 #define ERROR_PREFIX MANAGER_VARLINK_INTERFACE "."
 
@@ -33,8 +41,77 @@ static json_int_t json_int_clamp(uint64_t v) {
         return v > (uint64_t) INT64_MAX ? (json_int_t) INT64_MAX : (json_int_t) v;
 }
 
+/* The lists that grow with an attack (ListBans, ListFailures) are written as text: built as
+ * jansson objects and serialized they cost ten times as much, and a call runs in one piece
+ * while the journal waits. No string here needs escaping: addresses the daemon formatted, jail
+ * names ([A-Za-z0-9_.-], checked by the configuration and the state file), constant words. */
+typedef struct ListText {
+        FILE *f;
+        char *text;
+        size_t size;
+        bool first;
+} ListText;
+
+static int list_text_begin(ListText *t, const char *name) {
+        *t = (ListText) { .first = true };
+        t->f = open_memstream(&t->text, &t->size);
+        if (!t->f)
+                return -ENOMEM;
+        fprintf(t->f, "{\"%s\":[", name);
+        return 0;
+}
+
+/* Starts the next element. */
+static FILE *list_text_next(ListText *t) {
+        if (!t->first)
+                fputc(',', t->f);
+        t->first = false;
+        return t->f;
+}
+
+/* Ends the call with the list as its reply. */
+static int list_text_reply(VarlinkCall *call, ListText *t) {
+        int r;
+
+        fputs("]}", t->f);
+        r = ferror(t->f) ? -ENOMEM : 0;
+        if (fclose(t->f) != 0)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = varlink_call_reply_text(call, t->text);
+        free(t->text);
+        return r;
+}
+
+static void ban_write(FILE *f, const Ban *b) {
+        char address[ADDRESS_STRING_MAX];
+
+        fprintf(f, "{\"address\":\"%s\",\"jail\":\"%s\",\"failures\":%u,\"bannedUSec\":%lld,"
+                "\"expiresUSec\":%lld,\"origin\":\"%s\"}",
+                address_to_string(&b->address, address), b->jail, b->failures,
+                (long long) json_int_clamp(b->banned_usec), (long long) json_int_clamp(b->expires_usec),
+                ban_origin_to_string(b->origin));
+}
+
 static bool caller_is_root(VarlinkCall *call) {
         if (varlink_call_peer_uid(call) == 0)
+                return true;
+        (void) varlink_call_error(call, ERROR_PREFIX "PermissionDenied", NULL);
+        return false;
+}
+
+/* Root, or a member of a group that may read the system journal (MANAGER_READER_GROUPS). */
+static bool peer_reads_journal(Manager *m, VarlinkCall *call) {
+        if (varlink_call_peer_uid(call) == 0)
+                return true;
+        for (size_t i = 0; i < m->n_reader_gids; i++)
+                if (varlink_call_peer_in_group(call, m->reader_gids[i]))
+                        return true;
+        return false;
+}
+
+static bool caller_reads_journal(Manager *m, VarlinkCall *call) {
+        if (peer_reads_journal(m, call))
                 return true;
         (void) varlink_call_error(call, ERROR_PREFIX "PermissionDenied", NULL);
         return false;
@@ -100,7 +177,8 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
         return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o}",
                 "version", VPOPGUARD_VERSION,
                 "startedUSec", (json_int_t) m->started_usec,
-                "cursor", m->cursor ? json_string(m->cursor) : json_null(),
+                /* A cursor names an entry, and its x= is a hash of the entry's fields. */
+                "cursor", m->cursor && peer_reads_journal(m, call) ? json_string(m->cursor) : json_null(),
                 "entriesRead", (json_int_t) m->entries_read,
                 "entriesMatched", (json_int_t) m->entries_matched,
                 "entriesUnreadable", (json_int_t) m->entries_unreadable,
@@ -115,19 +193,24 @@ static int vl_method_list_bans(VarlinkCall *call, json_t *parameters, void *user
         const char *jail;
         const Ban *b;
         size_t iter = 0;
-        json_t *bans;
+        ListText t;
+        int r;
 
         if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        if (!caller_reads_journal(m, call))
                 return 0;
         jail = string_param(parameters, "jail");
         if (!jail_name_ok(m, call, jail))
                 return 0;
 
-        bans = json_array();
-        while (bans && ban_table_next(m->bans, &iter, &b))
+        r = list_text_begin(&t, "bans");
+        if (r < 0)
+                return r;
+        while (ban_table_next(m->bans, &iter, &b))
                 if (b->expires_usec > now && (!jail || streq(b->jail, jail)))
-                        json_array_append_new(bans, ban_to_json(b));
-        return varlink_call_reply(call, json_pack("{s:o}", "bans", bans ?: json_array()));
+                        ban_write(list_text_next(&t), b);
+        return list_text_reply(call, &t);
 }
 
 static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *userdata) {
@@ -138,9 +221,12 @@ static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *
         Manager *m = userdata;
         const char *jail, *address_text;
         Address address;
-        json_t *failures;
+        ListText t;
+        int r;
 
         if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        if (!caller_reads_journal(m, call))
                 return 0;
         jail = string_param(parameters, "jail");
         address_text = string_param(parameters, "address");
@@ -149,8 +235,10 @@ static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *
         if (address_text && !parse_address_param(call, address_text, &address))
                 return 0;
 
-        failures = json_array();
-        for (size_t i = 0; failures && i < m->n_jails; i++) {
+        r = list_text_begin(&t, "failures");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_jails; i++) {
                 Jail *j = m->jails[i];
                 FailureWindow w;
                 size_t iter = 0;
@@ -161,15 +249,14 @@ static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *
                         char text[ADDRESS_STRING_MAX];
                         if (address_text && !address_equal(&w.address, &address))
                                 continue;
-                        json_array_append_new(failures, json_pack("{s:s, s:s, s:I, s:I, s:I}",
-                                "address", address_to_string(&w.address, text),
-                                "jail", j->config->name,
-                                "count", (json_int_t) w.n_failures,
-                                "firstUSec", (json_int_t) w.failures[0].realtime,
-                                "lastUSec", (json_int_t) w.failures[w.n_failures - 1].realtime));
+                        fprintf(list_text_next(&t),
+                                "{\"address\":\"%s\",\"jail\":\"%s\",\"count\":%zu,\"firstUSec\":%lld,\"lastUSec\":%lld}",
+                                address_to_string(&w.address, text), j->config->name, (size_t) w.n_failures,
+                                (long long) json_int_clamp(w.failures[0].realtime),
+                                (long long) json_int_clamp(w.failures[w.n_failures - 1].realtime));
                 }
         }
-        return varlink_call_reply(call, json_pack("{s:o}", "failures", failures ?: json_array()));
+        return list_text_reply(call, &t);
 }
 
 static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) {
@@ -286,38 +373,30 @@ static int test_get_field(const char *field, const char **ret_value, size_t *ret
         return 0;
 }
 
-static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *userdata) {
-        static const VarlinkField fields[] = {
-                { "message", VARLINK_STRING, true },
-                { "fields", VARLINK_OBJECT, false },
-        };
+int manager_test_message(Jail **jails, size_t n_jails, const char *message, json_t *fields, json_t **ret) {
         /* When no jail counts the message, the most telling reason wins. */
         static const JailVerdict priority[] = {
                 JAIL_VERDICT_IGNORED_ADDRESS, JAIL_VERDICT_IGNORE_REGEX, JAIL_VERDICT_LIMIT,
                 JAIL_VERDICT_UNTRUSTED, JAIL_VERDICT_NO_MATCH,
         };
-        Manager *m = userdata;
         TestFields t = {};
-        const char *message, *key;
-        json_t *value, *f;
+        const char *key;
+        json_t *value, *reply;
         JailVerdict best = JAIL_VERDICT_NO_MATCH;
         const char *best_jail = NULL;
         Address best_address;
         bool have_address = false;
+        char text[ADDRESS_STRING_MAX];
 
-        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
-                return 0;
-        message = string_param(parameters, "message");
-        f = json_object_get(parameters, "fields");
-        if (f && !json_is_null(f)) {
-                json_object_foreach(f, key, value)
+        if (fields && !json_is_null(fields)) {
+                json_object_foreach(fields, key, value)
                         if (!json_is_string(value))
-                                return varlink_call_error_invalid_parameter(call, "fields");
-                t.fields = f;
+                                return -EINVAL;
+                t.fields = fields;
         }
 
-        for (size_t i = 0; i < m->n_jails; i++) {
-                Jail *j = m->jails[i];
+        for (size_t i = 0; i < n_jails; i++) {
+                Jail *j = jails[i];
                 JailVerdict v;
                 Address a;
 
@@ -327,12 +406,12 @@ static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *u
                         v = jail_match_message(j, message, strlen(message), &a);
 
                 if (v == JAIL_VERDICT_FAILURE) {
-                        char text[ADDRESS_STRING_MAX];
-                        return varlink_call_reply(call, json_pack("{s:s, s:s, s:b, s:s}",
-                                "jail", j->config->name,
-                                "address", address_to_string(&a, text),
-                                "ignored", false,
-                                "reason", jail_verdict_to_string(v)));
+                        reply = json_pack("{s:s, s:s, s:b, s:s}",
+                                          "jail", j->config->name,
+                                          "address", address_to_string(&a, text),
+                                          "ignored", false,
+                                          "reason", jail_verdict_to_string(v));
+                        goto done;
                 }
                 for (size_t k = 0; k < ELEMENTSOF(priority); k++) {
                         if (priority[k] == best)
@@ -353,13 +432,38 @@ static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *u
                 }
         }
 
-        char text[ADDRESS_STRING_MAX];
-        bool ignored = best == JAIL_VERDICT_IGNORED_ADDRESS || best == JAIL_VERDICT_IGNORE_REGEX;
-        return varlink_call_reply(call, json_pack("{s:o, s:o, s:b, s:s}",
+        reply = json_pack("{s:o, s:o, s:b, s:s}",
                 "jail", best_jail && best != JAIL_VERDICT_NO_MATCH ? json_string(best_jail) : json_null(),
                 "address", have_address ? json_string(address_to_string(&best_address, text)) : json_null(),
-                "ignored", ignored,
-                "reason", jail_verdict_to_string(best)));
+                "ignored", best == JAIL_VERDICT_IGNORED_ADDRESS || best == JAIL_VERDICT_IGNORE_REGEX,
+                "reason", jail_verdict_to_string(best));
+done:
+        if (!reply)
+                return -ENOMEM;
+        *ret = reply;
+        return 0;
+}
+
+static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *userdata) {
+        static const VarlinkField fields[] = {
+                { "message", VARLINK_STRING, true },
+                { "fields", VARLINK_OBJECT, false },
+        };
+        Manager *m = userdata;
+        json_t *reply;
+        int r;
+
+        if (varlink_check_parameters(call, parameters, fields, ELEMENTSOF(fields)) < 0)
+                return 0;
+        if (!caller_is_root(call))
+                return 0;
+        r = manager_test_message(m->jails, m->n_jails, string_param(parameters, "message"),
+                                 json_object_get(parameters, "fields"), &reply);
+        if (r == -EINVAL)
+                return varlink_call_error_invalid_parameter(call, "fields");
+        if (r < 0)
+                return r;
+        return varlink_call_reply(call, reply);
 }
 
 static int vl_method_reload(VarlinkCall *call, json_t *parameters, void *userdata) {
@@ -391,6 +495,8 @@ static int vl_method_monitor(VarlinkCall *call, json_t *parameters, void *userda
         VarlinkCall **grown;
 
         if (varlink_check_parameters(call, parameters, NULL, 0) < 0)
+                return 0;
+        if (!caller_reads_journal(m, call))
                 return 0;
         if (!varlink_call_wants_more(call))
                 return varlink_call_error(call, "org.varlink.service.ExpectedMore", NULL);
@@ -453,6 +559,22 @@ static int take_activation_fd(void) {
         return fd;
 }
 
+/* Once at start: a group added later counts after a restart, and a missing one grants nothing. */
+static int resolve_reader_groups(Manager *m) {
+        static const char * const names[] = MANAGER_READER_GROUPS;
+
+        m->n_reader_gids = 0;
+        for (size_t i = 0; i < ELEMENTSOF(names) && m->n_reader_gids < ELEMENTSOF(m->reader_gids); i++) {
+                struct group *g = getgrnam(names[i]);
+                if (!g) {
+                        log_debug("No group %s: its members may not read addresses over varlink.", names[i]);
+                        continue;
+                }
+                m->reader_gids[m->n_reader_gids++] = g->gr_gid;
+        }
+        return varlink_server_set_groups(m->varlink, m->reader_gids, m->n_reader_gids);
+}
+
 int manager_setup_varlink(Manager *m) {
         static const VarlinkServerInfo info = {
                 .vendor = "vpopguard",
@@ -478,6 +600,11 @@ int manager_setup_varlink(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the varlink server: %m");
         r = varlink_server_add_interface(m->varlink, &manager_interface);
+        if (r >= 0)
+                r = varlink_server_set_priorities(m->varlink, MANAGER_PRIORITY_VARLINK_SOCKETS,
+                                                  MANAGER_PRIORITY_VARLINK_CALLS);
+        if (r >= 0)
+                r = resolve_reader_groups(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the varlink server: %m");
 

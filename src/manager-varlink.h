@@ -1,7 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <jansson.h>
+
+#include "jail.h"
+
 #define MANAGER_VARLINK_INTERFACE "io.vpopguard.Manager"
 #define MANAGER_VARLINK_SOCKET "/run/vpopguard/io.vpopguard.Manager"
 
 extern const char manager_varlink_idl[];
+
+/* Judges one MESSAGE with the journal fields of its entry (an object of strings; NULL: no field
+ * checks) as the jails would, without counting it, and builds the reply of TestMessage(). The
+ * daemon runs it on its jails, vpopguardctl test on jails made from the configuration files.
+ * -EINVAL if a field is not a string, -ENOMEM. */
+int manager_test_message(Jail **jails, size_t n_jails, const char *message, json_t *fields, json_t **ret);

@@ -55,6 +55,22 @@
  * judged as it is. */
 #define MANAGER_INCOMPLETE_TRIES 100U
 
+/* Event priorities. The journal and nftables come first (SD_EVENT_PRIORITY_NORMAL: the journal's
+ * wakeups and eager reads, signals, timers, nft monitoring), and with them the varlink sockets,
+ * whose work is bounded per wakeup and runs no call; then a backlog's next batch; then varlink
+ * calls. So that clients are still answered while the journal keeps the loop busy (a backlog,
+ * or a flood that journald writes as fast as it is read), one slice of calls runs after each
+ * batch that read entries (varlink_server_dispatch(): a millisecond, the batch's bans already in
+ * the kernel). No local user can delay a ban by more than that. */
+#define MANAGER_PRIORITY_VARLINK_SOCKETS SD_EVENT_PRIORITY_NORMAL
+#define MANAGER_PRIORITY_BACKLOG (SD_EVENT_PRIORITY_NORMAL + 1)
+#define MANAGER_PRIORITY_VARLINK_CALLS (SD_EVENT_PRIORITY_NORMAL + 2)
+
+/* Whose varlink calls may reveal client addresses (failures, bans, Monitor()): root's and those
+ * of members of the groups that may read the system journal, where the addresses come from. */
+#define MANAGER_READER_GROUPS { "systemd-journal", "adm" }
+#define MANAGER_READER_GROUPS_MAX 2U
+
 typedef struct ManagerOptions {
         const char *config_file;       /* NULL: CONFIG_MAIN_FILE and the three drop-in dirs */
         const char *journal_directory; /* NULL: the local system journal */
@@ -131,6 +147,8 @@ typedef struct Manager {
         VarlinkServer *varlink;
         VarlinkCall **monitors;            /* Monitor() calls streaming events */
         size_t n_monitors;
+        gid_t reader_gids[MANAGER_READER_GROUPS_MAX]; /* those of MANAGER_READER_GROUPS that exist */
+        size_t n_reader_gids;
 
         uint64_t entries_read;
         uint64_t entries_matched;

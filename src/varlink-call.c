@@ -77,6 +77,13 @@ pid_t varlink_call_peer_pid(const VarlinkCall *c) {
         return c->pid;
 }
 
+bool varlink_call_peer_in_group(const VarlinkCall *c, gid_t gid) {
+        for (size_t i = 0; i < c->groups.n; i++)
+                if (c->groups.gids[i] == gid)
+                        return true;
+        return false;
+}
+
 const char *varlink_call_method(const VarlinkCall *c) {
         return c->method;
 }
@@ -144,6 +151,25 @@ static int call_end(VarlinkCall *c, const char *error, json_t *parameters) {
 
 int varlink_call_reply(VarlinkCall *c, json_t *parameters) {
         return call_end(c, NULL, parameters);
+}
+
+int varlink_call_reply_text(VarlinkCall *c, const char *parameters) {
+        VarlinkConnection *conn;
+        int r = 0;
+
+        assert(c);
+        assert(parameters);
+
+        if (c->ended)
+                return -EALREADY;
+        conn = c->connection;
+        if (!conn)
+                return -ENOTCONN;
+        c->ended = true;
+        if (!c->oneway)
+                r = varlink_connection_send_text(conn, (const char *[]) { "{\"parameters\":", parameters, "}" }, 3);
+        varlink_connection_end_call(conn);
+        return r;
 }
 
 int varlink_call_error(VarlinkCall *c, const char *error, json_t *parameters) {
@@ -382,6 +408,7 @@ int varlink_connection_dispatch(VarlinkConnection *c, json_t *message) {
                 .method = json_string_value(method),
                 .uid = c->uid,
                 .pid = c->pid,
+                .groups = c->groups,
                 .more = more,
                 .oneway = oneway,
         };

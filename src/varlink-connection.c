@@ -8,8 +8,10 @@
 
 /* One client connection: buffers, reading, writing, and closing. This file is the only place
  * that frees a connection, and does so only from the connection's own event sources (or
- * varlink_server_free()), so the close callbacks of calls never run inside a method handler or a
- * varlink_call_*() function; those only mark a connection failed. */
+ * varlink_server_free()), so the close callbacks of calls never run inside a method handler, a
+ * varlink_call_*() function or the dispatcher; those only mark a connection failed. A complete
+ * message is not run here: the connection is queued, and the dispatcher (varlink-dispatch.c)
+ * decides when its call runs. */
 
 #define BUFFER_MIN 4096U
 #define BUFFER_KEEP (64U * 1024U) /* larger buffers are freed once empty */
@@ -29,6 +31,7 @@ VarlinkConnection *varlink_connection_free(VarlinkConnection *c) {
                 c->next->prev = c->prev;
         s->n_connections--;
         s->output_pending -= c->out_end - c->out_start;
+        varlink_dispatch_detach(c);
 
         c->io = sd_event_source_disable_unref(c->io);
         c->idle = sd_event_source_disable_unref(c->idle);
@@ -49,10 +52,9 @@ void varlink_connection_fail(VarlinkConnection *c) {
         if (c->failed)
                 return;
         c->failed = true;
-        /* Closing is not a continuation that must yield (see varlink_connection_new()). A defer source
-         * cannot fail to enable; should it, EPOLLHUP or the idle timer still ends the
-         * connection. */
-        (void) sd_event_source_set_priority(c->defer, SD_EVENT_PRIORITY_NORMAL);
+        varlink_dispatch_dequeue(c);
+        /* A defer source cannot fail to enable; should it, EPOLLHUP or the idle timer still ends
+         * the connection. */
         (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
 }
 
@@ -77,7 +79,7 @@ static void connection_update_events(VarlinkConnection *c) {
         if (c->failed)
                 return;
         /* While a call is in progress input is still read, up to one message's worth. */
-        if (!c->read_eof && c->in_end - c->in_start < VARLINK_MESSAGE_MAX)
+        if (!c->read_eof && c->in_end - c->in_start < c->message_max)
                 e |= EPOLLIN;
         if (c->out_end > c->out_start)
                 e |= EPOLLOUT;
@@ -184,16 +186,21 @@ static int on_dump(const char *buffer, size_t size, void *userdata) {
         return 0;
 }
 
-int varlink_connection_send(VarlinkConnection *c, json_t *message) {
+/* Appends message, serialized, or else the text of parts, then the NUL terminator; all straight
+ * into the output buffer. */
+static int connection_send(VarlinkConnection *c, json_t *message, const char * const *parts, size_t n_parts) {
         DumpContext d = { .connection = c };
         size_t pending = c->out_end - c->out_start;
+        bool ok;
         int r;
 
         if (c->failed)
                 return -ENOTCONN;
 
-        /* Serialized straight into the output buffer, then the NUL terminator. */
-        if (json_dump_callback(message, on_dump, &d, JSON_COMPACT) < 0 || on_dump("", 1, &d) < 0) {
+        ok = !message || json_dump_callback(message, on_dump, &d, JSON_COMPACT) >= 0;
+        for (size_t i = 0; ok && i < n_parts; i++)
+                ok = on_dump(parts[i], strlen(parts[i]), &d) >= 0;
+        if (!ok || on_dump("", 1, &d) < 0) {
                 c->server->output_pending -= c->out_end - (c->out_start + pending);
                 c->out_end = c->out_start + pending; /* drop the partial message */
                 log_debug("Varlink client (pid %d): %s, disconnecting.", (int) c->pid,
@@ -209,6 +216,16 @@ int varlink_connection_send(VarlinkConnection *c, json_t *message) {
         return 0;
 }
 
+int varlink_connection_send(VarlinkConnection *c, json_t *message) {
+        return connection_send(c, message, NULL, 0);
+}
+
+int varlink_connection_send_text(VarlinkConnection *c, const char * const *parts, size_t n_parts) {
+        return connection_send(c, NULL, parts, n_parts);
+}
+
+static void connection_check(VarlinkConnection *c);
+
 void varlink_connection_end_call(VarlinkConnection *c) {
         VarlinkCall *call = TAKE_PTR(c->call);
 
@@ -218,11 +235,9 @@ void varlink_connection_end_call(VarlinkConnection *c) {
                 return;
 
         connection_touch(c);
-        /* Buffered calls (or a pending EOF) are taken up from the event loop, not from inside
-         * whoever ended this call. */
-        if (c->in_end > c->in_start || c->read_eof)
-                (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
-        connection_update_events(c);
+        /* A buffered call only gets queued: it runs from the dispatcher, not from inside whoever
+         * ended this call. */
+        connection_check(c);
 }
 
 static void connection_read(VarlinkConnection *c) {
@@ -236,8 +251,8 @@ static void connection_read(VarlinkConnection *c) {
         }
         /* Grows on demand up to one maximal message; never more, so in_alloc - in_end is also
          * what the current message may still take. */
-        if (c->in_alloc - c->in_end < BUFFER_MIN / 4 && c->in_alloc < VARLINK_MESSAGE_MAX) {
-                size_t a = MIN(MAX(c->in_alloc * 2, (size_t) BUFFER_MIN), (size_t) VARLINK_MESSAGE_MAX);
+        if (c->in_alloc - c->in_end < BUFFER_MIN / 4 && c->in_alloc < c->message_max) {
+                size_t a = MIN(MAX(c->in_alloc * 2, (size_t) BUFFER_MIN), c->message_max);
                 char *p = realloc(c->in, a);
                 if (!p) {
                         varlink_connection_fail(c);
@@ -277,41 +292,38 @@ static int connection_parse(VarlinkConnection *c, const char *text, size_t len) 
         return varlink_connection_dispatch(c, message);
 }
 
-static void connection_process(VarlinkConnection *c) {
-        bool drained = false;
-        unsigned n = 0;
-        int r;
+/* The NUL that ends the next buffered message, or NULL if it has not all arrived. */
+static char *connection_next_message(VarlinkConnection *c) {
+        size_t unconsumed = c->in_end - c->in_start;
+        char *start, *nul;
 
-        while (!c->failed && !c->call) {
-                size_t unconsumed = c->in_end - c->in_start;
-                /* The buffer is freed once empty (c->in may be NULL): no pointer arithmetic on it then. */
-                char *start = unconsumed > 0 ? c->in + c->in_start : NULL, *nul;
+        /* The buffer is freed once empty (c->in may be NULL): no pointer arithmetic on it then. */
+        if (unconsumed <= c->in_scanned)
+                return NULL;
+        start = c->in + c->in_start;
+        nul = memchr(start + c->in_scanned, 0, unconsumed - c->in_scanned);
+        c->in_scanned = nul ? (size_t) (nul - start) : unconsumed;
+        return nul;
+}
 
-                nul = unconsumed > c->in_scanned ? memchr(start + c->in_scanned, 0, unconsumed - c->in_scanned) : NULL;
-                if (!nul) {
-                        c->in_scanned = unconsumed;
-                        if (unconsumed >= VARLINK_MESSAGE_MAX) {
-                                log_debug("Varlink client (pid %d): message too long, disconnecting.", (int) c->pid);
-                                varlink_connection_fail(c);
-                        }
-                        drained = true;
-                        break;
-                }
-                if (n++ >= VARLINK_DISPATCH_PER_WAKEUP) {
-                        /* Give other event sources a turn; we continue in the next iteration. */
-                        (void) sd_event_source_set_enabled(c->defer, SD_EVENT_ONESHOT);
-                        break;
-                }
-
-                c->in_start += (size_t) (nul - start) + 1;
-                c->in_scanned = 0;
-                r = connection_parse(c, start, (size_t) (nul - start));
-                if (r < 0) {
-                        log_debug_errno(r, "Varlink client (pid %d): protocol violation, disconnecting: %m", (int) c->pid);
+/* Decides what the connection waits for: its turn (a complete message and no call in
+ * progress), more input, or closing (too long a message; the client shut down its side and has
+ * been answered). */
+static void connection_check(VarlinkConnection *c) {
+        if (c->failed)
+                return;
+        if (!c->call) {
+                if (connection_next_message(c))
+                        varlink_dispatch_queue(c);
+                else if (c->in_end - c->in_start >= c->message_max) {
+                        log_debug("Varlink client (pid %d): message too long, disconnecting.", (int) c->pid);
                         varlink_connection_fail(c);
+                        return;
+                } else if (c->read_eof && c->out_start == c->out_end) {
+                        varlink_connection_fail(c);
+                        return;
                 }
         }
-
         if (c->in_start == c->in_end) {
                 c->in_start = c->in_end = c->in_scanned = 0;
                 if (c->in_alloc > BUFFER_KEEP) {
@@ -320,17 +332,30 @@ static void connection_process(VarlinkConnection *c) {
                         c->in_alloc = 0;
                 }
         }
-        if (c->failed)
+        connection_update_events(c);
+}
+
+void varlink_connection_run(VarlinkConnection *c) {
+        char *start, *nul;
+        int r;
+
+        if (c->failed || c->call)
                 return;
+        nul = connection_next_message(c);
+        if (nul) {
+                start = c->in + c->in_start;
+                c->in_start += (size_t) (nul - start) + 1;
+                c->in_scanned = 0;
+                r = connection_parse(c, start, (size_t) (nul - start));
+                if (r < 0) {
+                        log_debug_errno(r, "Varlink client (pid %d): protocol violation, disconnecting: %m", (int) c->pid);
+                        varlink_connection_fail(c);
+                        return;
+                }
+        }
         if (c->call)
                 connection_touch(c); /* stops the idle timer */
-
-        /* The client shut down its side: we answer what it sent, then close. */
-        if (c->read_eof && drained && !c->call && c->out_start == c->out_end) {
-                varlink_connection_fail(c);
-                return;
-        }
-        connection_update_events(c);
+        connection_check(c);
 }
 
 static int on_connection_io(_unused_ sd_event_source *source, _unused_ int fd, uint32_t revents, void *userdata) {
@@ -349,18 +374,16 @@ static int on_connection_io(_unused_ sd_event_source *source, _unused_ int fd, u
                 log_debug("Varlink client (pid %d): hung up.", (int) c->pid);
                 varlink_connection_fail(c);
         }
-        if (!c->failed)
-                connection_process(c);
+        connection_check(c);
         if (c->failed)
                 varlink_connection_free(c);
         return 0;
 }
 
+/* Enabled by varlink_connection_fail() only. */
 static int on_connection_defer(_unused_ sd_event_source *source, void *userdata) {
         VarlinkConnection *c = userdata;
 
-        if (!c->failed)
-                connection_process(c);
         if (c->failed)
                 varlink_connection_free(c);
         return 0;
@@ -376,7 +399,7 @@ static int on_connection_idle(_unused_ sd_event_source *source, _unused_ uint64_
         return 0;
 }
 
-int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid) {
+int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid, const VarlinkPeerGroups *groups) {
         VarlinkConnection *c;
         int r;
 
@@ -390,8 +413,10 @@ int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid) {
                 .fd = fd,
                 .uid = uid,
                 .pid = pid,
+                .groups = *groups,
                 .events = EPOLLIN,
                 .output_max = s->output_max,
+                .message_max = uid == 0 ? VARLINK_MESSAGE_MAX : VARLINK_MESSAGE_UNPRIVILEGED_MAX,
                 .next = s->connections,
         };
         if (s->connections)
@@ -399,15 +424,17 @@ int varlink_connection_new(VarlinkServer *s, int fd, uid_t uid, pid_t pid) {
         s->connections = c;
         s->n_connections++;
 
-        r = sd_event_add_io(s->event, &c->io, c->fd, c->events, on_connection_io, c);
+        r = varlink_dispatch_attach(c);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &c->io, c->fd, c->events, on_connection_io, c);
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->io, s->priority);
         if (r >= 0)
                 r = sd_event_add_defer(s->event, &c->defer, on_connection_defer, c);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
-        /* Continuing a pipelined batch must yield to everything else that is ready, or one
-         * client's batch would run to its end before anybody else's turn. */
         if (r >= 0)
-                r = sd_event_source_set_priority(c->defer, SD_EVENT_PRIORITY_NORMAL + 1);
+                r = sd_event_source_set_priority(c->defer, s->priority);
         if (r >= 0 && s->idle_timeout_usec > 0)
                 r = event_reset_time(s->event, &c->idle, CLOCK_MONOTONIC, s->idle_timeout_usec, 0, true,
                                      on_connection_idle, c);

@@ -25,12 +25,37 @@ struct VarlinkListener {
         sd_event_source *source;
 };
 
-static size_t connections_of_uid(const VarlinkServer *s, uid_t uid) {
+/* Those of s->groups that the peer of fd is in. Fails closed: a group we cannot confirm is one
+ * the peer is not in. */
+static void peer_groups(const VarlinkServer *s, int fd, gid_t primary, VarlinkPeerGroups *ret) {
+        gid_t small[64], *list = small;
+        socklen_t len = sizeof small;
         size_t n = 0;
-        for (const VarlinkConnection *c = s->connections; c; c = c->next)
-                if (c->uid == uid)
-                        n++;
-        return n;
+
+        *ret = (VarlinkPeerGroups) {};
+        if (s->n_groups == 0)
+                return;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, list, &len) >= 0)
+                n = len / sizeof(gid_t);
+        else if (errno == ERANGE && len > sizeof small) {
+                /* len is now what the kernel needs: at most NGROUPS_MAX groups, 256 KiB. */
+                list = malloc(len);
+                if (list && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, list, &len) >= 0)
+                        n = len / sizeof(gid_t);
+                else
+                        log_debug("Failed to get the varlink peer's groups, ignoring them.");
+        } else
+                log_debug_errno(errno, "Failed to get the varlink peer's groups, ignoring them: %m");
+
+        for (size_t i = 0; i < s->n_groups; i++) {
+                bool in = s->groups[i] == primary;
+                for (size_t k = 0; k < n && !in; k++)
+                        in = list[k] == s->groups[i];
+                if (in)
+                        ret->gids[ret->n++] = s->groups[i];
+        }
+        if (list != small)
+                free(list);
 }
 
 /* Applies the connection limits; takes fd in all cases. */
@@ -38,6 +63,7 @@ static int server_accept(VarlinkServer *s, int fd) {
         _cleanup_close_ int cfd = fd;
         struct ucred ucred = {};
         socklen_t len = sizeof ucred;
+        VarlinkPeerGroups groups;
         int r;
 
         if (s->n_connections >= s->connections_max) {
@@ -53,12 +79,13 @@ static int server_accept(VarlinkServer *s, int fd) {
                           (unsigned) ucred.uid);
                 return -EBUSY;
         }
-        if (connections_of_uid(s, ucred.uid) >= VARLINK_CONNECTIONS_PER_UID_MAX) {
+        if (varlink_dispatch_connections_of(s, ucred.uid) >= VARLINK_CONNECTIONS_PER_UID_MAX) {
                 log_debug("Too many varlink connections of UID %u, refusing one.", (unsigned) ucred.uid);
                 return -EBUSY;
         }
 
-        r = varlink_connection_new(s, TAKE_FD(cfd), ucred.uid, ucred.pid);
+        peer_groups(s, cfd, ucred.gid, &groups);
+        r = varlink_connection_new(s, TAKE_FD(cfd), ucred.uid, ucred.pid, &groups);
         if (r < 0)
                 return log_debug_errno(r, "Failed to set up varlink connection: %m");
         return 0;
@@ -136,6 +163,11 @@ static int listener_add(VarlinkServer *s, int fd, const char *path) {
                 }
         }
         r = sd_event_add_io(s->event, &l->source, fd, EPOLLIN, on_accept, l);
+        if (r >= 0) {
+                r = sd_event_source_set_priority(l->source, s->priority);
+                if (r < 0)
+                        l->source = sd_event_source_disable_unref(l->source);
+        }
         if (r < 0) {
                 free(l->path);
                 free(l);
@@ -220,6 +252,10 @@ int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *use
         s->output_max = VARLINK_OUTPUT_MAX;
         s->output_total_max = VARLINK_OUTPUT_TOTAL_MAX;
         s->connections_max = connections_max_for_fd_limit();
+        s->priority = SD_EVENT_PRIORITY_NORMAL;
+        s->call_priority = SD_EVENT_PRIORITY_NORMAL + 1;
+        s->cpu_rate_nsec = VARLINK_UID_CPU_PER_SEC_NSEC;
+        s->cpu_burst_nsec = VARLINK_UID_CPU_BURST_NSEC;
 
         s->vendor = strdup(info->vendor ?: "");
         s->product = strdup(info->product ?: "");
@@ -228,6 +264,9 @@ int varlink_server_new(sd_event *event, const VarlinkServerInfo *info, void *use
         if (!s->vendor || !s->product || !s->version || !s->url)
                 return -ENOMEM;
 
+        r = varlink_dispatch_setup(s);
+        if (r < 0)
+                return r;
         r = varlink_server_add_interface(s, &varlink_service_interface);
         if (r < 0)
                 return r;
@@ -255,6 +294,7 @@ VarlinkServer *varlink_server_free(VarlinkServer *s) {
                 free(l);
         }
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+        varlink_dispatch_done(s);
 
         free(s->interfaces);
         free(s->vendor);
@@ -296,4 +336,44 @@ void varlink_server_set_idle_timeout(VarlinkServer *s, uint64_t usec) {
 void varlink_server_set_output_max(VarlinkServer *s, size_t bytes) {
         assert(s);
         s->output_max = bytes;
+}
+
+int varlink_server_set_priorities(VarlinkServer *s, int64_t sockets, int64_t calls) {
+        int r;
+
+        assert(s);
+        if (calls < sockets)
+                return -EINVAL;
+        s->priority = sockets;
+        s->call_priority = calls;
+        r = sd_event_source_set_priority(s->dispatcher, calls);
+        if (r >= 0 && s->throttle)
+                r = sd_event_source_set_priority(s->throttle, calls);
+        for (VarlinkListener *l = s->listeners; l && r >= 0; l = l->next)
+                r = sd_event_source_set_priority(l->source, sockets);
+        for (VarlinkConnection *c = s->connections; c && r >= 0; c = c->next) {
+                r = sd_event_source_set_priority(c->io, sockets);
+                if (r >= 0)
+                        r = sd_event_source_set_priority(c->defer, sockets);
+        }
+        return r;
+}
+
+void varlink_server_set_cpu_limit(VarlinkServer *s, uint64_t rate_nsec_per_sec, uint64_t burst_nsec) {
+        assert(s);
+        /* More than all of a CPU means nothing; the bounds keep varlink-dispatch.c's arithmetic
+         * from overflowing. */
+        s->cpu_rate_nsec = MIN(rate_nsec_per_sec, 1000ULL * 1000ULL * 1000ULL);
+        s->cpu_burst_nsec = MIN(burst_nsec, VARLINK_CPU_MAX_NSEC);
+}
+
+int varlink_server_set_groups(VarlinkServer *s, const gid_t *gids, size_t n) {
+        assert(s);
+        assert(gids || n == 0);
+
+        if (n > VARLINK_GROUPS_MAX)
+                return -E2BIG;
+        memcpy(s->groups, gids, n * sizeof(gid_t));
+        s->n_groups = n;
+        return 0;
 }

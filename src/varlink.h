@@ -27,10 +27,16 @@
  *
  * Everything a local client can grow has a named limit below. A client that breaks one (too
  * large a message, too much unread output, too many connections, idle too long, garbage) is
- * disconnected; it can never block the event loop or other clients. Nothing here logs above
+ * disconnected; it can never block the event loop or other clients (see "Who runs next" below
+ * for clients that merely ask a lot). Nothing here logs above
  * debug level: a misbehaving client must not be able to fill the journal. */
 
-#define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message, NUL included */
+#define VARLINK_MESSAGE_MAX (1024U * 1024U)        /* one incoming message of root's, NUL included */
+/* One incoming message of any other user's. Parsing costs time in proportion to the size and
+ * comes before any method could refuse the call: a MiB of "[],[],..." keeps jansson busy for a
+ * tenth of a second or more. Calls that other users may make carry names and addresses, a few
+ * hundred bytes. */
+#define VARLINK_MESSAGE_UNPRIVILEGED_MAX (8U * 1024U)
 #define VARLINK_OUTPUT_MAX (128U * 1024U * 1024U)  /* queued, unread output per connection */
 /* Unread output of all connections together: beyond it, the connection with the most goes. */
 #define VARLINK_OUTPUT_TOTAL_MAX (256U * 1024U * 1024U)
@@ -48,9 +54,31 @@
  * message dripping in does not count as activity. */
 #define VARLINK_IDLE_TIMEOUT_USEC (5U * 60U * 1000000ULL)
 #define VARLINK_READ_MAX (64U * 1024U)             /* bytes read from one connection per wakeup */
-#define VARLINK_DISPATCH_PER_WAKEUP 16U            /* pipelined calls run per wakeup of a connection */
 #define VARLINK_ACCEPT_PER_WAKEUP 16U              /* connections accepted per wakeup of a listener */
 #define VARLINK_ACCEPT_RETRY_USEC (250U * 1000ULL) /* pause of the listeners when out of fds */
+
+/* Who runs next. Reading and writing sockets is cheap and bounded per wakeup; running calls may
+ * not be. So calls run from one place, the dispatcher, which takes turns between UIDs by the CPU
+ * time their calls took (start-time fair queuing): with n UIDs waiting, each gets 1/n of the
+ * time, however many connections it holds, and a UID whose call took long waits until the
+ * others have had as much. The connections of one UID take turns among themselves. Per wakeup
+ * the dispatcher runs at most VARLINK_CALLS_PER_WAKEUP calls and stops once they took
+ * VARLINK_WAKEUP_NSEC of CPU time, then yields to every other event source that is ready; it runs
+ * at a priority below the sockets' (varlink_server_set_priorities()), so that new connections
+ * and input are taken in while calls wait. A UID's waiting calls are bounded by its connections
+ * (VARLINK_CONNECTIONS_PER_UID_MAX) times the input buffered per connection (one message's
+ * maximum). */
+#define VARLINK_CALLS_PER_WAKEUP 16U
+#define VARLINK_WAKEUP_NSEC (1000U * 1000U)
+/* Charged for every call however fast it was: handling its socket costs too. */
+#define VARLINK_CALL_COST_MIN_NSEC (10U * 1000U)
+/* The CPU time the calls of one UID other than root may take: 10% of a CPU, in bursts of up to
+ * 0.2 s (varlink_server_set_cpu_limit() changes it). The calls beyond wait, they are not refused. */
+#define VARLINK_UID_CPU_PER_SEC_NSEC (100ULL * 1000ULL * 1000ULL)
+#define VARLINK_UID_CPU_BURST_NSEC (200ULL * 1000ULL * 1000ULL)
+
+/* Groups whose membership varlink_call_peer_in_group() can tell. */
+#define VARLINK_GROUPS_MAX 8U
 
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERROR_METHOD_NOT_FOUND "org.varlink.service.MethodNotFound"
@@ -105,6 +133,26 @@ int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
 
 size_t varlink_server_connections(const VarlinkServer *s);
 
+/* The priorities of the sockets' event sources (accepting, reading, writing: cheap and bounded
+ * per wakeup) and of the dispatcher that runs calls (calls >= sockets; default
+ * SD_EVENT_PRIORITY_NORMAL and one below). An owner whose own work must come first gives the
+ * calls, or both, a lower priority (a larger number) than that work. */
+int varlink_server_set_priorities(VarlinkServer *s, int64_t sockets, int64_t calls);
+
+/* Runs one slice of the calls that wait (as the dispatcher does when it gets its turn) now: for
+ * an owner whose own work keeps the dispatcher's priority busy for long, so that clients are
+ * still answered between its steps. Does nothing for NULL, from inside a call, nor for UIDs that
+ * have run out of CPU time. */
+void varlink_server_dispatch(VarlinkServer *s);
+
+/* The CPU time per second that the calls of one UID other than root may take, and the most
+ * they may take at once after a pause; rate 0 means no limit. For UIDs that connect from now on. */
+void varlink_server_set_cpu_limit(VarlinkServer *s, uint64_t rate_nsec_per_sec, uint64_t burst_nsec);
+
+/* The groups (at most VARLINK_GROUPS_MAX) whose members varlink_call_peer_in_group() recognizes,
+ * for connections accepted from now on. */
+int varlink_server_set_groups(VarlinkServer *s, const gid_t *gids, size_t n);
+
 /* Overrides VARLINK_IDLE_TIMEOUT_USEC (0 = never) and VARLINK_OUTPUT_MAX for connections
  * accepted from now on (for tests and small deployments). */
 void varlink_server_set_idle_timeout(VarlinkServer *s, uint64_t usec);
@@ -113,6 +161,10 @@ void varlink_server_set_output_max(VarlinkServer *s, size_t bytes);
 /* The calling peer's credentials, from SO_PEERCRED when it connected. */
 uid_t varlink_call_peer_uid(const VarlinkCall *c);
 pid_t varlink_call_peer_pid(const VarlinkCall *c);
+/* Whether gid was the peer's primary or one of its supplementary groups when it connected
+ * (SO_PEERCRED, SO_PEERGROUPS). Always false for a group not given to varlink_server_set_groups()
+ * before the connection was accepted. */
+bool varlink_call_peer_in_group(const VarlinkCall *c, gid_t gid);
 const char *varlink_call_method(const VarlinkCall *c); /* "io.vpopguard.Manager.GetStatus" */
 bool varlink_call_wants_more(const VarlinkCall *c);
 bool varlink_call_is_oneway(const VarlinkCall *c);
@@ -124,6 +176,10 @@ bool varlink_call_is_oneway(const VarlinkCall *c);
  * a close callback: a failed connection is closed from the event loop, so they are safe to use
  * while iterating the owner's list of calls. */
 int varlink_call_reply(VarlinkCall *c, json_t *parameters);
+/* The same with the parameters given as the text of a JSON object, which the caller vouches for
+ * (e.g. it formatted every value itself): large replies are written much faster as text than
+ * built as objects and serialized, and a call runs in one piece. */
+int varlink_call_reply_text(VarlinkCall *c, const char *parameters);
 /* Sends one reply with "continues": true and keeps the call open; only for calls with "more".
  * Steals the reference to parameters. -ENOBUFS if the client does not read fast enough (the
  * connection is then closed). */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
@@ -30,6 +33,17 @@ typedef struct State {
         int flood_error;
         VarlinkCall *slow;
         sd_event_source *slow_timer;
+        /* Echo calls by UID 0 and by others; a "tick" source that each Echo makes pending, and
+         * how many Echo calls ran between two of its runs at most. */
+        unsigned echo_root, echo_other;
+        sd_event_source *tick;
+        unsigned since_tick, max_since_tick, ticks;
+        /* Runs of a source that stands for the owner's own work (the journal). */
+        unsigned busy_left, busy_runs;
+        /* The same work that lets one slice of calls run before each of its steps. */
+        VarlinkServer *server;
+        unsigned backlog_left, in_steps, max_in_step;
+        unsigned burns_other; /* Burn calls of UIDs other than 0 */
 } State;
 
 typedef struct Fixture {
@@ -90,7 +104,66 @@ static void run_until_quiet(Fixture *f) {
 static int vl_echo(VarlinkCall *call, json_t *parameters, void *userdata) {
         State *st = userdata;
         st->echo_calls++;
+        if (varlink_call_peer_uid(call) == 0)
+                st->echo_root++;
+        else
+                st->echo_other++;
+        if (st->tick) {
+                st->since_tick++;
+                ASSERT_OK(sd_event_source_set_enabled(st->tick, SD_EVENT_ONESHOT));
+        }
         return varlink_call_reply(call, json_incref(parameters));
+}
+
+static uint64_t thread_cpu_nsec(void) {
+        struct timespec ts;
+        ASSERT_OK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts));
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* Takes BURN_NSEC of CPU time, like an expensive method. */
+#define BURN_NSEC (2U * 1000U * 1000U)
+static int vl_burn(VarlinkCall *call, _unused_ json_t *parameters, void *userdata) {
+        State *st = userdata;
+        uint64_t until = thread_cpu_nsec() + BURN_NSEC;
+
+        while (thread_cpu_nsec() < until)
+                ;
+        if (varlink_call_peer_uid(call) != 0)
+                st->burns_other++;
+        return varlink_call_reply(call, NULL);
+}
+
+/* {"n": N}: a reply written as text, with a list of N numbers. */
+static int vl_text(VarlinkCall *call, json_t *parameters, _unused_ void *userdata) {
+        json_int_t n = json_integer_value(json_object_get(parameters, "n"));
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        int r;
+
+        ASSERT_TRUE(f);
+        fputs("{\"list\":[", f);
+        for (json_int_t i = 0; i < n; i++)
+                fprintf(f, "%s%lld", i > 0 ? "," : "", (long long) i);
+        fputs("]}", f);
+        ASSERT_EQ(fclose(f), 0);
+        r = varlink_call_reply_text(call, text);
+        ASSERT_EQ(varlink_call_reply_text(call, text), -EALREADY);
+        free(text);
+        return r == -ENOBUFS ? 0 : r;
+}
+
+/* Replies which of the groups 4141, 4242, 4343, 5099 and 5555 the peer is in. */
+static int vl_groups(VarlinkCall *call, _unused_ json_t *parameters, _unused_ void *userdata) {
+        static const gid_t candidates[] = { 4141, 4242, 4343, 5099, 5555 };
+        json_t *in = json_array();
+
+        ASSERT_TRUE(in);
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+                if (varlink_call_peer_in_group(call, candidates[i]))
+                        ASSERT_OK(json_array_append_new(in, json_integer(candidates[i])));
+        return varlink_call_reply(call, json_pack("{s:o}", "in", in));
 }
 
 static int vl_fail(VarlinkCall *call, _unused_ json_t *parameters, _unused_ void *userdata) {
@@ -210,6 +283,9 @@ static const VarlinkMethodEntry test_methods[] = {
         { "Check", vl_check },
         { "Broken", vl_broken },
         { "Forget", vl_forget },
+        { "Groups", vl_groups },
+        { "Burn", vl_burn },
+        { "Text", vl_text },
         {}
 };
 
@@ -640,6 +716,404 @@ TEST(fairness) {
         fixture_teardown(&f);
 }
 
+/* Sends per_client Echo calls on each client, in one write per client. */
+static void send_echoes(Fixture *f, Client **c, size_t n_clients, unsigned per_client) {
+        static const char echo[] = "{\"method\":\"io.test.Test.Echo\"}";
+        char *many = malloc(per_client * sizeof echo);
+
+        ASSERT_TRUE(many);
+        for (unsigned i = 0; i < per_client; i++)
+                memcpy(many + i * sizeof echo, echo, sizeof echo);
+        for (size_t i = 0; i < n_clients; i++)
+                ASSERT_TRUE(client_write(f, c[i], many, per_client * sizeof echo));
+        free(many);
+}
+
+static unsigned count_replies(Client *c) {
+        unsigned n = 0;
+
+        client_pump(c);
+        for (size_t i = 0; i < c->len; i++)
+                n += c->buf[i] == 0;
+        return n;
+}
+
+static int on_tick(_unused_ sd_event_source *s, void *userdata) {
+        State *st = userdata;
+
+        st->ticks++;
+        st->max_since_tick = MAX(st->max_since_tick, st->since_tick);
+        st->since_tick = 0;
+        return 0;
+}
+
+/* Stands for the journal's backlog: higher priority work that reschedules itself. No call may run
+ * while it is pending. */
+static int on_busy(sd_event_source *s, void *userdata) {
+        State *st = userdata;
+
+        st->busy_runs++;
+        ASSERT_UINT_EQ(st->echo_calls, 0);
+        if (--st->busy_left > 0)
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int on_backlog(sd_event_source *s, void *userdata) {
+        State *st = userdata;
+        unsigned before = st->echo_calls;
+
+        varlink_server_dispatch(st->server);
+        st->in_steps += st->echo_calls - before;
+        st->max_in_step = MAX(st->max_in_step, st->echo_calls - before);
+        if (--st->backlog_left > 0)
+                return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+TEST(priority_and_budget) {
+        Client *c[4];
+        sd_event_source *busy = NULL, *backlog = NULL;
+        Fixture f;
+
+        fixture_setup(&f, 0, 0);
+        /* As vpopguardd has them: sockets, then the owner's work, then calls. */
+        ASSERT_EQ(varlink_server_set_priorities(f.server, SD_EVENT_PRIORITY_NORMAL + 3, SD_EVENT_PRIORITY_NORMAL + 1),
+                  -EINVAL);
+        ASSERT_OK(varlink_server_set_priorities(f.server, SD_EVENT_PRIORITY_NORMAL + 1, SD_EVENT_PRIORITY_NORMAL + 3));
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                c[i] = client_new(&f);
+
+        /* The owner's work comes first: calls wait until it is done, both those already read
+         * (25 behind a call in progress, which ends as the work starts) and those still unread. */
+        client_send(&f, c[0], "{\"method\":\"io.test.Test.Hold\",\"more\":true}");
+        json_decref(client_next(&f, c[0]));
+        send_echoes(&f, c, 1, 25);
+        run_until_quiet(&f);
+        ASSERT_UINT_EQ(f.state.echo_calls, 0);
+        ASSERT_OK(sd_event_add_defer(f.event, &busy, on_busy, &f.state));
+        ASSERT_OK(sd_event_source_set_priority(busy, SD_EVENT_PRIORITY_NORMAL + 2));
+        f.state.busy_left = 50;
+        varlink_call_set_close_callback(f.state.held, NULL, NULL);
+        ASSERT_OK(varlink_call_reply(f.state.held, NULL));
+        f.state.held = varlink_call_unref(f.state.held);
+        send_echoes(&f, c + 1, ELEMENTSOF(c) - 1, 25);
+        RUN_UNTIL(&f, f.state.echo_calls == 100);
+        ASSERT_UINT_EQ(f.state.busy_runs, 50);
+        RUN_UNTIL(&f, count_replies(c[0]) == 25 + 1); /* and the reply that ended Hold */
+        for (size_t i = 1; i < ELEMENTSOF(c); i++)
+                RUN_UNTIL(&f, count_replies(c[i]) == 25);
+
+        /* Work that becomes ready meanwhile (like the journal's) runs after at most
+         * VARLINK_CALLS_PER_WAKEUP calls, whoever asked them. */
+        ASSERT_OK(sd_event_add_defer(f.event, &f.state.tick, on_tick, &f.state));
+        ASSERT_OK(sd_event_source_set_enabled(f.state.tick, SD_EVENT_OFF));
+        ASSERT_OK(sd_event_source_set_priority(f.state.tick, SD_EVENT_PRIORITY_NORMAL));
+        send_echoes(&f, c, ELEMENTSOF(c), 50);
+        RUN_UNTIL(&f, f.state.echo_calls == 300);
+        run_until_quiet(&f);
+        ASSERT_UINT_EQ(f.state.since_tick, 0);
+        ASSERT_TRUE(f.state.max_since_tick >= 1);
+        ASSERT_LE(f.state.max_since_tick, VARLINK_CALLS_PER_WAKEUP);
+        ASSERT_GE(f.state.ticks, 200 / VARLINK_CALLS_PER_WAKEUP);
+        f.state.tick = sd_event_source_disable_unref(f.state.tick);
+
+        /* Work that yields one slice of calls per step (like a backlog of the journal): the calls
+         * are answered while it lasts, a slice at a time, and only there. */
+        f.state.server = f.server;
+        ASSERT_OK(sd_event_add_defer(f.event, &backlog, on_backlog, &f.state));
+        ASSERT_OK(sd_event_source_set_priority(backlog, SD_EVENT_PRIORITY_NORMAL + 2));
+        f.state.backlog_left = 1000;
+        send_echoes(&f, c, ELEMENTSOF(c), 50);
+        RUN_UNTIL(&f, f.state.echo_calls == 500);
+        ASSERT_TRUE(f.state.backlog_left > 0);
+        ASSERT_UINT_EQ(f.state.in_steps, 200);
+        ASSERT_TRUE(f.state.max_in_step >= 1);
+        ASSERT_LE(f.state.max_in_step, VARLINK_CALLS_PER_WAKEUP);
+        RUN_UNTIL(&f, f.state.backlog_left == 0);
+
+        backlog = sd_event_source_disable_unref(backlog);
+        busy = sd_event_source_disable_unref(busy);
+        for (size_t i = 0; i < ELEMENTSOF(c); i++)
+                client_free(c[i]);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+/* A client connected with other credentials: a child takes them, connects and hands the socket
+ * over. Needs root. */
+static Client *client_new_as(Fixture *f, uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups) {
+        char control[CMSG_SPACE(sizeof(int))] = {};
+        char byte = 0;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+        struct cmsghdr *cmsg;
+        Client *c;
+        int pair[2], status;
+        pid_t pid;
+
+        ASSERT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
+        pid = fork();
+        ASSERT_OK(pid);
+        if (pid == 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd;
+
+                if (strlen(f->path) >= sizeof sa.sun_path)
+                        _exit(4);
+                memcpy(sa.sun_path, f->path, strlen(f->path));
+                if (setgroups(n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(1);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                        _exit(2);
+                cmsg = CMSG_FIRSTHDR(&mh);
+                cmsg->cmsg_level = SOL_SOCKET;
+                cmsg->cmsg_type = SCM_RIGHTS;
+                cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+                _exit(sendmsg(pair[1], &mh, 0) == 1 ? 0 : 3);
+        }
+        safe_close(pair[1]);
+        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFEXITED(status));
+        ASSERT_EQ(WEXITSTATUS(status), 0);
+        ASSERT_EQ(recvmsg(pair[0], &mh, MSG_CMSG_CLOEXEC), 1);
+        safe_close(pair[0]);
+        cmsg = CMSG_FIRSTHDR(&mh);
+        ASSERT_TRUE(cmsg && cmsg->cmsg_type == SCM_RIGHTS);
+        c = calloc(1, sizeof *c);
+        ASSERT_TRUE(c);
+        memcpy(&c->fd, CMSG_DATA(cmsg), sizeof(int));
+        ASSERT_OK(fcntl(c->fd, F_SETFL, O_NONBLOCK));
+        return c;
+}
+
+/* Other users must be able to reach the fixture's socket. */
+static void fixture_open_up(Fixture *f) {
+        ASSERT_OK(chmod(f->dir, 0755));
+        ASSERT_OK(chmod(f->path, 0666));
+}
+
+TEST(fair_between_uids) {
+        Client *many[32], *root, *late;
+        unsigned total_at_send;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as other UIDs\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        /* UID 1000 asks on 32 connections, root on one: root gets half of the turns, not 1/33. */
+        send_echoes(&f, many, ELEMENTSOF(many), 20);
+        send_echoes(&f, &root, 1, 100);
+        RUN_UNTIL(&f, count_replies(root) == 100);
+        fprintf(stderr, "  root's 100 calls were answered after %u of UID 1000's\n", f.state.echo_other);
+        ASSERT_LT(f.state.echo_other, 300);
+
+        /* A UID that starts asking is served within one wakeup of the dispatcher. */
+        late = client_new_as(&f, 1001, 1001, NULL, 0);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == ELEMENTSOF(many) + 2);
+        total_at_send = f.state.echo_calls;
+        ASSERT_LT(total_at_send, 740);
+        client_send(&f, late, "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"late\":1}}");
+        assert_reply(client_next(&f, late), "{\"late\":1}");
+        ASSERT_LE(f.state.echo_calls - total_at_send, VARLINK_CALLS_PER_WAKEUP);
+
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                RUN_UNTIL(&f, count_replies(many[i]) == 20);
+        ASSERT_UINT_EQ(f.state.echo_calls, 741);
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                client_free(many[i]);
+        client_free(root);
+        client_free(late);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+/* An Echo call of exactly len bytes before its NUL. */
+static char *echo_of_length(size_t len) {
+        static const char head[] = "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"p\":\"", tail[] = "\"}}";
+        char *m = malloc(len + 1);
+
+        ASSERT_TRUE(m && len > strlen(head) + strlen(tail));
+        memcpy(m, head, strlen(head));
+        memset(m + strlen(head), 'p', len - strlen(head) - strlen(tail));
+        memcpy(m + len - strlen(tail), tail, strlen(tail) + 1);
+        return m;
+}
+
+TEST(unprivileged_message_max) {
+        Client *user, *root;
+        char *m;
+        json_t *reply;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        /* Root may send more than other users, who may send their limit with its NUL. */
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX + 100);
+        reply = call(&f, root, m);
+        ASSERT_TRUE(!json_object_get(reply, "error"));
+        ASSERT_GE(strlen(json_string_value(json_object_get(json_object_get(reply, "parameters"), "p")) ?: ""),
+                  VARLINK_MESSAGE_UNPRIVILEGED_MAX);
+        json_decref(reply);
+        free(m);
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX - 1);
+        json_decref(call(&f, user, m));
+        free(m);
+
+        /* One byte more, and the user is disconnected; root is not. */
+        m = echo_of_length(VARLINK_MESSAGE_UNPRIVILEGED_MAX);
+        (void) client_write(&f, user, m, strlen(m) + 1);
+        free(m);
+        RUN_UNTIL(&f, client_disconnected(user));
+        assert_reply(call(&f, root, "{\"method\":\"io.test.Test.Echo\"}"), "{}");
+
+        client_free(user);
+        client_free(root);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+/* Whether the loop has nothing to do for a while: the server waits although calls are queued. */
+static bool loop_idle(Fixture *f) {
+        return sd_event_run(f->event, 5 * 1000) == 0;
+}
+
+TEST(cpu_allowance) {
+        static const char burn[] = "{\"method\":\"io.test.Test.Burn\"}";
+        Client *user, *root;
+        unsigned at_idle;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
+                return;
+        }
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        /* 2.5 calls' worth at once, then one call per 0.4 s. */
+        varlink_server_set_cpu_limit(f.server, 5U * 1000U * 1000U, 5U * 1000U * 1000U);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        root = client_new(&f);
+
+        for (int i = 0; i < 6; i++)
+                ASSERT_TRUE(client_write(&f, user, burn, sizeof burn));
+        /* The burst is spent, the rest waits: not refused, not run. */
+        RUN_UNTIL(&f, f.state.burns_other > 0 && loop_idle(&f));
+        at_idle = f.state.burns_other;
+        fprintf(stderr, "  the loop went idle after %u of UID 1000's 6 calls\n", at_idle);
+        ASSERT_LT(at_idle, 6);
+        ASSERT_UINT_EQ(count_replies(user), at_idle);
+
+        /* Root has no limit and is served meanwhile. */
+        for (int i = 0; i < 6; i++)
+                ASSERT_TRUE(client_write(&f, root, burn, sizeof burn));
+        RUN_UNTIL(&f, count_replies(root) == 6);
+        ASSERT_LT(f.state.burns_other, 6);
+
+        /* UID 1000 gets the rest in time, and reconnecting does not refill its allowance: its
+         * next call, on a new connection, waits too. */
+        RUN_UNTIL(&f, count_replies(user) == 6);
+        user = client_free(user);
+        user = client_new_as(&f, 1000, 1000, NULL, 0);
+        ASSERT_TRUE(client_write(&f, user, burn, sizeof burn));
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 2 && loop_idle(&f));
+        ASSERT_UINT_EQ(f.state.burns_other, 6);
+        RUN_UNTIL(&f, count_replies(user) == 1);
+
+        client_free(user);
+        client_free(root);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+TEST(reply_text) {
+        Client *c, *other;
+        json_t *m;
+        Fixture f;
+
+        fixture_setup(&f, 0, 64 * 1024);
+        c = client_new(&f);
+        other = client_new(&f);
+
+        /* What the client gets is an ordinary reply, in order with the others. */
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":3}}");
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":0},\"oneway\":true}");
+        client_send(&f, c, "{\"method\":\"io.test.Test.Echo\",\"parameters\":{\"after\":1}}");
+        assert_reply(client_next(&f, c), "{\"list\":[0,1,2]}");
+        assert_reply(client_next(&f, c), "{\"after\":1}");
+
+        /* The output cap holds for text too: 100000 numbers are more than 64 KiB. */
+        client_send(&f, c, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":100000}}");
+        RUN_UNTIL(&f, client_disconnected(c));
+        m = call(&f, other, "{\"method\":\"io.test.Test.Text\",\"parameters\":{\"n\":1000}}");
+        ASSERT_UINT_EQ(json_array_size(json_object_get(json_object_get(m, "parameters"), "list")), 1000);
+        json_decref(m);
+
+        client_free(c);
+        client_free(other);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
+static void assert_groups(Fixture *f, Client *c, const char *expected) {
+        assert_reply(call(f, c, "{\"method\":\"io.test.Test.Groups\"}"), expected);
+}
+
+TEST(peer_groups) {
+        static const gid_t watched[] = { 4141, 4343, 5099, 5555 };
+        gid_t two[] = { 4242, 4343 }, hundred[100];
+        Client *primary, *none, *many, *before;
+        Fixture f;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: needs root to connect as other users\n");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(hundred); i++)
+                hundred[i] = 5000 + (gid_t) i;
+        fixture_setup(&f, 0, 0);
+        fixture_open_up(&f);
+        ASSERT_EQ(varlink_server_set_groups(f.server, watched, VARLINK_GROUPS_MAX + 1), -E2BIG);
+
+        /* Connected before the server knew which groups matter: none. */
+        before = client_new_as(&f, 1000, 4141, two, ELEMENTSOF(two));
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 1);
+        ASSERT_OK(varlink_server_set_groups(f.server, watched, ELEMENTSOF(watched)));
+        assert_groups(&f, before, "{\"in\":[]}");
+
+        /* The primary group counts; 4242 is the peer's but not watched. */
+        primary = client_new_as(&f, 1000, 4141, two, ELEMENTSOF(two));
+        assert_groups(&f, primary, "{\"in\":[4141,4343]}");
+        none = client_new_as(&f, 1000, 1000, NULL, 0);
+        assert_groups(&f, none, "{\"in\":[]}");
+        /* More groups than fit the first buffer: the last one is still found. */
+        many = client_new_as(&f, 1000, 1000, hundred, ELEMENTSOF(hundred));
+        assert_groups(&f, many, "{\"in\":[5099]}");
+
+        client_free(before);
+        client_free(primary);
+        client_free(none);
+        client_free(many);
+        RUN_UNTIL(&f, varlink_server_connections(f.server) == 0);
+        fixture_teardown(&f);
+}
+
 TEST(input_during_call) {
         Fixture f;
         Client *c;
@@ -1009,6 +1483,12 @@ int main(void) {
         RUN(oneway);
         RUN(pipelined_and_split);
         RUN(fairness);
+        RUN(priority_and_budget);
+        RUN(fair_between_uids);
+        RUN(peer_groups);
+        RUN(unprivileged_message_max);
+        RUN(cpu_allowance);
+        RUN(reply_text);
         RUN(input_during_call);
         RUN(large_message);
         RUN(garbage);

@@ -363,10 +363,11 @@ TEST(print_status) {
                      "Entries read:     0\n"
                      "Entries matched:  0\n"
                      "Bans active:      0\n");
-        /* Entries not judged are shown only when there are some. */
+        /* Entries not judged are shown only when there are some. A cursor missing after entries
+         * were read was withheld. */
         ASSERT_STREQ(unreadable,
                      "Version:          -\n"
-                     "Cursor:           none yet\n"
+                     "Cursor:           - (shown to root, systemd-journal and adm only)\n"
                      "Entries read:     9\n"
                      "Entries matched:  0\n"
                      "Not judged:       2 (no readable MESSAGE, see vpopguardd(8))\n"
@@ -752,6 +753,11 @@ TEST(cli_test_message) {
         const char *message = "vchkpw-pop3: password fail joe@example.com:192.0.2.7";
         CtlRun run;
 
+        /* Other users judge the message themselves: see cli_test_local. */
+        if (geteuid() != 0) {
+                fprintf(stderr, "  skipped: only root asks the daemon\n");
+                return;
+        }
         ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"jail\":\"vpopmail\",\"address\":\"192.0.2.7\","
                                     "\"ignored\":false,\"reason\":\"failure\"}}"),
                 ARGS("test", message));
@@ -782,6 +788,106 @@ TEST(cli_test_message) {
         ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"ignored\":false,\"reason\":\"no-match\"}}"),
                 ARGS("test", "hello", "--field=SYSLOG_IDENTIFIER", "--field=_UID"));
         assert_parameters(&run, "{\"message\":\"hello\",\"fields\":{}}");
+        ctl_run_done(&run);
+}
+
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ASSERT_TRUE(f);
+        ASSERT_TRUE(fputs(text, f) >= 0);
+        ASSERT_EQ(fclose(f), 0);
+}
+
+/* test with --config= or --local: judged by vpopguardctl itself, from the files, with the
+ * daemon's code; the daemon is never asked. */
+TEST(cli_test_local) {
+        _cleanup_free_ char *conf = xasprintf("%s/local.conf", scratch), *dropins = xasprintf("%s.d", conf),
+                            *jail = xasprintf("%s/10-vpopmail.conf", dropins), *shipped = NULL,
+                            *missing = xasprintf("--config=%s/missing.conf", scratch),
+                            *config = xasprintf("--config=%s", conf);
+        FILE *f = fopen(SRCDIR "/conf.d/10-vpopmail.conf", "re");
+        char buf[65536];
+        size_t n;
+        CtlRun run;
+
+        ASSERT_TRUE(f);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        ASSERT_TRUE(n > 0 && n < sizeof buf - 1);
+        buf[n] = 0;
+        ASSERT_EQ(fclose(f), 0);
+        shipped = strdup(buf);
+        ASSERT_TRUE(shipped);
+        ASSERT_EQ(mkdir(dropins, 0755), 0);
+        write_file(jail, shipped);
+        write_file(conf, "[Defaults]\nIgnoreAddress=198.51.100.0/28\n");
+
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_EQ(run.connections, 0u);
+        ASSERT_STREQ(run.out, "jail vpopmail, address 192.0.2.7: counts as a failure\n");
+        ctl_run_done(&run);
+
+        ctl_run(&run, NULL, NULL, ARGS("test", "--json", config, "vchkpw-smtp: password fail joe@example.com:198.51.100.3"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_EQ(run.connections, 0u);
+        ASSERT_STREQ(run.out, "{\"jail\":\"vpopmail\",\"address\":\"198.51.100.3\",\"ignored\":true,"
+                              "\"reason\":\"ignored-address\"}\n");
+        ctl_run_done(&run);
+
+        ctl_run(&run, NULL, NULL, ARGS("test", "--local", config, "--field=_UID=1000",
+                                       "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_STREQ(run.out, "jail vpopmail: does not count: the sender is not trusted (TrustedUID=) (untrusted-sender)\n");
+        ctl_run_done(&run);
+
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "-t", "sshd", "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_STREQ(run.out, "no jail: does not count: no FailRegex= matches (no-match)\n");
+        ctl_run_done(&run);
+
+        /* A broken or empty configuration judges nothing. */
+        write_file(conf, "[Defaults]\nMaxRetry=many\n");
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "x"));
+        ASSERT_EQ(run.status, 1);
+        ASSERT_EQ(run.connections, 0u);
+        ASSERT_STREQ(run.out, "");
+        ASSERT_TRUE(strstr(run.err, "local.conf:2: [Defaults] MaxRetry=many: "));
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", missing, "x"));
+        ASSERT_EQ(run.status, 1);
+        ASSERT_TRUE(strstr(run.err, "No jail is enabled in "));
+        ctl_run_done(&run);
+
+        ctl_run(&run, NULL, NULL, ARGS("status", config));
+        ASSERT_EQ(run.status, 2);
+        ASSERT_EQ(run.connections, 0u);
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("bans", "--local"));
+        ASSERT_EQ(run.status, 2);
+        ctl_run_done(&run);
+
+        ASSERT_EQ(unlink(jail), 0);
+        ASSERT_EQ(rmdir(dropins), 0);
+        ASSERT_EQ(unlink(conf), 0);
+}
+
+/* PermissionDenied says who may: readers of the journal for addresses, root for the rest. */
+TEST(cli_permission_denied) {
+        static const char denied[] = "{\"error\":\"io.vpopguard.Manager.PermissionDenied\",\"parameters\":{}}";
+        static const char * const readers[][2] = { { "bans", NULL }, { "failures", NULL }, { "monitor", NULL } };
+        CtlRun run;
+
+        for (size_t i = 0; i < ELEMENTSOF(readers); i++) {
+                ctl_run(&run, NULL, REPLIES(denied), ARGS(readers[i][0]));
+                ASSERT_EQ(run.status, 1);
+                ASSERT_TRUE(strstr(run.err, "io.vpopguard.Manager.PermissionDenied: only root and members of the "
+                                            "groups systemd-journal and adm may see addresses\n"));
+                ctl_run_done(&run);
+        }
+        ctl_run(&run, NULL, REPLIES(denied), ARGS("reload"));
+        ASSERT_EQ(run.status, 1);
+        ASSERT_TRUE(strstr(run.err, "io.vpopguard.Manager.PermissionDenied: only root may do this\n"));
         ctl_run_done(&run);
 }
 
@@ -834,6 +940,8 @@ static void run_cli_tests(void) {
         RUN(cli_queries);
         RUN(cli_ban_unban);
         RUN(cli_test_message);
+        RUN(cli_test_local);
+        RUN(cli_permission_denied);
         RUN(cli_monitor);
 }
 

@@ -76,11 +76,18 @@ follow_once() {
         "$LOADGEN" --expect="$expect" --find-time="$FIND_SEC" "$@"
         fresh_journald
         nft_reset
-        if [[ $scen == live-* ]] && ! start_monitor "$name" "$target"; then
+        if measures_latency "$scen" && ! start_monitor "$name" "$target"; then
                 error "$scen" "$target" "nft monitor does not report element additions"
                 return 0
         fi
-        start_target "$target" "$name" || { [[ -z $MONITOR_PID ]] || stop_monitor; return 0; }
+        start_target "$target" "$name" ${FLOOD_KINDS+--socket="$FLOOD_SOCKET"} ||
+                { [[ -z $MONITOR_PID ]] || stop_monitor; return 0; }
+        if [[ -n ${FLOOD_KINDS:-} ]] && ! flood_start "$name"; then
+                error "$scen" "$target" "the varlink flood did not get going: $(tail -n 3 "$T/flood-$name.log")"
+                stop_target
+                [[ -z $MONITOR_PID ]] || stop_monitor
+                return 0
+        fi
         c0=$(cpu_ticks "$TARGET_PID")
         out=$T/send-$name.out
         { "$LOADGEN" --export --minimal-fields --start-usec=now "$@"; sentinel_export; } |
@@ -98,6 +105,7 @@ follow_once() {
                 stop_monitor
         fi
         check_bans "$scen" "$target" "$expect"
+        [[ -z ${FLOOD_KINDS:-} ]] || flood_stop "$scen" "$target" "$name"
         stop_target
         failures=$FAILURES_IN_STREAM
         record "$scen" "$target" cpu_ms "$(calc "($c1 - $c0) * 1000 / $CLK_TCK")"
@@ -110,12 +118,77 @@ follow_once() {
                 record "$scen" "$target" all_banned_sec "$(calc "($ban - $first) / 1e6")"
                 record "$scen" "$target" after_last_write_sec "$(calc "($ban - $last) / 1e6")"
         fi
-        if [[ $scen == live-* ]]; then
+        if measures_latency "$scen"; then
                 lat=$(python3 "$REPORT" latency "$T/triggers-$name" "$MONITOR_LOG" "$(table_of "$target")" "$SENTINEL")
                 while read -r k v; do
                         record "$scen" "$target" "$k" "$v"
                 done <<<"$lat"
         fi
+}
+
+measures_latency() { # SCENARIO
+        [[ $1 == live-* || $1 == contended-* ]]
+}
+
+# The varlink clients of the contended scenario: UID 1000 (with FLOOD_GROUPS, setpriv's group
+# arguments) keeps VARLINK_CONNECTIONS_PER_UID_MAX connections busy with FLOOD_KINDS
+# (tests/bench/varlink-flood.py) from the start of the target to the end of its run.
+FLOOD_SOCKET=/run/vg-bench-flood/io.vpopguard.Manager
+flood_start() { # NAME
+        rm -f "${FLOOD_SOCKET%/*}/stop"
+        # shellcheck disable=SC2086 # setpriv's group arguments
+        vg_spawn "$T/flood-$1.log" setpriv --reuid=1000 --regid=1000 $FLOOD_GROUPS /usr/bin/python3 \
+                "${FLOOD_SOCKET%/*}/varlink-flood.py" "$FLOOD_SOCKET" 64 8 "${FLOOD_SOCKET%/*}/stop" $FLOOD_KINDS
+        FLOOD_PID=$VG_LAST_PID
+        wait_until 60 grep -qx ready "$T/flood-$1.log"
+}
+
+flood_stop() { # SCENARIO TARGET NAME
+        local replies closed min cpu
+        cpu=$(cpu_ticks "$FLOOD_PID")
+        : >"${FLOOD_SOCKET%/*}/stop"
+        wait_until 60 vg_pid_exited "$FLOOD_PID" || error "$1" "$2" "the varlink flood did not stop"
+        vg_kill "$FLOOD_PID" 1
+        read -r _ replies _ _ _ closed _ min < <(grep '^replies ' "$T/flood-$3.log") ||
+                { error "$1" "$2" "the varlink flood failed: $(tail -n 3 "$T/flood-$3.log")"; return; }
+        record "$1" "$2" flood_replies "$replies"
+        record "$1" "$2" flood_connections_closed "$closed"
+        record "$1" "$2" flood_cpu_ms "$(calc "$cpu * 1000 / $CLK_TCK")"
+        record "$1" "$2" flood_min_replies_per_connection "$min"
+        ((min > 0)) || error "$1" "$2" "a connection of the varlink flood got no reply"
+}
+
+# contended-R-VARIANT: the live attack at R failures/s (nothing but failures) with nobody else
+# on the varlink socket (alone), while UID 1000 without groups asks what anybody may (plain:
+# GetStatus, the interface description, 8 KiB messages as slow to parse as JSON gets), while
+# UID 1000 in systemd-journal asks for the lists that grow with the attack (journal: ListBans,
+# ListFailures, GetStatus), and while UID 1000 sends what was worst before issue #11 (regex:
+# GetStatus and 64 KiB TestMessage() calls that run into PCRE2's match limit).
+scenario_contended() {
+        local rate=1000 attackers run variant journal_gid
+        attackers=$((rate * CONTENDED_SECONDS / 3))
+        journal_gid=$(getent group systemd-journal | cut -d: -f3) || { error contended - "no group systemd-journal"; return; }
+        log "contended-$rate: $((attackers * 3)) failures in ${CONTENDED_SECONDS}s, alone and with 64 connections of UID 1000"
+        FAILURES_IN_STREAM=$((attackers * 3))
+        # In the private /run, where UID 1000 may reach the socket and read the client.
+        mkdir -p "${FLOOD_SOCKET%/*}"
+        cp "$BENCH_DIR/varlink-flood.py" "${FLOOD_SOCKET%/*}/"
+        chmod 0755 "${FLOOD_SOCKET%/*}"
+        chmod 0644 "${FLOOD_SOCKET%/*}/varlink-flood.py"
+        for ((run = 1; run <= REPEAT; run++)); do
+                for variant in alone plain journal regex; do
+                        case $variant in
+                        alone) FLOOD_KINDS='' FLOOD_GROUPS='' ;;
+                        plain) FLOOD_KINDS="status describe parse" FLOOD_GROUPS=--clear-groups ;;
+                        journal) FLOOD_KINDS="bans failures status" FLOOD_GROUPS=--groups=$journal_gid ;;
+                        regex) FLOOD_KINDS="status regex" FLOOD_GROUPS=--clear-groups ;;
+                        esac
+                        follow_once "contended-$rate-$variant" vpopguardd "$rate" "$run" --seed="$run" \
+                                --attackers="$attackers" --failures=3 --cluster="$rate" --noise=0 --successes=0 \
+                                --benign=0 --decoys=0
+                done
+        done
+        unset FLOOD_KINDS FLOOD_GROUPS
 }
 
 scenario_live() {

@@ -6,7 +6,7 @@
 # and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
-#                            [--only=backlog,live,burst,idle,memory,profile]
+#                            [--only=backlog,live,burst,idle,memory,contended,profile]
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
@@ -15,6 +15,10 @@
 #   burst-N   N attackers x 3 failures written flat out: first write -> all banned
 #   idle      CPU and wake-ups per minute with no relevant entries (quiet; unrelated traffic)
 #   memory    RssAnon with many tracked addresses -> bytes per tracked address
+#   contended-1000-V  live-style latency of 1000 failures/s (nothing else), alone (V = alone) and
+#             while 64 connections of UID 1000 pipeline varlink calls (plain: what anybody may
+#             ask; journal: as a member of systemd-journal, ListBans and ListFailures; regex:
+#             64 KiB TestMessage calls, the worst before issue #11)
 # It prints a table and writes the results as JSON. It exits non-zero if any result is wrong
 # (a missed or extra ban, a target that did not finish), never because of timing.
 #
@@ -37,7 +41,7 @@ arg_smoke=0
 arg_f2b=0
 arg_out=
 arg_repeat=
-arg_only=backlog,live,burst,idle,memory,profile
+arg_only=backlog,live,burst,idle,memory,contended,profile
 for a in "$@"; do
         case $a in
         --smoke) arg_smoke=1 ;;
@@ -58,9 +62,9 @@ done
 [[ -z $arg_repeat || $arg_repeat =~ ^[1-9][0-9]*$ ]] || { echo "run-bench.sh: bad --repeat" >&2; exit 2; }
 for a in ${arg_only//,/ }; do
         case $a in
-        backlog | live | burst | idle | memory | profile) ;;
+        backlog | live | burst | idle | memory | contended | profile) ;;
         *)
-                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, live, burst, idle, memory, profile)" >&2
+                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, live, burst, idle, memory, contended, profile)" >&2
                 exit 2
                 ;;
         esac
@@ -164,6 +168,7 @@ if ((arg_smoke)); then
         F2B_BURSTS=()
         IDLE_SECONDS=1
         MEMORY_SIZES=(10000 50000)
+        CONTENDED_SECONDS=3
 else
         REPEAT=${arg_repeat:-3}
         BACKLOG_ENTRIES=1000000 BACKLOG_ATTACKERS=20000 BACKLOG_INNOCENT=10000
@@ -173,6 +178,7 @@ else
         F2B_BURSTS=(10000)
         IDLE_SECONDS=30
         MEMORY_SIZES=(100000 1000000)
+        CONTENDED_SECONDS=20
 fi
 TARGETS=(vpopguardd floor)
 F2B_TARGETS=(vpopguardd floor)
@@ -222,6 +228,7 @@ if wanted live; then scenario_live; fi
 if wanted burst; then scenario_burst; fi
 if wanted idle; then scenario_idle; fi
 if wanted memory; then scenario_memory; fi
+if wanted contended; then scenario_contended; fi
 if ((!arg_smoke)) && wanted profile; then
         scenario_profile
 fi

@@ -10,11 +10,13 @@
 #     refused cleanly (exit 3, "closed the connection", no hang), bans from the journal still
 #     land, and RssAnon grows by at most 16 KiB per connection. Freeing one UID's connections
 #     lets others in again, and every held connection still answers.
-#   - A Monitor() caller that stops reading while 20000 addresses are banned: all bans land,
+#   - A Monitor() caller (UID 1000 in systemd-journal, who may see addresses) that stops reading
+#     while 20000 addresses are banned: all bans land,
 #     other clients are answered meanwhile, RssAnon stays within the 128 MiB of unread output
 #     vpopguardd(8) allows a connection, and when the client reads again it finds every ban,
 #     none dropped.
-#   - A client that pipelines ListBans() calls (3-4 MB each with 20000 bans) and reads nothing:
+#   - A client (in systemd-journal) that pipelines ListBans() calls (3-4 MB each with 20000 bans)
+#     and reads nothing:
 #     the daemon disconnects it once 128 MiB are unread, says so in its log, its RssAnon stays
 #     within that limit and falls back afterwards, and meanwhile others are answered and bans land.
 set -euo pipefail
@@ -22,7 +24,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 vg_begin varlink-floods "$@"
-vg_require_commands nft jq logger setpriv prlimit /usr/bin/python3
+vg_require_commands nft jq logger setpriv prlimit getent /usr/bin/python3
 loadgen=$(vg_loadgen)
 conf=$tmp/vpopguard.conf
 sock=/run/vpopguard/io.vpopguard.Manager
@@ -32,6 +34,8 @@ ROOT_RESERVED=16
 USERS_MAX=$((CONNECTIONS_MAX - ROOT_RESERVED))
 N_BANS=20000
 OUTPUT_MAX_KB=$((128 * 1024))
+# Monitor() and ListBans() show addresses: only to root and the groups that may read the journal.
+JOURNAL_GID=$(getent group systemd-journal | cut -d: -f3) || vg_fail "no group systemd-journal"
 
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h
 
@@ -171,7 +175,7 @@ vg_log_failures 192.0.2.3
 vg_poll 30 banned 192.0.2.3
 
 # --- A Monitor() caller that stops reading, as UID 1000. It has stalled once it saw an event.
-vg_spawn "$tmp/stall.log" setpriv --reuid=1000 --regid=1000 --clear-groups \
+vg_spawn "$tmp/stall.log" setpriv --reuid=1000 --regid=1000 --groups="$JOURNAL_GID" \
         /usr/bin/python3 "$run/flood-client.py" stall "$sock" "$run/release-stall" 192.0.2.99
 staller=$VG_LAST_PID
 stalled() {
@@ -222,7 +226,7 @@ vg_assert_eq "bans $((N_BANS + 1))" "$(grep '^bans ' "$tmp/stall.log")" "journal
 
 # --- ListBans() pipelined without reading, as UID 1000: about 3.5 MB per reply.
 base=$(anon_kb)
-vg_spawn "$tmp/pipeline.log" setpriv --reuid=1000 --regid=1000 --clear-groups \
+vg_spawn "$tmp/pipeline.log" setpriv --reuid=1000 --regid=1000 --groups="$JOURNAL_GID" \
         /usr/bin/python3 "$run/flood-client.py" pipeline "$sock" 100 io.vpopguard.Manager.ListBans "$run/read-pipeline"
 piper=$VG_LAST_PID
 # logged_keeping_peak TEXT: the daemon logged TEXT; meanwhile peak follows its RssAnon.
@@ -258,7 +262,7 @@ fi
 base=$(anon_kb)
 pipers=()
 for uid in 1001 1002 1003 1004; do
-        vg_spawn "$tmp/pipeline-$uid.log" setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+        vg_spawn "$tmp/pipeline-$uid.log" setpriv --reuid="$uid" --regid="$uid" --groups="$JOURNAL_GID" \
                 /usr/bin/python3 "$run/flood-client.py" pipeline "$sock" 25 io.vpopguard.Manager.ListBans \
                 "$run/read-pipeline-$uid"
         pipers+=("$VG_LAST_PID")
