@@ -23,19 +23,6 @@
 
 static json_int_t json_int_clamp(uint64_t v);
 
-static json_t *ban_to_json(const Ban *b) {
-        char address[ADDRESS_STRING_MAX];
-        return json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b}",
-                         "address", address_to_string(&b->address, address),
-                         "jail", b->jail,
-                         "failures", (json_int_t) b->failures,
-                         "bannedUSec", (json_int_t) b->banned_usec,
-                         "expiresUSec", json_int_clamp(b->expires_usec),
-                         "origin", ban_origin_to_string(b->origin),
-                         "count", (json_int_t) MAX(b->count, 1U),
-                         "permanent", ban_is_permanent(b));
-}
-
 /* JSON integers are signed; a saturated uint64_t counter must not turn negative. */
 static json_int_t json_int_clamp(uint64_t v) {
         return v > (uint64_t) INT64_MAX ? (json_int_t) INT64_MAX : (json_int_t) v;
@@ -83,14 +70,28 @@ static int list_text_reply(VarlinkCall *call, ListText *t) {
         return r;
 }
 
+/* The one place a BanEntry is spelled out: ListBans() writes it as text, the rest parse it. */
 static void ban_write(FILE *f, const Ban *b) {
         char address[ADDRESS_STRING_MAX];
 
         fprintf(f, "{\"address\":\"%s\",\"jail\":\"%s\",\"failures\":%u,\"bannedUSec\":%lld,"
-                "\"expiresUSec\":%lld,\"origin\":\"%s\"}",
+                "\"expiresUSec\":%lld,\"origin\":\"%s\",\"count\":%u,\"permanent\":%s}",
                 address_to_string(&b->address, address), b->jail, b->failures,
                 (long long) json_int_clamp(b->banned_usec), (long long) json_int_clamp(b->expires_usec),
-                ban_origin_to_string(b->origin));
+                ban_origin_to_string(b->origin), MAX(b->count, 1U), ban_is_permanent(b) ? "true" : "false");
+}
+
+static json_t *ban_to_json(const Ban *b) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        if (!f)
+                return NULL;
+        ban_write(f, b);
+        if (fclose(f) != 0)
+                return NULL;
+        return json_loads(text, 0, NULL);
 }
 
 static bool caller_is_root(VarlinkCall *call) {

@@ -838,7 +838,7 @@ TEST(cli_test_local) {
         ctl_run(&run, NULL, NULL, ARGS("test", "--local", config, "--field=_UID=1000",
                                        "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
         ASSERT_EQ(run.status, 0);
-        ASSERT_STREQ(run.out, "jail vpopmail: does not count: the sender is not trusted (TrustedUID=) (untrusted-sender)\n");
+        ASSERT_STREQ(run.out, "jail vpopmail: does not count: the sender is not trusted (TrustedUser=, TrustedUID=) (untrusted-sender)\n");
         ctl_run_done(&run);
 
         ctl_run(&run, NULL, NULL, ARGS("test", config, "-t", "sshd", "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));

@@ -11,16 +11,11 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin escalation "$@"
 vg_require_commands nft jq logger journalctl
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir escalation)
 state=$tmp/state
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
-BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474
 EXPIRE_REASON=expired
 T=30
 
@@ -34,23 +29,9 @@ EOC
 vg_start_journald
 
 n_starts=0
-DAEMON_PID=
-DAEMON_LOG=
-daemon_running() {
-        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
-        grep -q ' running' "$DAEMON_LOG"
-}
 start_daemon() {
-        DAEMON_LOG=$tmp/daemon.$((++n_starts)).log
-        vg_spawn "$DAEMON_LOG" "$daemon" --config="$conf" --state-directory="$state" --socket="$sock"
-        DAEMON_PID=$VG_LAST_PID
-        vg_poll 20 daemon_running
-}
-kill9_daemon() {
-        kill -KILL "$DAEMON_PID"
-        wait "$DAEMON_PID" 2>/dev/null || true
-        vg_kill "$DAEMON_PID"
-        DAEMON_PID=
+        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state" \
+                --socket="$sock"
 }
 
 now_usec() { echo "${EPOCHREALTIME/[.,]/}"; }
@@ -62,14 +43,14 @@ element_timeout() {
                         | select(.val == $a) | (.timeout // "none" | tostring)'
 }
 in_set() { [[ -n $(element_timeout "$1") ]]; }
-not_in_set() { vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"; ! in_set "$1"; }
+not_in_set() { vg_daemon_ok; ! in_set "$1"; }
 
 # FIELD of the ban event number N (VPOPGUARD_BAN_COUNT=N) of ADDRESS.
 ban_field() { # ADDRESS N FIELD
-        journalctl -q --no-pager -o json "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$1" "VPOPGUARD_BAN_COUNT=$2" |
+        journalctl -q --no-pager -o json "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$1" "VPOPGUARD_BAN_COUNT=$2" |
                 jq -r --arg f "$3" '.[$f]' | tail -n 1
 }
-has_ban_event() { vg_journal_has "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$1" "VPOPGUARD_BAN_COUNT=$2"; }
+has_ban_event() { vg_journal_has "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$1" "VPOPGUARD_BAN_COUNT=$2"; }
 
 # ban JAIL ADDRESS N SECONDS: three failures in JAIL make ban number N of ADDRESS, SECONDS long:
 # its event says so, and its element's timeout is SECONDS less at most the whole seconds that
@@ -106,7 +87,7 @@ vg_poll "$T" not_in_set "$addr"
 # --- The history reaches the state file; SIGKILL; restart.
 history_saved() { grep -qx "history $addr 1 [0-9]*" "$state/state" 2>/dev/null; }
 vg_poll "$T" history_saved
-kill9_daemon
+vg_kill9_daemon
 start_daemon
 
 # --- Second ban: BanTime × 3.
@@ -128,4 +109,4 @@ ban vpopmail "$addr" 1 2
 
 # Another address is not affected by any of this.
 ban other 192.0.2.61 1 2
-vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
+vg_term_daemon

@@ -8,39 +8,19 @@ set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-vg_require_root_or_skip
-vg_enter_namespaces "$@"
+vg_begin permanent "$@"
 vg_require_commands nft jq logger journalctl
-daemon=$(vg_daemon)
-ctl=$(vg_ctl)
-tmp=$(vg_tmpdir permanent)
 state=$tmp/state
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
-BAN_MESSAGE_ID=7fc6f43d6e5d457ba31097a4cc519474
-UNBAN_MESSAGE_ID=16f9f8826ed04c4b9f2a2591444632bc
 
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=infinity
 vg_start_journald
 
 n_starts=0
-DAEMON_PID=
-DAEMON_LOG=
-daemon_running() {
-        vg_daemon_alive "$DAEMON_PID" "$DAEMON_LOG"
-        grep -q ' running' "$DAEMON_LOG"
-}
 start_daemon() {
-        DAEMON_LOG=$tmp/daemon.$((++n_starts)).log
-        vg_spawn "$DAEMON_LOG" "$daemon" --config="$conf" --state-directory="$state" --socket="$sock"
-        DAEMON_PID=$VG_LAST_PID
-        vg_poll 20 daemon_running
-}
-kill9_daemon() {
-        kill -KILL "$DAEMON_PID"
-        wait "$DAEMON_PID" 2>/dev/null || true
-        vg_kill "$DAEMON_PID"
-        DAEMON_PID=
+        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state" \
+                --socket="$sock"
 }
 
 # ADDRESS's timeout as nft reports it: seconds, "none" without one, "absent" if not there.
@@ -64,15 +44,15 @@ vg_poll 20 vg_nft_set_has banned4 "$addr4"
 vg_poll 20 vg_nft_set_has banned6 "$addr6"
 vg_assert_eq none "$(element_timeout banned4 "$addr4")" "timeout of $addr4's element"
 vg_assert_eq none "$(element_timeout banned6 "$addr6")" "timeout of $addr6's element"
-vg_poll 10 vg_journal_has "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$addr4"
-vg_assert_eq infinity "$(journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_MESSAGE_ID" \
+vg_poll 10 vg_journal_has "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$addr4"
+vg_assert_eq infinity "$(journalctl -q --no-pager -o export "MESSAGE_ID=$VG_MESSAGE_BAN" \
         "VPOPGUARD_ADDRESS=$addr4" | sed -n 's/^VPOPGUARD_BAN_USEC=//p')" "VPOPGUARD_BAN_USEC of the ban event"
-journalctl -q --no-pager -o cat "MESSAGE_ID=$BAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$addr4" |
+journalctl -q --no-pager -o cat "MESSAGE_ID=$VG_MESSAGE_BAN" "VPOPGUARD_ADDRESS=$addr4" |
         grep -qxF "Banned $addr4 permanently (jail vpopmail): 3 failures within 10min." ||
-        vg_fail "ban message: $(journalctl -q --no-pager -o cat "MESSAGE_ID=$BAN_MESSAGE_ID")"
+        vg_fail "ban message: $(journalctl -q --no-pager -o cat "MESSAGE_ID=$VG_MESSAGE_BAN")"
 
 # --- SIGKILL, nft flush ruleset, start: back, still without a timeout.
-kill9_daemon
+vg_kill9_daemon
 nft flush ruleset
 start_daemon
 vg_assert_eq none "$(element_timeout banned4 "$addr4")" "timeout of $addr4 after SIGKILL and nft flush ruleset"
@@ -101,10 +81,10 @@ grep -Eq '^192\.0\.2\.78 +vpopmail +0 +1 +permanent .* never +manual *$' "$tmp/b
 # --- Unban lifts it, for good.
 "$ctl" --socket="$sock" unban "$addr4" >/dev/null || vg_fail "unban $addr4 failed"
 vg_assert_eq absent "$(element_timeout banned4 "$addr4")" "$addr4 after unban"
-vg_poll 10 vg_journal_has "MESSAGE_ID=$UNBAN_MESSAGE_ID" "VPOPGUARD_ADDRESS=$addr4"
-vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
+vg_poll 10 vg_journal_has "MESSAGE_ID=$VG_MESSAGE_UNBAN" "VPOPGUARD_ADDRESS=$addr4"
+vg_term_daemon
 nft flush ruleset
 start_daemon
 vg_assert_eq absent "$(element_timeout banned4 "$addr4")" "$addr4 after unban and a restart"
 vg_assert_eq none "$(element_timeout banned6 "$addr6")" "$addr6 after a restart"
-vg_stop_daemon "$DAEMON_PID" "$DAEMON_LOG"
+vg_term_daemon
