@@ -85,8 +85,12 @@ static int on_readable(sd_event_source *s, int fd, uint32_t revents, void *userd
                         if (subsys != NFNL_SUBSYS_NFTABLES)
                                 continue;
                         if (msg == NFT_MSG_NEWGEN) {
-                                if (m->batch_deletes && !newgen_is_ours(h, m->comm))
+                                if (m->batch_deletes && !newgen_is_ours(h, m->comm)) {
+                                        /* One line per foreign transaction, before the repair
+                                         * merges them: what tells our own apart in tests. */
+                                        log_debug("nftables: a transaction of another process deleted something.");
                                         changed = true;
+                                }
                                 m->batch_deletes = false;
                         } else if (is_deletion(msg))
                                 m->batch_deletes = true;

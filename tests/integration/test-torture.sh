@@ -45,8 +45,15 @@ spawn_daemon() { # LOGFILE: not waiting for it to be ready
 }
 
 kills=0
+ready_kills=0
 while ((kills < MIN_KILLS)) || vg_pid_alive "$writer"; do
         spawn_daemon "$tmp/daemon.$kills.log"
+        # Every other kill waits for READY=1 first, so that however slow the start, half of the
+        # kills hit a daemon at work; the others may also hit it while it starts.
+        if ((kills % 2)); then
+                vg_poll 30 vg_daemon_running
+                ready_kills=$((ready_kills + 1))
+        fi
         # Fault timing, not an assertion: a random moment in the daemon's life (which starts
         # later under valgrind: VG_TIMEOUT_FACTOR stretches it).
         ms=$(((50 + RANDOM % 351) * VG_TIMEOUT_FACTOR))
@@ -56,10 +63,12 @@ while ((kills < MIN_KILLS)) || vg_pid_alive "$writer"; do
         kills=$((kills + 1))
 done
 wait "$writer" || vg_fail "the load generator failed: $(cat "$tmp/loadgen.log")"
-# How many of the killed daemons had banned something (from their "Banned ..." lines): shows
-# that the kills hit a daemon at work. Information only; the timing is not asserted.
+# How many of the killed daemons had banned something (from their "Banned ..." lines): the
+# kills must have hit a daemon at work, or the torture tested nothing.
 working=$({ grep -l '^Banned ' "$tmp"/daemon.*.log 2>/dev/null || true; } | wc -l)
-vg_log "killed vpopguardd $kills times with SIGKILL, $working of them after they had banned"
+vg_log "killed vpopguardd $kills times with SIGKILL, $ready_kills of them after READY=1, $working after they had banned"
+((ready_kills * 2 >= kills - 1)) || vg_fail "only $ready_kills of $kills kills came after READY=1"
+((working >= 1)) || vg_fail "none of the $kills killed daemons had banned anything: the kills hit no daemon at work"
 
 # --- Catch up: the last start processes everything up to the last matching entry, then stops
 # cleanly (SIGTERM saves the state).

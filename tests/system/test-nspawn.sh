@@ -181,7 +181,14 @@ vg_poll 10 unit_logged_after "$mark" "Configuration reloaded: 1 jail."
 vg_assert_eq active "$(ns_run systemctl is-active vpopguard.service)" "after reload"
 vg_assert_eq "$pid" "$(prop vpopguard.service MainPID)" "main PID after reload"
 
-# --- Restart: the ban and the cursor survive, and nothing is judged twice.
+# --- Restart: the ban and the cursor survive, and nothing is judged twice: an address with
+# MaxRetry-1 failures before the restart would be banned if they were read again after it.
+state_failures() { # ADDRESS: its failures in the saved state (0 if none)
+        awk -v a="$1" '$1 == "fail" && $3 == a { n = NF - 3 } END { print n + 0 }' \
+                "$root/var/lib/private/vpopguard/state" 2>/dev/null || echo 0
+}
+fail_n 192.0.2.9 2
+vg_poll 30 eval '[[ $(state_failures 192.0.2.9) == 2 ]]'
 cursor=$(state_cursor)
 ns_run systemctl restart vpopguard.service || vg_fail "systemctl restart failed"
 vg_assert_eq active "$(ns_run systemctl is-active vpopguard.service)" "after restart"
@@ -194,6 +201,8 @@ vg_poll 30 set_has banned4 192.0.2.8
 vg_poll 10 state_is_current
 vg_assert_eq 1 "$(ban_events 192.0.2.7)" "ban events for 192.0.2.7 after restart"
 vg_assert_eq 1 "$(ban_events 192.0.2.8)" "ban events for the sentinel"
+set_has banned4 192.0.2.9 && vg_fail "192.0.2.9 banned after the restart: its 2 failures were judged twice"
+vg_assert_eq 2 "$(state_failures 192.0.2.9)" "saved failures of 192.0.2.9 after the restart"
 
 # --- Reboot: nobody starts it, yet it runs and the bans are back in the new network namespace.
 ns_poweroff
