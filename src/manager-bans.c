@@ -395,10 +395,11 @@ static void on_foreign_nft_change(void *userdata, bool lost) {
         else if (m->repair_lost_monotonic > 0 && now < m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC)
                 delay = MAX(delay, m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC - now);
         if (event_source_is_armed(m->repair_timer)) {
-                /* Already scheduled; a change by another process is repaired soon. */
-                if (!lost)
-                        (void) sd_event_source_set_time_relative(m->repair_timer, MANAGER_REPAIR_DELAY_USEC);
-                return;
+                /* Already scheduled: a change by another process moves it to soon, lost
+                 * notifications leave it where it is. */
+                if (lost)
+                        return;
+                delay = MANAGER_REPAIR_DELAY_USEC;
         }
         r = event_reset_time(m->event, &m->repair_timer, CLOCK_MONOTONIC, delay, 0, true, on_repair, m);
         if (r < 0)
