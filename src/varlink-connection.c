@@ -126,6 +126,7 @@ static int connection_flush(VarlinkConnection *c) {
 typedef struct DumpContext {
         VarlinkConnection *connection;
         bool overflow;
+        bool overflow_total; /* the overflow is of all clients together, and this one has the most */
 } DumpContext;
 
 /* Frees what c has not sent and closes it: its client reads too little. */
@@ -136,6 +137,9 @@ static void connection_drop_output(VarlinkConnection *c) {
         c->out_alloc = c->out_start = c->out_end = 0;
         varlink_connection_fail(c);
 }
+
+/* Whichever connection the cap on all clients' unread output drops, the one with the most. */
+#define TOTAL_OVERFLOW_TEXT "the most unread output while all clients together have too much"
 
 static VarlinkConnection *connection_with_most_output(VarlinkServer *s) {
         VarlinkConnection *most = NULL;
@@ -160,10 +164,10 @@ static int on_dump(const char *buffer, size_t size, void *userdata) {
                 VarlinkConnection *most = connection_with_most_output(s);
                 if (!most || most == c || most->out_end == most->out_start) {
                         d->overflow = true;
+                        d->overflow_total = true;
                         return -1;
                 }
-                log_debug("Varlink client (pid %d): the most unread output while all clients together have too "
-                          "much, disconnecting.", (int) most->pid);
+                log_debug("Varlink client (pid %d): " TOTAL_OVERFLOW_TEXT ", disconnecting.", (int) most->pid);
                 connection_drop_output(most);
                 pending = c->out_end - c->out_start;
         }
@@ -204,6 +208,7 @@ static int connection_send(VarlinkConnection *c, json_t *message, const char * c
                 c->server->output_pending -= c->out_end - (c->out_start + pending);
                 c->out_end = c->out_start + pending; /* drop the partial message */
                 log_debug("Varlink client (pid %d): %s, disconnecting.", (int) c->pid,
+                          d.overflow_total ? TOTAL_OVERFLOW_TEXT :
                           d.overflow ? "too much unread output" : "cannot serialize reply");
                 varlink_connection_fail(c);
                 return d.overflow ? -ENOBUFS : -ENOMEM;
