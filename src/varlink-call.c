@@ -107,20 +107,30 @@ void varlink_call_disconnect(VarlinkCall *call) {
         varlink_call_unref(call);
 }
 
+/* Marks the call ended and hands back its connection, which the caller answers on and then
+ * tells with varlink_connection_end_call(). A call ends once. */
+static int call_mark_ended(VarlinkCall *c, VarlinkConnection **ret) {
+        assert(c);
+        assert(ret);
+
+        if (c->ended)
+                return -EALREADY;
+        if (!c->connection)
+                return -ENOTCONN;
+        c->ended = true;
+        *ret = c->connection;
+        return 0;
+}
+
 /* Ends the call with a reply (error == NULL) or an error. Steals parameters. */
 static int call_end(VarlinkCall *c, const char *error, json_t *parameters) {
         json_auto_t *p = parameters, *m = NULL;
         VarlinkConnection *conn;
-        int r = 0;
+        int r;
 
-        assert(c);
-
-        if (c->ended)
-                return -EALREADY;
-        conn = c->connection;
-        if (!conn)
-                return -ENOTCONN;
-        c->ended = true;
+        r = call_mark_ended(c, &conn);
+        if (r < 0)
+                return r;
 
         if (p && !json_is_object(p)) {
                 /* A handler bug; still tell the client something it can parse. */
@@ -155,17 +165,13 @@ int varlink_call_reply(VarlinkCall *c, json_t *parameters) {
 
 int varlink_call_reply_text(VarlinkCall *c, const char *parameters) {
         VarlinkConnection *conn;
-        int r = 0;
+        int r;
 
-        assert(c);
         assert(parameters);
 
-        if (c->ended)
-                return -EALREADY;
-        conn = c->connection;
-        if (!conn)
-                return -ENOTCONN;
-        c->ended = true;
+        r = call_mark_ended(c, &conn);
+        if (r < 0)
+                return r;
         if (!c->oneway)
                 r = varlink_connection_send_text(conn, (const char *[]) { "{\"parameters\":", parameters, "}" }, 3);
         varlink_connection_end_call(conn);
