@@ -276,6 +276,18 @@ vg_reload_daemon() {
         vg_poll 20 vg_daemon_readies_above "$n"
 }
 
+# vg_daemon_answers: the daemon has not exited (else the test fails) and answers vpopguardctl status.
+vg_daemon_answers() {
+        vg_daemon_ok
+        "$ctl" status >/dev/null 2>&1
+}
+
+# vg_banned SET ADDRESS: the daemon has not exited (else the test fails) and ADDRESS is in SET.
+vg_banned() {
+        vg_daemon_ok
+        vg_nft_set_has "$1" "$2"
+}
+
 # vg_kill9_daemon: SIGKILL to the daemon, which must die of it (not have exited on its own
 # before); reaps and untracks it.
 vg_kill9_daemon() {

@@ -77,10 +77,6 @@ read_at_least() { # N: the daemon has processed N entries
         ((n >= $1))
 }
 
-banned() { # SET ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has "$1" "$2"
-}
 
 kb_of() { # FIELD: of the daemon's /proc/PID/status, in kB
         awk -v f="$1:" '$1 == f { print $2 }' "/proc/$pid/status"
@@ -99,7 +95,7 @@ sentinel=203.0.113.250
 
 vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 pid=$VG_DAEMON_PID
-vg_poll 20 answers # the baseline below is taken after a first call, as the poller's calls will be
+vg_poll 20 vg_daemon_answers # the baseline below is taken after a first call, as the poller's calls will be
 base_anon=$(kb_of RssAnon)
 
 asan=
@@ -186,7 +182,7 @@ kept=203.0.113.201 lost=203.0.113.202
 
 # The sentinel: once it is banned, every entry before it has been judged.
 vg_log_failures "$sentinel"
-vg_poll 300 banned banned4 "$sentinel"
+vg_poll 300 vg_banned banned4 "$sentinel"
 : >"$tmp/stop-polling"
 vg_poll 330 vg_pid_exited "$poller"
 rc=0

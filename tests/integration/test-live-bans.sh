@@ -61,10 +61,6 @@ state_cursor() {
         sed -n 's/^cursor //p' "$state/state" 2>/dev/null
 }
 
-banned() { # SET ADDRESS, failing the test if the daemon died
-        vg_daemon_ok
-        vg_nft_set_has "$1" "$2"
-}
 
 vg_start_journald
 
@@ -78,13 +74,13 @@ if nft list table "$VG_NFT_FAMILY" "$VG_NFT_TABLE" >/dev/null 2>&1; then
 fi
 
 vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$tmp/vpopguard.conf" --state-directory="$state" --log-level=debug
-vg_poll 20 banned banned4 192.0.2.100 # also the sentinel for 192.0.2.101
+vg_poll 20 vg_banned banned4 192.0.2.100 # also the sentinel for 192.0.2.101
 if vg_nft_set_has banned4 192.0.2.101; then
         vg_fail "192.0.2.101 banned after 2 failures"
 fi
 # Two failures before the start and one after it make three.
 vg_log_vpopmail "vchkpw-smtp: vpopmail user not found early@:192.0.2.101"
-vg_poll 20 banned banned4 192.0.2.101
+vg_poll 20 vg_banned banned4 192.0.2.101
 
 # --- Every failure format, each with its own address: SET ADDRESS IDENTIFIER FACILITY MESSAGE.
 cases=(
@@ -164,7 +160,7 @@ log_as VPOPMAIL mail "vchkpw-pop3: password fail joe@example.com:192.0.2.63"
 # The sentinel: once it is banned, everything above has been judged.
 log_times 3 "vchkpw-pop3: password fail sentinel@example.com:192.0.2.99"
 want4+=(192.0.2.99)
-vg_poll 30 banned banned4 192.0.2.99
+vg_poll 30 vg_banned banned4 192.0.2.99
 # The lines of UID 1000 reached the journal as such: otherwise that nothing was banned for them
 # would prove nothing.
 vg_journal_sync

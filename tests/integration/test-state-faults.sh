@@ -41,14 +41,10 @@ attack() { # ADDRESS: MaxRetry (3) failures
         done
 }
 
-banned() { # ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has banned4 "$1"
-}
 
 attack_and_wait_ban() { # ADDRESS
         attack "$1"
-        vg_poll 20 banned "$1"
+        vg_poll 20 vg_banned banned4 "$1"
 }
 
 latest_cursor() {

@@ -52,10 +52,6 @@ windows_are() { # ADDRESS EXPECTED
 status() { # the counters: "entriesRead entriesMatched" then "JAIL failuresTotal bansTotal" per jail
         ctl --json status | jq -r '"\(.entriesRead) \(.entriesMatched)", (.jails[] | "\(.name) \(.failuresTotal) \(.bansTotal)")'
 }
-banned() {
-        vg_daemon_ok
-        vg_nft_set_has banned4 "$1"
-}
 ban_event() { # ADDRESS FIELD: FIELD of its ban event
         journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_ID" "VPOPGUARD_ADDRESS=$1" | sed -n "s/^$2=//p"
 }
@@ -77,7 +73,7 @@ grep -qE '^192\.0\.2\.10 +strict +1 ' "$tmp/failures.txt" || vg_fail "failures t
 
 # --- Its second: strict (MaxRetry=2) bans it, for 2h; vpopmail counted it too.
 vg_log_failures 192.0.2.10 1
-vg_poll "$T" banned 192.0.2.10
+vg_poll "$T" vg_banned banned4 192.0.2.10
 vg_poll "$T" vg_journal_has "MESSAGE_ID=$BAN_ID" VPOPGUARD_ADDRESS=192.0.2.10
 vg_assert_eq "strict 2 7200000000" \
         "$(ban_event 192.0.2.10 VPOPGUARD_JAIL) $(ban_event 192.0.2.10 VPOPGUARD_FAILURES) $(ban_event 192.0.2.10 VPOPGUARD_BAN_USEC)" \
@@ -89,13 +85,13 @@ strict 2 1" "$(status)" "counters after the strict ban"
 # --- 192.0.2.20, which strict ignores: vpopmail alone counts it, and bans at 3, not at 2.
 vg_log_failures 192.0.2.20 2
 vg_poll "$T" windows_are 192.0.2.20 "vpopmail 2"
-if banned 192.0.2.20; then
+if vg_banned banned4 192.0.2.20; then
         vg_fail "192.0.2.20 banned after 2 failures"
 fi
 [[ -z $(ctl --json bans | jq -r '.bans[] | select(.address == "192.0.2.20")') ]] ||
         vg_fail "192.0.2.20 in ListBans after 2 failures"
 vg_log_failures 192.0.2.20 1
-vg_poll "$T" banned 192.0.2.20
+vg_poll "$T" vg_banned banned4 192.0.2.20
 vg_poll "$T" vg_journal_has "MESSAGE_ID=$BAN_ID" VPOPGUARD_ADDRESS=192.0.2.20
 vg_assert_eq "vpopmail 3 3600000000" \
         "$(ban_event 192.0.2.20 VPOPGUARD_JAIL) $(ban_event 192.0.2.20 VPOPGUARD_FAILURES) $(ban_event 192.0.2.20 VPOPGUARD_BAN_USEC)" \

@@ -34,21 +34,7 @@ JOURNAL_GID=$(getent group systemd-journal | cut -d: -f3) || vg_skip "no group s
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-answers() {
-        daemon_ok
-        "$ctl" status >/dev/null 2>&1
-}
-banned() {
-        daemon_ok
-        vg_nft_set_has banned4 "$1"
-}
-
-vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-pid=$VG_LAST_PID
-vg_poll 20 answers
+vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 
 # flood NAME SETPRIV-GROUP-ARGS KIND...: UID 1000's 64 connections, until $run/stop-NAME exists.
 flood() {
@@ -99,7 +85,7 @@ attack() {
         vg_assert_eq "$ATTACKERS" "$(wc -l <"$tmp/expect-$seed")" "attackers expected banned (seed $seed)"
         cat "$tmp"/expect-* | LC_ALL=C sort -u >"$tmp/want"
         complete() {
-                daemon_ok
+                vg_daemon_ok
                 vg_nft_set_elements banned4 >"$tmp/got"
                 cmp -s "$tmp/want" "$tmp/got"
         }
@@ -119,6 +105,6 @@ attack 2
 stop_flood journal
 vg_assert_eq 0 "$LAST_ERRORS" "errors of ListBans(), ListFailures() and GetStatus() for a member of systemd-journal"
 
-answers || vg_fail "root is not answered after the floods"
-vg_stop_daemon "$pid" "$tmp/daemon.log" 60
+vg_daemon_answers || vg_fail "root is not answered after the floods"
+vg_term_daemon 60
 vg_log "all checks passed"

@@ -50,15 +50,7 @@ chmod 0644 "$run/flood-client.py"
 
 vg_start_journald
 
-answers() {
-        vg_daemon_ok
-        "$ctl" status >/dev/null 2>&1
-}
 
-banned() { # ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has banned4 "$1"
-}
 
 anon_kb() {
         awk '$1 == "RssAnon:" { print $2 }' "/proc/$pid/status"
@@ -100,7 +92,7 @@ vg_start_daemon "$tmp/daemon.log" prlimit --nofile=1024: -- "$daemon" --config="
 pid=$VG_DAEMON_PID
 vg_assert_eq 1024 "$(awk '/^Max open files/ { print $4 }' "/proc/$pid/limits")" "the daemon's soft file limit"
 vg_log_failures 192.0.2.1
-vg_poll 20 banned 192.0.2.1
+vg_poll 20 vg_banned banned4 192.0.2.1
 base=$(anon_kb)
 
 # --- 3000 connections from 40 UIDs. UID 2001 first, alone: its limit of 64.
@@ -152,7 +144,7 @@ refused "$tmp/uid3000.out"
 
 # Bans still land, memory is small.
 vg_log_failures 192.0.2.2
-vg_poll 30 banned 192.0.2.2
+vg_poll 30 vg_banned banned4 192.0.2.2
 held=$(anon_kb)
 vg_log "connections: RssAnon $base kB before, $held kB with $USERS_MAX held"
 within "$held" $((base + USERS_MAX * 16)) "$USERS_MAX connections held, from $base kB"
@@ -161,7 +153,7 @@ within "$held" $((base + USERS_MAX * 16)) "$USERS_MAX connections held, from $ba
 : >"$run/release-2001"
 finished "${holder[2001]}" "$tmp/hold-2001.log"
 has_line "$tmp/hold-2001.log" released || vg_fail "UID 2001's holder: $(cat "$tmp/hold-2001.log")"
-vg_poll 30 answers
+vg_poll 30 vg_daemon_answers
 as_uid 3000 "$run/vpopguardctl" status >/dev/null 2>"$tmp/uid3000.err" ||
         vg_fail "UID 3000 is not served after connections were freed: $(cat "$tmp/uid3000.err")"
 for uid in $(seq 2002 2040); do
@@ -172,7 +164,7 @@ for uid in $(seq 2002 2040); do
         has_line "$tmp/hold-$uid.log" released || vg_fail "UID $uid's holder: $(cat "$tmp/hold-$uid.log")"
 done
 vg_log_failures 192.0.2.3
-vg_poll 30 banned 192.0.2.3
+vg_poll 30 vg_banned banned4 192.0.2.3
 
 # --- A Monitor() caller that stops reading, as UID 1000. It has stalled once it saw an event.
 vg_spawn "$tmp/stall.log" setpriv --reuid=1000 --regid=1000 --groups="$JOURNAL_GID" \
@@ -219,7 +211,7 @@ vg_assert_files_eq "$tmp/want6" "$tmp/got6" "elements of banned6"
 
 # The Monitor() client reads again: every ban is there, nothing was dropped.
 vg_log_failures 192.0.2.99
-vg_poll 30 banned 192.0.2.99
+vg_poll 30 vg_banned banned4 192.0.2.99
 : >"$run/release-stall"
 finished "$staller" "$tmp/stall.log"
 vg_assert_eq "bans $((N_BANS + 1))" "$(grep '^bans ' "$tmp/stall.log")" "journal bans the stalled Monitor() received"
@@ -239,9 +231,9 @@ logged_keeping_peak() {
 }
 peak=0
 vg_poll 120 logged_keeping_peak 'too much unread output, disconnecting'
-answers || vg_fail "root is not answered after the pipelining client was dropped"
+vg_daemon_answers || vg_fail "root is not answered after the pipelining client was dropped"
 vg_log_failures 192.0.2.100
-vg_poll 30 banned 192.0.2.100
+vg_poll 30 vg_banned banned4 192.0.2.100
 : >"$run/read-pipeline"
 finished "$piper" "$tmp/pipeline.log"
 read -r _ replies _ bytes _ end < <(grep '^replies ' "$tmp/pipeline.log") ||
@@ -271,9 +263,9 @@ peak=0
 # Each UID but root gets 10 % of a CPU: under the sanitizers on a busy machine, building 256 MiB of
 # replies at that pace takes minutes.
 vg_poll 400 logged_keeping_peak 'the most unread output while all clients together have too much, disconnecting'
-answers || vg_fail "root is not answered while four clients leave their replies unread"
+vg_daemon_answers || vg_fail "root is not answered while four clients leave their replies unread"
 vg_log_failures 192.0.2.101
-vg_poll 30 banned 192.0.2.101
+vg_poll 30 vg_banned banned4 192.0.2.101
 closed=0
 for uid in 1001 1002 1003 1004; do
         : >"$run/read-pipeline-$uid"

@@ -94,26 +94,13 @@ chmod 0644 "$run/call.py" "$conf" "$conf.d"/*
 
 vg_start_journald
 
-daemon_ok() {
-        vg_daemon_alive "$pid" "$tmp/daemon.log"
-}
-answers() {
-        daemon_ok
-        "$ctl" status >/dev/null 2>&1
-}
-banned() {
-        daemon_ok
-        vg_nft_set_has banned4 "$1"
-}
 start_daemon() {
-        vg_spawn "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
-        pid=$VG_LAST_PID
-        vg_poll 20 answers
+        vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 }
 start_daemon
 vg_log_failures 192.0.2.1
 vg_log_failures 192.0.2.2 1
-vg_poll 20 banned 192.0.2.1
+vg_poll 20 vg_banned banned4 192.0.2.1
 has_failure() { "$ctl" --json failures 192.0.2.2 | jq -e '.failures | length == 1' >/dev/null; }
 vg_poll 20 has_failure
 
@@ -214,13 +201,13 @@ for id in "${others[@]}" u1000-journal u1000-adm u1000-primary-journal root; do
         check "$id" Reload "$(call "$id" $M.Reload)"
         if [[ $id != root ]]; then
                 # Denied calls changed nothing.
-                banned 192.0.2.1 || vg_fail "$id lifted the ban of 192.0.2.1"
+                vg_banned banned4 192.0.2.1 || vg_fail "$id lifted the ban of 192.0.2.1"
                 ! vg_nft_set_has banned4 203.0.113.50 || vg_fail "$id banned 203.0.113.50"
                 has_failure || vg_fail "the failure of 192.0.2.2 is gone after $id's calls"
         fi
 done
 # Root's calls took effect.
-banned 203.0.113.50 || vg_fail "root's Ban of 203.0.113.50 is not in the set"
+vg_banned banned4 203.0.113.50 || vg_fail "root's Ban of 203.0.113.50 is not in the set"
 ! vg_nft_set_has banned4 192.0.2.1 || vg_fail "root's Unban left 192.0.2.1 in the set"
 grep -q 'Reloading configuration' "$tmp/daemon.log" || vg_fail "root's Reload did not reload"
 vg_assert_eq 1 "$(grep -c 'Reloading configuration' "$tmp/daemon.log")" "reloads (only root's)"
@@ -264,11 +251,11 @@ else
 fi
 
 # --- A group that does not exist when the daemon starts grants nothing.
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 mount --bind "$tmp/group-no-adm" /etc/group || vg_fail "cannot mount the group file without adm"
 start_daemon
 vg_assert_eq "$denied" "$(call u1000-adm $M.ListBans)" "ListBans as GID $ADM_GID without a group adm"
 vg_assert_eq "ok 203.0.113.50" "$(call u1000-journal $M.ListBans)" "ListBans as systemd-journal without a group adm"
-vg_stop_daemon "$pid" "$tmp/daemon.log"
+vg_term_daemon
 
 vg_log "all checks passed"
