@@ -3,22 +3,14 @@
 
 #include "ban-history.h"
 #include "macro.h"
+#include "test-addresses.h"
 #include "tests.h"
 
-static Address addr(uint32_t n) {
-        Address a = { .family = AF_INET };
-        a.bytes[0] = n >> 24;
-        a.bytes[1] = n >> 16;
-        a.bytes[2] = n >> 8;
-        a.bytes[3] = n;
-        return a;
-}
-
-#define A(n) (&(Address[]) { addr(n) }[0])
+#define A(n) (&(Address[]) { addr4(n) }[0])
 
 TEST(count_within_window) {
         BanHistory *h = NULL;
-        Address a = addr(1), b = addr(2);
+        Address a = addr4(1), b = addr4(2);
 
         ASSERT_OK(ban_history_new(&h));
         ASSERT_UINT_EQ(ban_history_count(h, &a, 100, 10), 0);

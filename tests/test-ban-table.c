@@ -3,14 +3,13 @@
 
 #include "ban-table.h"
 #include "macro.h"
+#include "test-addresses.h"
 #include "tests.h"
 
+/* Odd numbers IPv4, even ones IPv6, n in the first four bytes either way. */
 static Address addr(uint32_t n) {
         Address a = { .family = n % 2 ? AF_INET : AF_INET6 };
-        a.bytes[0] = n >> 24;
-        a.bytes[1] = n >> 16;
-        a.bytes[2] = n >> 8;
-        a.bytes[3] = n;
+        put_be32(a.bytes, n);
         return a;
 }
 

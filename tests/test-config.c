@@ -500,48 +500,32 @@ TEST(space_separated_lists) {
 }
 
 TEST(host_format) {
-        _cleanup_free_ char *errors = NULL;
-        Config *c = NULL;
-        int r;
-
         /* Standard unless said otherwise; [Defaults] sets it for every jail that does not set
          * it itself, and an empty value in a jail inherits again. */
-        errors = load_text(MINIMAL_JAIL, &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
-        config_free(c);
+        static const struct {
+                const char *text;
+                HostFormat expected;
+        } cases[] = {
+                { MINIMAL_JAIL, HOST_FORMAT_STANDARD },
+                { MINIMAL_JAIL "HostFormat=vpopmail\n", HOST_FORMAT_VPOPMAIL },
+                { "[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL, HOST_FORMAT_VPOPMAIL },
+                { "[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\n", HOST_FORMAT_STANDARD },
+                { "[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\nHostFormat=\n", HOST_FORMAT_VPOPMAIL },
+                { "[Defaults]\nHostFormat=vpopmail\nHostFormat=\n" MINIMAL_JAIL, HOST_FORMAT_STANDARD },
+        };
+        _cleanup_free_ char *errors = NULL;
+        int r;
 
-        free(errors);
-        errors = load_text(MINIMAL_JAIL "HostFormat=vpopmail\n", &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
-        config_free(c);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *e = NULL;
+                Config *c = NULL;
 
-        free(errors);
-        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL, &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
-        config_free(c);
+                e = load_text(cases[i].text, &c, &r);
+                ASSERT_EQ(r, 0);
+                ASSERT_EQ(c->jails[0].host_format, cases[i].expected);
+                config_free(c);
+        }
 
-        free(errors);
-        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\n", &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
-        config_free(c);
-
-        free(errors);
-        errors = load_text("[Defaults]\nHostFormat=vpopmail\n" MINIMAL_JAIL "HostFormat=standard\nHostFormat=\n", &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_VPOPMAIL);
-        config_free(c);
-
-        free(errors);
-        errors = load_text("[Defaults]\nHostFormat=vpopmail\nHostFormat=\n" MINIMAL_JAIL, &c, &r);
-        ASSERT_EQ(r, 0);
-        ASSERT_EQ(c->jails[0].host_format, HOST_FORMAT_STANDARD);
-        config_free(c);
-
-        free(errors);
         errors = load_text(MINIMAL_JAIL "HostFormat=Standard\n", NULL, &r);
         ASSERT_EQ(r, -EINVAL);
         ASSERT_TRUE(strstr(errors, "HostFormat=Standard: expected \"standard\" or \"vpopmail\"") != NULL);

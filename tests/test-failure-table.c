@@ -4,27 +4,10 @@
 
 #include "failure-table.h"
 #include "macro.h"
+#include "test-addresses.h"
 #include "tests.h"
 
 #define FIND_TIME (600 * USEC_PER_SEC)
-
-static Address addr4(uint32_t n) {
-        Address a = { .family = AF_INET };
-        a.bytes[0] = n >> 24;
-        a.bytes[1] = n >> 16;
-        a.bytes[2] = n >> 8;
-        a.bytes[3] = n;
-        return a;
-}
-
-static Address addr6(uint32_t n) {
-        Address a = { .family = AF_INET6, .bytes = { 0x20, 0x01, 0x0d, 0xb8 } };
-        a.bytes[12] = n >> 24;
-        a.bytes[13] = n >> 16;
-        a.bytes[14] = n >> 8;
-        a.bytes[15] = n;
-        return a;
-}
 
 /* A position with a cursor; seqnum makes it a distinct journal entry. */
 static JournalPosition pos(usec_t realtime, uint64_t seqnum) {

@@ -900,10 +900,8 @@ TEST(fair_between_uids) {
         unsigned total_at_send;
         Fixture f;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "  skipped: needs root to connect as other UIDs\n");
-                return;
-        }
+        if (geteuid() != 0)
+                return skip_part("connecting as other UIDs: not root");
         fixture_setup(&f, 0, 0);
         fixture_open_up(&f);
         for (size_t i = 0; i < ELEMENTSOF(many); i++)
@@ -955,10 +953,8 @@ TEST(unprivileged_message_max) {
         json_t *reply;
         Fixture f;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
-                return;
-        }
+        if (geteuid() != 0)
+                return skip_part("connecting as another UID: not root");
         fixture_setup(&f, 0, 0);
         fixture_open_up(&f);
         user = client_new_as(&f, 1000, 1000, NULL, 0);
@@ -1000,10 +996,8 @@ TEST(cpu_allowance) {
         unsigned at_idle;
         Fixture f;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "  skipped: needs root to connect as another UID\n");
-                return;
-        }
+        if (geteuid() != 0)
+                return skip_part("connecting as another UID: not root");
         fixture_setup(&f, 0, 0);
         fixture_open_up(&f);
         /* 2.5 calls' worth at once, then one call per 0.4 s. */
@@ -1081,10 +1075,8 @@ TEST(peer_groups) {
         Client *primary, *none, *many, *before;
         Fixture f;
 
-        if (geteuid() != 0) {
-                fprintf(stderr, "  skipped: needs root to connect as other users\n");
-                return;
-        }
+        if (geteuid() != 0)
+                return skip_part("connecting as other users: not root");
         for (size_t i = 0; i < ELEMENTSOF(hundred); i++)
                 hundred[i] = 5000 + (gid_t) i;
         fixture_setup(&f, 0, 0);

@@ -754,10 +754,8 @@ TEST(cli_test_message) {
         CtlRun run;
 
         /* Other users judge the message themselves: see cli_test_local. */
-        if (geteuid() != 0) {
-                fprintf(stderr, "  skipped: only root asks the daemon\n");
-                return;
-        }
+        if (geteuid() != 0)
+                return skip_part("asking the daemon: only root does");
         ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"jail\":\"vpopmail\",\"address\":\"192.0.2.7\","
                                     "\"ignored\":false,\"reason\":\"failure\"}}"),
                 ARGS("test", message));
