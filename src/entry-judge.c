@@ -8,6 +8,7 @@
 typedef struct Acceptance {
         uint64_t jails[(CONFIG_JAILS_MAX + 63) / 64];
         uint64_t untrusted[(CONFIG_JAILS_MAX + 63) / 64]; /* would take it from a trusted sender */
+        uint64_t unreadable[(CONFIG_JAILS_MAX + 63) / 64]; /* lack what they need (counted if final) */
         bool any;
         bool any_untrusted;
         bool incomplete;
@@ -33,9 +34,10 @@ static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *r
                         ret->any = true;
                 } else if (v != JAIL_VERDICT_UNTRUSTED)
                         continue;
-                else if (journal_entry_get_field("_UID", &(const char *) { NULL }, &(size_t) { 0 }, e) < 0)
+                else if (journal_entry_get_field("_UID", &(const char *) { NULL }, &(size_t) { 0 }, e) < 0) {
                         ret->incomplete = true; /* untrusted only for want of a _UID */
-                else {
+                        set_bit(ret->unreadable, i);
+                } else {
                         set_bit(ret->untrusted, i);
                         ret->any_untrusted = true;
                 }
@@ -44,6 +46,8 @@ static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *r
             journal_entry_get_field("MESSAGE", &ret->message, &ret->message_len, e) < 0) {
                 ret->message = NULL;
                 ret->incomplete = true;
+                for (size_t i = 0; i < ELEMENTSOF(ret->unreadable); i++)
+                        ret->unreadable[i] |= ret->jails[i] | ret->untrusted[i];
         }
 }
 
@@ -113,6 +117,8 @@ int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final
                 return ENTRY_JUDGE_INCOMPLETE;
 
         *ret = (EntryJudgement) { .accepted = acc.any, .unreadable = acc.incomplete };
+        for (size_t i = 0; acc.incomplete && i < judge->n_jails; i++)
+                judge->jails[i]->entries_unreadable += bit(acc.unreadable, i);
         for (size_t i = 0; acc.message && i < judge->n_jails; i++) {
                 Jail *jail = judge->jails[i];
                 Address a;

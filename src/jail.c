@@ -205,5 +205,8 @@ int jail_take_failures(Jail *j, Jail *old) {
         j->bans_total = old->bans_total;
         j->limit_hits = old->limit_hits;
         j->untrusted_failures = old->untrusted_failures;
+        j->entries_unreadable = old->entries_unreadable;
+        j->unbans_total = old->unbans_total;
+        j->expired_total = old->expired_total;
         return 0;
 }

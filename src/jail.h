@@ -45,6 +45,9 @@ typedef struct Jail {
         uint64_t bans_total;
         uint64_t limit_hits;
         uint64_t untrusted_failures; /* failures its patterns found in entries of untrusted senders */
+        uint64_t entries_unreadable; /* its entries without a readable MESSAGE (or _UID), not judged */
+        uint64_t unbans_total;       /* its bans lifted before their time (committed) */
+        uint64_t expired_total;      /* its bans that ran out (committed) */
 } Jail;
 
 int jail_new(const JailConfig *config, Jail **ret);

@@ -209,6 +209,18 @@ static int commit_to_kernel(Manager *m) {
         return 0;
 }
 
+/* The jails' unban and expiry counters (GetStatus) count what the kernel holds. */
+static void count_lifted(Manager *m, const BanChange *c) {
+        Jail *j = c->kind == BAN_CHANGE_BAN ? NULL : manager_find_jail(m, c->ban.jail);
+
+        if (!j)
+                return;
+        if (c->kind == BAN_CHANGE_UNBAN)
+                j->unbans_total++;
+        else
+                j->expired_total++;
+}
+
 /* Stage 3. */
 static void fan_out(Manager *m) {
         for (size_t i = 0; i < m->n_changes; i++) {
@@ -221,6 +233,7 @@ static void fan_out(Manager *m) {
                 }
                 for (size_t k = 0; k < m->n_subscribers; k++)
                         m->subscribers[k].callback(c, m->subscribers[k].userdata);
+                count_lifted(m, c);
                 /* An admin's word settles the address: failures read before it must not ban it
                  * again, now or after a restart. */
                 if (is_manual(c))

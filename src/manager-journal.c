@@ -407,6 +407,8 @@ int manager_process_journal(Manager *m) {
                         free(m->cursor);
                         m->cursor = cursor;
                         m->state_dirty = true;
+                        if (sd_journal_get_realtime_usec(m->journal, &m->cursor_realtime) < 0)
+                                m->cursor_realtime = 0;
                 }
         }
 

@@ -137,6 +137,16 @@ static const char *string_param(json_t *parameters, const char *name) {
         return json_string_value(json_object_get(parameters, name));
 }
 
+/* How far behind the journal the daemon is: nothing once it has read to the end (however old
+ * the last entry), else the age of the last processed entry; null before it knows either. */
+static json_t *journal_lag(Manager *m, usec_t now) {
+        if (m->journal && m->journal_at_end)
+                return json_integer(0);
+        if (!m->journal || m->cursor_realtime == 0)
+                return json_null();
+        return json_integer(json_int_clamp(now > m->cursor_realtime ? now - m->cursor_realtime : 0));
+}
+
 static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *userdata) {
         Manager *m = userdata;
         json_t *jails;
@@ -158,7 +168,7 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 while (ban_table_next(m->bans, &iter, &b))
                         banned += streq(b->jail, jc->name) && b->expires_usec > now;
                 json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                                                       "s:I, s:I, s:o, s:o, s:I}",
+                                                       "s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I}",
                         "name", jc->name,
                         "enabled", jc->enabled,
                         "maxRetry", (json_int_t) jc->max_retry,
@@ -172,10 +182,13 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                         "suppressionEvents", json_int_clamp(st ? st->events : 0),
                         "lastSuppressedUSec", suppressed ? json_integer(json_int_clamp(st->last_usec)) : json_null(),
                         "lastSuppressedUnit", suppressed ? json_string(st->last_unit) : json_null(),
-                        "untrustedFailures", json_int_clamp(j ? j->untrusted_failures : 0)));
+                        "untrustedFailures", json_int_clamp(j ? j->untrusted_failures : 0),
+                        "entriesUnreadable", json_int_clamp(j ? j->entries_unreadable : 0),
+                        "unbansTotal", json_int_clamp(j ? j->unbans_total : 0),
+                        "expiredTotal", json_int_clamp(j ? j->expired_total : 0)));
         }
 
-        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o}",
+        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
                 "version", VPOPGUARD_VERSION,
                 "startedUSec", (json_int_t) m->started_usec,
                 /* A cursor names an entry, and its x= is a hash of the entry's fields. */
@@ -184,7 +197,10 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 "entriesMatched", (json_int_t) m->entries_matched,
                 "entriesUnreadable", (json_int_t) m->entries_unreadable,
                 "bansActive", (json_int_t) ban_table_size(m->bans),
-                "jails", jails ?: json_array()));
+                "jails", jails ?: json_array(),
+                /* Only when; the entry stays unnamed (the counters above change as often). */
+                "lastEntryUSec", m->cursor_realtime > 0 ? json_integer(json_int_clamp(m->cursor_realtime)) : json_null(),
+                "journalLagUSec", journal_lag(m, now)));
 }
 
 static int vl_method_list_bans(VarlinkCall *call, json_t *parameters, void *userdata) {

@@ -110,6 +110,7 @@ typedef struct Manager {
         sd_event_source *journal_eager;    /* re-reads while an attack is in progress */
         usec_t eager_until;                /* CLOCK_MONOTONIC */
         char *cursor;                      /* of the last processed entry */
+        usec_t cursor_realtime;            /* its CLOCK_REALTIME timestamp, 0 if unknown */
         bool state_dirty;                  /* something changed since the last save */
         usec_t state_saved_usec;           /* mtime of the state file found at start */
         usec_t state_saved_monotonic;      /* when we last wrote it */

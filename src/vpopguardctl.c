@@ -4,6 +4,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "ctl-metrics.h"
 #include "ctl-print.h"
 #include "jail.h"
 #include "log.h"
@@ -33,8 +34,10 @@ enum {
         OPT_FIELD = 1 << 3,
         OPT_CONFIG = 1 << 4,
         OPT_LOCAL = 1 << 5,
+        OPT_OUTPUT = 1 << 6,
 };
-static const char * const option_names[] = { "--jail", "--time", "-t/--identifier", "--field", "--config", "--local" };
+static const char * const option_names[] = { "--jail", "--time", "-t/--identifier", "--field", "--config", "--local",
+                                             "--output" };
 
 static const char *arg_socket = NULL;
 static bool arg_json = false;
@@ -45,6 +48,7 @@ static const char *arg_identifier = NULL;
 static char **arg_fields = NULL; /* "NAME=VALUE" or "NAME", in command-line order */
 static const char *arg_config = NULL;
 static bool arg_local = false;
+static const char *arg_output = NULL;
 static unsigned arg_options = 0; /* OPT_* given */
 
 #define usage_error(...) (log_error(__VA_ARGS__), EXIT_USAGE)
@@ -61,7 +65,8 @@ static void help(void) {
                "  test MESSAGE                Show whether a journal MESSAGE would count as a failure\n"
                "                              (asks the daemon as root, else reads the configuration)\n"
                "  reload                      Reload the configuration (root only)\n"
-               "  monitor                     Print bans, unbans and expiries as they happen\n\n"
+               "  monitor                     Print bans, unbans and expiries as they happen\n"
+               "  metrics                     Print the counters as OpenMetrics text (Prometheus)\n\n"
                "Options:\n"
                "  -h --help                   Show this help\n"
                "     --version                Show the version\n"
@@ -76,7 +81,8 @@ static void help(void) {
                "     --field=NAME=VALUE       test: set another journal field (default: _UID=0);\n"
                "                              --field=NAME removes one\n"
                "     --local                  test: judge with the configuration files, not the daemon\n"
-               "     --config=FILE            test: judge with FILE and FILE.d/*.conf (implies --local)\n");
+               "     --config=FILE            test: judge with FILE and FILE.d/*.conf (implies --local)\n"
+               "     --output=FILE            metrics: replace FILE atomically instead of printing\n");
 }
 
 /* Journal field names: upper case letters, digits and '_', not starting with a digit. */
@@ -101,6 +107,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_FIELD,
                 ARG_CONFIG,
                 ARG_LOCAL,
+                ARG_OUTPUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -114,6 +121,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "field", required_argument, NULL, ARG_FIELD },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "local", no_argument, NULL, ARG_LOCAL },
+                { "output", required_argument, NULL, ARG_OUTPUT },
                 {}
         };
         int c, r;
@@ -180,6 +188,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_LOCAL:
                         arg_local = true;
                         arg_options |= OPT_LOCAL;
+                        break;
+                case ARG_OUTPUT:
+                        if (!*optarg)
+                                return -usage_error("--output= needs a file.");
+                        arg_output = optarg;
+                        arg_options |= OPT_OUTPUT;
                         break;
                 case '?':
                 default:
@@ -554,6 +568,32 @@ static int verb_monitor(char **args) {
         }
 }
 
+/* GetStatus() as OpenMetrics text; with --output= the file is replaced atomically (the textfile
+ * collector of node_exporter may read it at any moment). */
+static int verb_metrics(char **args) {
+        json_auto_t *reply = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        r = call("GetStatus", NULL, &reply);
+        if (r != 0)
+                return r;
+        f = open_memstream(&text, &size);
+        if (!f)
+                return log_oom(), EXIT_REMOTE;
+        r = ctl_metrics_write(f, reply);
+        if (fclose(f) != 0 || r < 0)
+                return log_oom(), EXIT_REMOTE;
+        if (!arg_output)
+                return fwrite(text, 1, size, stdout) == size ? EXIT_OK : EXIT_REMOTE;
+        r = ctl_metrics_write_file(arg_output, text, size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the metrics to %s: %m", arg_output), EXIT_REMOTE;
+        return EXIT_OK;
+}
+
 static const struct Verb {
         const char *name;
         unsigned min_args, max_args;
@@ -568,6 +608,7 @@ static const struct Verb {
         { "test",     1, 1, OPT_IDENTIFIER | OPT_FIELD | OPT_CONFIG | OPT_LOCAL, verb_test },
         { "reload",   0, 0, 0,                         verb_reload },
         { "monitor",  0, 0, 0,                         verb_monitor },
+        { "metrics",  0, 0, OPT_OUTPUT,                verb_metrics },
 };
 
 static int dispatch(int argc, char *argv[]) {
