@@ -7,7 +7,9 @@
 #   - `systemd-analyze verify` prints nothing at all for the service and the socket (it only
 #     warns about unknown keys or missing man pages, so any output counts as a failure);
 #   - `systemd-analyze security --offline=yes` rates the service at 1.2 or lower, and the
-#     hardening that analyze does not rate (PrivateIPC=, MemoryMax=, TasksMax=) is there.
+#     hardening that analyze does not rate (PrivateIPC=, MemoryMax=, TasksMax=) is there;
+#   - the same for vpopguard-metrics.service and .timer (vpopguardctl metrics --output= into
+#     node_exporter's textfile directory, the one directory it may write to).
 # verify checks that ExecStart= exists, so the units are verified from a `meson install
 # --destdir` tree, with only ExecStart= pointed into that tree. Needs no root and no namespaces.
 set -euo pipefail
@@ -41,6 +43,16 @@ daemon=$(installed_path /src/vpopguardd)
 service=$(installed_path /units/vpopguard.service)
 socket=$(installed_path /units/vpopguard.socket)
 catalog=$(installed_path /units/vpopguard.catalog)
+ctl=$(installed_path /src/vpopguardctl)
+metrics_service=$(installed_path /units/vpopguard-metrics.service)
+metrics_timer=$(installed_path /units/vpopguard-metrics.timer)
+vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_service")" "service and metrics service unit directory"
+vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_timer")" "service and metrics timer unit directory"
+textfile_dir=/var/lib/prometheus/node-exporter
+vg_assert_eq "ExecStart=$ctl metrics --output=$textfile_dir/vpopguard.prom" \
+        "$(grep '^ExecStart=' "$root$metrics_service")" "ExecStart= of the installed metrics service"
+vg_assert_eq "ReadWritePaths=-$textfile_dir" "$(grep '^ReadWritePaths=' "$root$metrics_service")" \
+        "the metrics service's one writable directory"
 vg_assert_eq "$(dirname "$service")" "$(dirname "$socket")" "service and socket unit directory"
 vg_assert_eq /usr/lib/systemd/catalog/vpopguard.catalog "$catalog" "catalog path (journalctl reads only there)"
 vg_assert_eq "$(cat "$build/units/vpopguard.service")" "$(cat "$root$service")" "installed service"
@@ -52,6 +64,9 @@ mkdir "$tmp/units"
 sed "s|^ExecStart=$daemon\$|ExecStart=$root$daemon|" "$root$service" >"$tmp/units/vpopguard.service"
 cp "$root$socket" "$tmp/units/vpopguard.socket"
 grep -qxF "ExecStart=$root$daemon" "$tmp/units/vpopguard.service" || vg_fail "ExecStart= was not rewritten"
+sed "s|^ExecStart=$ctl |ExecStart=$root$ctl |" "$root$metrics_service" >"$tmp/units/vpopguard-metrics.service"
+cp "$root$metrics_timer" "$tmp/units/vpopguard-metrics.timer"
+grep -q "^ExecStart=$root$ctl " "$tmp/units/vpopguard-metrics.service" || vg_fail "the metrics ExecStart= was not rewritten"
 
 # verify runs man(1) for each man: link of Documentation=; let it find the pages just installed.
 verify_args=()
@@ -74,17 +89,29 @@ sed 's/^\[Service\]$/&\nNoSuchSetting=yes/' "$tmp/units/vpopguard.service" >"$tm
 
 out=$(verify_output "$tmp/units/vpopguard.service" "$tmp/units/vpopguard.socket")
 [[ -z $out ]] || vg_fail "systemd-analyze verify printed:"$'\n'"$out"
+out=$(verify_output "$tmp/units/vpopguard-metrics.service" "$tmp/units/vpopguard-metrics.timer")
+[[ -z $out ]] || vg_fail "systemd-analyze verify printed for the metrics units:"$'\n'"$out"
 
 # --- Exposure score.
-out=$(systemd-analyze security --offline=yes --no-pager "$tmp/units/vpopguard.service" 2>&1) ||
-        vg_fail "systemd-analyze security failed:"$'\n'"$out"
-[[ $out =~ Overall\ exposure\ level\ for\ vpopguard\.service:\ ([0-9]+)\.([0-9]) ]] ||
-        vg_fail "no exposure level in:"$'\n'"$out"
-score=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}
-tenths=$((10#${BASH_REMATCH[1]} * 10 + 10#${BASH_REMATCH[2]}))
-max_tenths=$((10#${max_exposure%.*} * 10 + 10#${max_exposure#*.}))
-((tenths <= max_tenths)) || vg_fail "exposure level $score is above $max_exposure:"$'\n'"$out"
+# exposure UNIT: its overall exposure level, which must be at most max_exposure.
+exposure() {
+        local out tenths max_tenths score
+        out=$(systemd-analyze security --offline=yes --no-pager "$tmp/units/$1" 2>&1) ||
+                vg_fail "systemd-analyze security failed:"$'\n'"$out"
+        [[ $out =~ Overall\ exposure\ level\ for\ ${1//./\\.}:\ ([0-9]+)\.([0-9]) ]] ||
+                vg_fail "no exposure level in:"$'\n'"$out"
+        score=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}
+        tenths=$((10#${BASH_REMATCH[1]} * 10 + 10#${BASH_REMATCH[2]}))
+        max_tenths=$((10#${max_exposure%.*} * 10 + 10#${max_exposure#*.}))
+        ((tenths <= max_tenths)) || vg_fail "exposure level $score of $1 is above $max_exposure:"$'\n'"$out"
+        echo "$score"
+}
+score=$(exposure vpopguard.service)
+metrics_score=$(exposure vpopguard-metrics.service)
 for setting in PrivateIPC=yes MemoryMax= TasksMax= 'RestrictAddressFamilies=AF_UNIX AF_NETLINK'; do
         grep -q "^$setting" "$tmp/units/vpopguard.service" || vg_fail "the service lacks $setting"
 done
-vg_log "verify printed nothing; exposure level $score"
+for setting in PrivateIPC=yes MemoryMax= TasksMax= 'RestrictAddressFamilies=AF_UNIX$' 'CapabilityBoundingSet=CAP_DAC_OVERRIDE$'; do
+        grep -q "^$setting" "$tmp/units/vpopguard-metrics.service" || vg_fail "the metrics service lacks $setting"
+done
+vg_log "verify printed nothing; exposure level $score, of the metrics service $metrics_score"
