@@ -14,13 +14,13 @@ _vpopguardctl() {
         local cur prev words cword
         _init_completion -s || return
 
-        local commands='status bans failures ban unban test reload monitor'
+        local commands='status bans failures ban unban test reload monitor metrics'
         local global_opts='--help --version --socket= --json --no-legend'
         local cmd='' i
 
         for ((i = 1; i < cword; i++)); do
                 case ${words[i]} in
-                        --socket|--jail|--time|--identifier|--field|-t)
+                        --socket|--jail|--time|--identifier|--field|--output|-t)
                                 ((i++)) ;;
                         -*) ;;
                         *)
@@ -30,7 +30,7 @@ _vpopguardctl() {
         done
 
         case $prev in
-                --socket)
+                --socket|--output)
                         _filedir
                         return ;;
                 --jail)
@@ -53,6 +53,7 @@ _vpopguardctl() {
                 bans|failures|unban) opts+=' --jail=' ;;
                 ban) opts+=' --jail= --time=' ;;
                 test) opts+=' --identifier= -t --field=' ;;
+                metrics) opts+=' --output=' ;;
         esac
 
         if [[ $cur == -* ]]; then
