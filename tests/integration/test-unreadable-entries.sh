@@ -4,7 +4,8 @@
 # before its fields are all linked, and sd-journal then reports the new MESSAGE as absent, so
 # the daemon reads such an entry again before it gives up on it (vpopguardd(8), JOURNAL ENTRIES
 # BEING WRITTEN). Here the entries really have no MESSAGE (native protocol, written by root):
-#   - the newest entry: given up on after its retries, counted in entriesUnreadable, a warning
+#   - the newest entry: given up on after its retries, counted in entriesUnreadable (and in the
+#     jail's, which vpopguardctl metrics shows), a warning
 #     names its cursor, and the daemon goes on reading after it;
 #   - one followed at once by failures: given up on, and the failures after it still ban;
 #   - nothing else is counted: entriesRead and entriesMatched agree with the journal, and
@@ -63,6 +64,7 @@ vg_poll 30 unreadable_is 2
 t_last=$(date +%s%6N)
 vg_assert_eq "5 3 2 1" "$(status '"\(.entriesRead) \(.entriesMatched) \(.entriesUnreadable) \(.bansActive)"')" \
         "entriesRead entriesMatched entriesUnreadable bansActive"
+vg_assert_eq 2 "$(status '.jails[] | select(.name == "vpopmail") | .entriesUnreadable')" "the jail's entriesUnreadable"
 # One warning a minute at most: both came within t_last - t_first (a second or two, unless the
 # machine is very busy).
 warnings=$(grep -c 'no readable MESSAGE' "$tmp/daemon.log")
