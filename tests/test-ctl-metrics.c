@@ -154,7 +154,17 @@ TEST(write_file) {
         ASSERT_TRUE(mkdtemp(dir));
         ASSERT_TRUE(asprintf(&path, "%s/vpopguard.prom", dir) >= 0);
         ASSERT_EQ(ctl_metrics_write_file(path, "old\n", 4), 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ino_t old_inode = st.st_ino;
+        /* A reader that has the old file open keeps all of it. */
+        FILE *reader = fopen(path, "re");
+        ASSERT_TRUE(reader);
         ASSERT_EQ(ctl_metrics_write_file(path, "new text\n", 9), 0);
+        ASSERT_EQ(getdelim(&content, &size, 0, reader), 4);
+        ASSERT_STREQ(content, "old\n");
+        fclose(reader);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_TRUE(st.st_ino != old_inode);
 
         f = fopen(path, "re");
         ASSERT_TRUE(f);
