@@ -4,8 +4,9 @@
 # `vpopguardctl metrics` against a real vpopguardd, read by real parsers (python3-prometheus-
 # client: its OpenMetrics parser, and its parser of the older Prometheus text format, the one
 # node_exporter's textfile collector reads):
-#   - after failures from three addresses, two bans and one unban by hand, the per-jail samples
-#     are exactly failures 7, bans 2, unbans 1, expired 0, active 1, tracked 1, untrusted,
+#   - after failures from three addresses, two bans, one unban by hand and a ban by hand that
+#     ran out, the per-jail samples are exactly failures 7, bans 2 (bans by hand are not
+#     counted), unbans 1, expired 1, active 1, tracked 1, untrusted,
 #     unreadable and suppressed 0; the daemon read and matched 7 entries; once it has read
 #     everything the journal lag is 0 and the last entry's timestamp is that of the last line;
 #   - a user outside the journal groups (UID 1000, GID 65534) gets the same samples;
@@ -63,6 +64,9 @@ vg_log_failures 192.0.2.3 1
 vg_poll 20 vg_banned banned4 192.0.2.1
 vg_poll 20 vg_banned banned4 192.0.2.2
 "$ctl" unban 192.0.2.2 >/dev/null || vg_fail "unban failed"
+"$ctl" ban 198.51.100.9 --time=1s >/dev/null || vg_fail "ban failed"
+expired() { [[ $("$ctl" --json status | jq '.jails[0].expiredTotal') == 1 ]]; }
+vg_poll 20 expired
 last_usec=$(journalctl -q -n 1 -o json SYSLOG_IDENTIFIER=vpopmail | jq -r .__REALTIME_TIMESTAMP)
 read_everything() {
         [[ $("$ctl" --json status | jq '[.entriesRead, .journalLagUSec] == [7, 0]') == true ]]
@@ -75,7 +79,7 @@ parse <"$tmp/metrics" >"$tmp/samples"
 grep '{jail=' "$tmp/samples" >"$tmp/jail-samples" || true
 vg_assert_eq "vpopguard_active_bans{jail=vpopmail} 1.0
 vpopguard_bans_total{jail=vpopmail} 2.0
-vpopguard_expired_bans_total{jail=vpopmail} 0.0
+vpopguard_expired_bans_total{jail=vpopmail} 1.0
 vpopguard_failures_total{jail=vpopmail} 7.0
 vpopguard_journald_suppressed_messages_total{jail=vpopmail} 0.0
 vpopguard_tracked_addresses{jail=vpopmail} 1.0
