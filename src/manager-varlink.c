@@ -198,7 +198,7 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 "entriesUnreadable", (json_int_t) m->entries_unreadable,
                 "bansActive", (json_int_t) ban_table_size(m->bans),
                 "jails", jails ?: json_array(),
-                /* Only when; the entry stays unnamed (the counters above change as often). */
+                /* Open to all like the counters: a time names no entry, the cursor would. */
                 "lastEntryUSec", m->cursor_realtime > 0 ? json_integer(json_int_clamp(m->cursor_realtime)) : json_null(),
                 "journalLagUSec", journal_lag(m, now)));
 }
