@@ -78,8 +78,8 @@ vg__client_netns_apart() {
         [[ $(readlink "/proc/$VG_CLIENT_NS_PID/ns/net") != "$1" ]]
 }
 
-vg__link_up() {
-        [[ $(cat "/sys/class/net/$1/operstate" 2>/dev/null) == up ]]
+vg__link_up() { # (/sys shows the host's interfaces: it was mounted in the host's namespace)
+        [[ $(ip -o link show "$1" 2>/dev/null) == *"state UP"* ]]
 }
 
 # vg_client CMD...: runs CMD in the clients' network namespace (same mounts and PID namespace).

@@ -27,14 +27,50 @@ set -euo pipefail
 # shellcheck source=tests/integration/real-daemons.sh
 . "$(dirname "$0")/real-daemons.sh"
 
+# Courier's IMAP and POP3 servers: courier-imap and courier-pop conflict with dovecot-imapd and
+# dovecot-pop3d (Conflicts: imap-server, pop3-server), which the dovecot test needs installed.
+# Unless they are installed, their packages (the candidates of the installed courier-base's
+# version) are unpacked once into /var/cache/vpopguard-test/, and the programs and configuration
+# files run from there; what they need besides (courier-base, courier-authdaemon) is installed.
+# The download happens before vg_begin, in the host's namespaces: the test's have no network.
+courier_root() { # prints where Courier's IMAP and POP3 files are, or nothing
+        local version
+        if [[ -x /usr/lib/courier/courier/imaplogin && -x /usr/lib/courier/courier/courierpop3login ]]; then
+                echo /
+        elif version=$(dpkg-query -W -f='${Version}' courier-base 2>/dev/null); then
+                echo "/var/cache/vpopguard-test/courier-imap-pop-$version"
+        fi
+}
+courier_unpack() { # DIR: downloads courier-imap and courier-pop, unpacks them into DIR
+        local dir=$1 deb
+        [[ ! -x $dir/usr/lib/courier/courier/courierpop3login ]] || return 0
+        vg_require_commands apt-get dpkg-deb
+        rm -rf "$dir.new"
+        mkdir -p "$dir.new/debs"
+        (cd "$dir.new/debs" && apt-get -q download courier-imap courier-pop) >"$dir.new/download.log" 2>&1 ||
+                vg_skip "cannot download courier-imap and courier-pop: $(grep -v '^W:' "$dir.new/download.log" | tail -n 2)"
+        for deb in "$dir.new"/debs/*.deb; do
+                dpkg-deb -x "$deb" "$dir.new/root" || vg_fail "dpkg-deb -x $deb failed"
+        done
+        mv "$dir.new/root" "$dir" || vg_fail "cannot move $dir.new/root"
+        rm -rf "$dir.new"
+}
+if [[ ${VG_IN_NAMESPACES:-} != 1 && $(id -u) -eq 0 ]]; then
+        courier_root=$(courier_root)
+        [[ -n $courier_root ]] || vg_skip "courier-base is not installed"
+        courier_unpack "$courier_root"
+fi
+
 vg_begin real-courier "$@"
-libexec=/usr/lib/courier/courier
-authdaemond=/usr/lib/courier/courier-authlib/authdaemond
-vg_require_commands nft jq journalctl ip nsenter ss openssl python3 maildirmake setpriv \
-        /usr/sbin/courierlogger /usr/sbin/couriertcpd "$authdaemond" "$libexec/imaplogin" \
-        /usr/bin/imapd "$libexec/courierpop3login" "$libexec/courierpop3d"
-[[ -r /etc/courier/imapd && -r /etc/courier/pop3d && -r /etc/courier/authdaemonrc ]] ||
-        vg_skip "Courier's configuration files are missing"
+vg_require_commands nft jq journalctl ip nsenter ss openssl python3 setpriv dpkg-query \
+        /usr/sbin/courierlogger /usr/sbin/couriertcpd /usr/lib/courier/courier-authlib/authdaemond
+[[ -r /etc/courier/authdaemonrc ]] || vg_skip "no /etc/courier/authdaemonrc (courier-authdaemon)"
+courier_root=$(courier_root)
+imapd=$courier_root/usr/bin/imapd
+libexec=$courier_root/usr/lib/courier/courier
+vg_require_commands "$imapd" "$libexec/imaplogin" "$libexec/courierpop3login" "$libexec/courierpop3d"
+[[ -r $courier_root/etc/courier/imapd && -r $courier_root/etc/courier/pop3d ]] ||
+        vg_skip "Courier's configuration files are missing in $courier_root/etc/courier"
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
 log=$tmp/daemon.log
@@ -56,8 +92,10 @@ printf '[Jail]\nName=courier\nEnabled=yes\n' >"$conf.d/50-courier-local.conf"
         vg_fail "configuration refused: $(cat "$tmp/effective.conf")"
 
 vg_start_journald
+# What Courier logged, for a failed run kept with VG_KEEP_TMPDIR=1.
+vg_on_exit "journalctl -q --no-pager -o short-iso SYSLOG_IDENTIFIER=imapd SYSLOG_IDENTIFIER=pop3d SYSLOG_IDENTIFIER=authdaemond >'$tmp/courier-journal.txt' 2>&1"
 vg_real_user "$user" 4242 "$password"
-maildirmake "/run/vg-home/$user/Maildir" || vg_fail "maildirmake failed"
+mkdir -p "/run/vg-home/$user/Maildir/"{cur,new,tmp} # what maildirmake makes
 chown -R 4242:4242 "/run/vg-home/$user/Maildir"
 vg_real_network "$server4/24" "$server6/64" "${good[@]}" 192.0.2.30 2001:db8::30 \
         "${attackers4[@]}" "${attackers6[@]}"
@@ -65,7 +103,9 @@ vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state"
 
 # --- Courier as Debian's scripts start it (/usr/sbin/authdaemond, /usr/lib/courier/imapd and
 # pop3d), with the package's configuration files, but in the foreground: courierlogger without
-# -pid/-start. imapd's -access file is left out: the init script would create it in /etc.
+# -pid/-start (and so, for authdaemond, with -name=: without -start and a name, courierlogger
+# reads its standard input instead of starting the program). imapd's -access file is left out:
+# the init script would create it in /etc.
 # authdaemond's socket directory is in the private /run, as systemd-tmpfiles makes it.
 mkdir -m 0775 /run/courier
 mkdir -m 0750 /run/courier/authdaemon
@@ -75,24 +115,24 @@ courier_env=(env -i PATH=/usr/bin:/bin:/usr/sbin:/sbin)
 # shellcheck disable=SC2016 # for the shell that starts Courier
 vg_spawn "$tmp/authdaemond.log" "${courier_env[@]}" /bin/sh -c '
         set -a; . /etc/courier/authdaemonrc
-        exec /usr/sbin/courierlogger $LOGGEROPTS '"$authdaemond"
+        exec /usr/sbin/courierlogger -name=authdaemond $LOGGEROPTS /usr/lib/courier/courier-authlib/authdaemond'
 # shellcheck disable=SC2016
-vg_spawn "$tmp/imapd.log" "${courier_env[@]}" /bin/sh -c '
+vg_spawn "$tmp/imapd.log" "${courier_env[@]}" C="$courier_root" /bin/sh -c '
         set -a; prefix=/usr; exec_prefix=/usr; sbindir=/usr/sbin; bindir=/usr/bin
-        . /etc/courier/imapd; . /etc/courier/imapd-ssl
+        . $C/etc/courier/imapd; . $C/etc/courier/imapd-ssl
         IMAP_STARTTLS=$IMAPDSTARTTLS
         exec /usr/sbin/courierlogger $LOGGEROPTS /usr/sbin/couriertcpd -address=$ADDRESS \
                 -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP $TCPDOPTS \
-                $PORT /usr/lib/courier/courier/imaplogin /usr/bin/imapd $MAILDIRPATH'
+                $PORT $C/usr/lib/courier/courier/imaplogin $C/usr/bin/imapd $MAILDIRPATH'
 # shellcheck disable=SC2016
-vg_spawn "$tmp/pop3d.log" "${courier_env[@]}" /bin/sh -c '
+vg_spawn "$tmp/pop3d.log" "${courier_env[@]}" C="$courier_root" /bin/sh -c '
         set -a; prefix=/usr; exec_prefix=/usr; sbindir=/usr/sbin; bindir=/usr/bin
         libexecdir=/usr/lib/courier
-        . /etc/courier/pop3d; . /etc/courier/pop3d-ssl
+        . $C/etc/courier/pop3d; . $C/etc/courier/pop3d-ssl
         exec /usr/sbin/courierlogger $LOGGEROPTS /usr/sbin/couriertcpd -address=$ADDRESS \
                 -maxprocs=$MAXDAEMONS -maxperip=$MAXPERIP $TCPDOPTS \
-                $PORT /usr/lib/courier/courier/courierpop3login \
-                /usr/lib/courier/courier/courierpop3d $MAILDIRPATH'
+                $PORT $C/usr/lib/courier/courier/courierpop3login \
+                $C/usr/lib/courier/courier/courierpop3d $MAILDIRPATH'
 courier_up() {
         [[ -S /run/courier/authdaemon/socket ]] && vg_listening 143 && vg_listening 110
 }
@@ -166,7 +206,7 @@ failures_are() { # ADDRESS COUNT
         [[ $(failures_of "$1") == "$2" ]]
 }
 courier_logged() { # ERE: imapd or pop3d logged a line that matches it
-        journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=imapd SYSLOG_IDENTIFIER=pop3d | grep -qE -- "$1"
+        journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=imapd SYSLOG_IDENTIFIER=pop3d | grep -E -- "$1" >/dev/null # not -q: journalctl would die of SIGPIPE (pipefail)
 }
 set_of() { # ADDRESS
         [[ $1 == *:* ]] && echo banned6 || echo banned4
@@ -181,7 +221,7 @@ banned() { # ADDRESS
 client 192.0.2.20 imap "$user" "$password" || vg_fail "IMAP login failed: $(tail -n 5 "$tmp/clients.log")"
 client 2001:db8::20 pop3 "$user" "$password" || vg_fail "POP3 login failed: $(tail -n 5 "$tmp/clients.log")"
 vg_poll "$T" courier_logged "^LOGIN, user=$user, ip=\[::ffff:192\.0\.2\.20\], port=\[[0-9]+\], protocol=IMAP$"
-vg_poll "$T" courier_logged "^LOGIN, user=$user, ip=\[2001:db8::20\], port=\[[0-9]+\], protocol=POP3$"
+vg_poll "$T" courier_logged "^LOGIN, user=$user, ip=\[2001:db8::20\], port=\[[0-9]+\]$"
 
 # --- Fewer failures than MaxRetry.
 client_spawn 192.0.2.30 imap "$user" wrong-password

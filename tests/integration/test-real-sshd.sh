@@ -13,12 +13,17 @@
 #       192.0.2.12                three wrong passwords in one connection: two "Failed password",
 #                                 then "Disconnecting authenticating user ...: Too many
 #                                 authentication failures [preauth]"
-#       2001:db8::12              "Failed keyboard-interactive/pam", then "Connection closed by
-#                                 authenticating user", in two connections
+#       2001:db8::12              a wrong keyboard-interactive (PAM) password, in two
+#                                 connections: "error: PAM: Authentication failure for vgjoe
+#                                 from ..." (sshd logs "Failed keyboard-interactive/pam" only at
+#                                 VERBOSE for the first tries), "Connection closed by
+#                                 authenticating user"
+#       2001:db8::15              the same for an unknown user, once
 #       192.0.2.13                three connections that leave without trying a password
 #                                 ("Connection closed by authenticating user")
 #       192.0.2.14, 2001:db8::14  an unknown user whose name holds a fake address ("x from
-#                                 192.0.2.99 port 22"): the attacker is banned, the fake never;
+#                                 192.0.2.99 port 22"): the attacker is banned, the fake never
+#                                 (sshd cuts a user name at ":", so no IPv6 address fits in one);
 #   - nobody else: a correct login (192.0.2.20, 2001:db8::20) leaves no failure at all; one wrong
 #     password (192.0.2.30) and two connections without a try (2001:db8::30) leave exactly 2
 #     failures, and no ban;
@@ -42,7 +47,7 @@ server4=192.0.2.1
 server6=2001:db8::1
 good=(192.0.2.20 2001:db8::20)
 attackers4=(192.0.2.11 192.0.2.12 192.0.2.13 192.0.2.14)
-attackers6=(2001:db8::11 2001:db8::12 2001:db8::14)
+attackers6=(2001:db8::11 2001:db8::12 2001:db8::14 2001:db8::15)
 
 # --- vpopguardd with every shipped jail, sshd switched on by a drop-in as the manual says.
 mkdir -p "$conf.d"
@@ -53,6 +58,8 @@ printf '[Jail]\nName=sshd\nEnabled=yes\n' >"$conf.d/50-sshd-local.conf"
         vg_fail "configuration refused: $(cat "$tmp/effective.conf")"
 
 vg_start_journald
+# What sshd logged, for a failed run kept with VG_KEEP_TMPDIR=1.
+vg_on_exit "journalctl -q --no-pager -o short-iso SYSLOG_IDENTIFIER=sshd >'$tmp/sshd-journal.txt' 2>&1"
 vg_real_user "$user" 4242 "$password"
 vg_real_network "$server4/24" "$server6/64" "${good[@]}" 192.0.2.30 2001:db8::30 \
         "${attackers4[@]}" "${attackers6[@]}"
@@ -128,7 +135,7 @@ failures_are() { # ADDRESS COUNT
         [[ $(failures_of "$1") == "$2" ]]
 }
 sshd_logged() { # ERE: sshd logged a line that matches it
-        journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=sshd | grep -qE -- "$1"
+        journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=sshd | grep -E -- "$1" >/dev/null # not -q: journalctl would die of SIGPIPE (pipefail)
 }
 set_of() { # ADDRESS
         [[ $1 == *:* ]] && echo banned6 || echo banned4
@@ -163,11 +170,12 @@ SSH_ASKPASS=$tmp/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
 for i in 1 2; do
         with_kbdint 2001:db8::12 "$user" wrong-password && vg_fail "a wrong password logged in (try $i)"
 done
+with_kbdint 2001:db8::15 admin wrong-password && vg_fail "admin logged in from 2001:db8::15"
 for i in 1 2 3; do
         without_try 192.0.2.13 "$user" && vg_fail "a client without keys logged in (try $i)"
 done
 with_password 192.0.2.14 "x from 192.0.2.99 port 22" wrong-password && vg_fail "x logged in"
-with_password 2001:db8::14 "x from 2001:db8::99 port 22" wrong-password && vg_fail "x logged in"
+with_password 2001:db8::14 "x from 192.0.2.98 port 22" wrong-password && vg_fail "x logged in"
 
 for a in "${attackers4[@]}" "${attackers6[@]}"; do
         vg_poll "$T" banned "$a"
@@ -180,7 +188,8 @@ for re in "^Invalid user admin from 192\.0\.2\.11 $port$" \
         "^Connection closed by invalid user admin 192\.0\.2\.11 $port \[preauth\]$" \
         "^Failed password for $user from 192\.0\.2\.12 $port ssh2$" \
         "^Disconnecting authenticating user $user 192\.0\.2\.12 $port: Too many authentication failures \[preauth\]$" \
-        "^Failed keyboard-interactive/pam for $user from 2001:db8::12 $port ssh2$" \
+        "^error: PAM: Authentication failure for $user from 2001:db8::12$" \
+        "^error: PAM: Authentication failure for illegal user admin from 2001:db8::15$" \
         "^Connection closed by authenticating user $user 192\.0\.2\.13 $port \[preauth\]$" \
         "^Invalid user x from 192\.0\.2\.99 port 22 from 192\.0\.2\.14 $port$"; do
         sshd_logged "$re" || vg_fail "sshd logged no line like '$re'"
