@@ -78,26 +78,56 @@ static size_t find_name(char * const *names, size_t n, const char *name) {
         return i;
 }
 
+/* How many jails match on each field: names[i] (borrowed from the jails) by counts[i]. */
+typedef struct FieldCounts {
+        const char **names;
+        size_t *counts;
+        size_t n;
+} FieldCounts;
+
+static int count_fields(Jail * const *jails, size_t n_jails, size_t n_matches, FieldCounts *ret) {
+        *ret = (FieldCounts) {
+                .names = calloc(n_matches ?: 1, sizeof(char *)),
+                .counts = calloc(n_matches ?: 1, sizeof(size_t)),
+        };
+        if (!ret->names || !ret->counts)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_jails; i++)
+                for (size_t k = 0; k < jails[i]->n_matches; k++) {
+                        const char *f = jails[i]->matches[k].field;
+                        bool earlier = false;
+                        size_t c;
+
+                        for (size_t m = 0; m < k && !earlier; m++)
+                                earlier = streq(jails[i]->matches[m].field, f);
+                        if (earlier)
+                                continue; /* a jail counts once per field */
+                        for (c = 0; c < ret->n && !streq(ret->names[c], f); c++)
+                                ;
+                        if (c == ret->n)
+                                ret->names[ret->n++] = f;
+                        ret->counts[c]++;
+                }
+        return 0;
+}
+
+static void field_counts_done(FieldCounts *fc) {
+        free(fc->names);
+        free(fc->counts);
+}
+
 /* The field jail j is filed under: of the fields it matches on, the one the most jails match on
  * (the first of those in its JournalMatch= list), so that an entry needs few lookups. */
-static const char *pick_field(const Jail *j, Jail * const *jails, size_t n_jails) {
+static const char *pick_field(const Jail *j, const FieldCounts *fc) {
         const char *best = NULL;
         size_t best_count = 0;
 
-        for (size_t k = 0; k < j->n_matches; k++) {
-                const char *f = j->matches[k].field;
-                size_t count = 0;
-                for (size_t i = 0; i < n_jails; i++)
-                        for (size_t m = 0; m < jails[i]->n_matches; m++)
-                                if (streq(jails[i]->matches[m].field, f)) {
-                                        count++;
-                                        break;
-                                }
-                if (count > best_count) {
-                        best = f;
-                        best_count = count;
-                }
-        }
+        for (size_t k = 0; k < j->n_matches; k++)
+                for (size_t c = 0; c < fc->n; c++)
+                        if (streq(fc->names[c], j->matches[k].field) && fc->counts[c] > best_count) {
+                                best = fc->names[c];
+                                best_count = fc->counts[c];
+                        }
         return best;
 }
 
@@ -123,7 +153,9 @@ static int add_key(JailIndex *x, const Filing *run, size_t n) {
 int jail_index_new(Jail * const *jails, size_t n_jails, JailIndex **ret) {
         _cleanup_(jail_index_freep) JailIndex *x = calloc(1, sizeof(JailIndex));
         _cleanup_free_ Filing *filings = NULL;
+        _cleanup_(field_counts_done) FieldCounts fc = {};
         size_t n_filings = 0, n_matches = 0;
+        int r;
 
         if (!x)
                 return -ENOMEM;
@@ -135,9 +167,12 @@ int jail_index_new(Jail * const *jails, size_t n_jails, JailIndex **ret) {
         x->everywhere = calloc(n_jails ?: 1, sizeof(size_t));
         if (!filings || !x->fields || !x->everywhere)
                 return -ENOMEM;
+        r = count_fields(jails, n_jails, n_matches, &fc);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < n_jails; i++) {
-                const char *field = pick_field(jails[i], jails, n_jails);
+                const char *field = pick_field(jails[i], &fc);
                 size_t f;
 
                 if (!field) {
@@ -171,7 +206,7 @@ int jail_index_new(Jail * const *jails, size_t n_jails, JailIndex **ret) {
                 while (end < n_filings && compare_value(filings[start].field, filings[start].value, filings[start].len,
                                                         filings[end].field, filings[end].value, filings[end].len) == 0)
                         end++;
-                int r = add_key(x, filings + start, end - start);
+                r = add_key(x, filings + start, end - start);
                 if (r < 0)
                         return r;
         }
