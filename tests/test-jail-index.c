@@ -33,16 +33,27 @@ static const char *conf =
         "Name=sshd-again\n"
         "JournalMatch=SYSLOG_IDENTIFIER=sshd\n"
         "JournalMatch=SYSLOG_IDENTIFIER=sshd\n"
+        "FailRegex=^Invalid user .* from <HOST> port\n"
+        /* Five units and one identifier: filed under the identifier, which five jails share
+         * (its five values must not count as five jails). */
+        "[Jail]\n"
+        "Name=units\n"
+        "JournalMatch=_SYSTEMD_UNIT=a.service\n"
+        "JournalMatch=_SYSTEMD_UNIT=b.service\n"
+        "JournalMatch=_SYSTEMD_UNIT=c.service\n"
+        "JournalMatch=_SYSTEMD_UNIT=d.service\n"
+        "JournalMatch=_SYSTEMD_UNIT=e.service\n"
+        "JournalMatch=SYSLOG_IDENTIFIER=sshd\n"
         "FailRegex=^Invalid user .* from <HOST> port\n";
 
 /* The jails array: the configured ones with, third, one without JournalMatch= (which the
  * configuration refuses for an enabled jail, but a Jail may have). */
-#define N_JAILS 6
+#define N_JAILS 7
 #define EVERYWHERE 2
 
 typedef struct World {
         Config *config;
-        Jail *configured[5];
+        Jail *configured[6];
         Jail everywhere;
         Jail *jails[N_JAILS];
         JailIndex *index;
@@ -50,7 +61,7 @@ typedef struct World {
 
 static void world_init(World *w) {
         *w = (World) { .config = config_from_text(conf) };
-        ASSERT_EQ(w->config->n_jails, 5);
+        ASSERT_EQ(w->config->n_jails, 6);
         for (size_t i = 0, k = 0; i < N_JAILS; i++) {
                 if (i == EVERYWHERE) {
                         w->jails[i] = &w->everywhere;
@@ -107,15 +118,16 @@ TEST(entries_meet_their_jails_in_order) {
         char buf[64];
         world_init(&w);
 
-        /* sshd (0) by either value, sshd-unit (4) and sshd-again (5) by "sshd" only; the jail
-         * without matches (2) always. */
-        ASSERT_STREQ(lookup(&w, (Field[]) { ID("sshd"), {} }, buf), "0,2,4,5");
+        /* sshd (0) by either value, sshd-unit (4), sshd-again (5) and units (6) by "sshd" only;
+         * the jail without matches (2) always. */
+        ASSERT_STREQ(lookup(&w, (Field[]) { ID("sshd"), {} }, buf), "0,2,4,5,6");
         ASSERT_STREQ(lookup(&w, (Field[]) { ID("sshd-session"), {} }, buf), "0,2");
         ASSERT_STREQ(lookup(&w, (Field[]) { ID("dovecot"), {} }, buf), "1,2");
         /* unit (3) is filed under _SYSTEMD_UNIT, the only field it matches on; sshd-unit (4)
          * under SYSLOG_IDENTIFIER, which more jails share, so the unit alone does not reach it. */
         ASSERT_STREQ(lookup(&w, (Field[]) { UNIT("ssh.service"), {} }, buf), "2,3");
-        ASSERT_STREQ(lookup(&w, (Field[]) { UNIT("ssh.service"), ID("sshd"), {} }, buf), "0,2,3,4,5");
+        ASSERT_STREQ(lookup(&w, (Field[]) { UNIT("ssh.service"), ID("sshd"), {} }, buf), "0,2,3,4,5,6");
+        ASSERT_STREQ(lookup(&w, (Field[]) { UNIT("a.service"), {} }, buf), "2");
         ASSERT_STREQ(lookup(&w, (Field[]) { ID("dovecot"), UNIT("ssh.service"), {} }, buf), "1,2,3");
         world_done(&w);
 }
@@ -134,7 +146,7 @@ TEST(near_misses_meet_only_the_unfiltered_jail) {
         ASSERT_STREQ(lookup(&w, (Field[]) { ID(""), {} }, buf), "2");
         /* Values are bytes with a length: "sshd" followed by a NUL and more is not "sshd". */
         ASSERT_STREQ(lookup(&w, (Field[]) { { "SYSLOG_IDENTIFIER", "sshd\0x", 6 }, {} }, buf), "2");
-        ASSERT_STREQ(lookup(&w, (Field[]) { { "SYSLOG_IDENTIFIER", "sshd\0x", 4 }, {} }, buf), "0,2,4,5");
+        ASSERT_STREQ(lookup(&w, (Field[]) { { "SYSLOG_IDENTIFIER", "sshd\0x", 4 }, {} }, buf), "0,2,4,5,6");
         /* A value filed under one field does not count under another. */
         ASSERT_STREQ(lookup(&w, (Field[]) { UNIT("sshd"), {} }, buf), "2");
         world_done(&w);
@@ -144,7 +156,7 @@ TEST(near_misses_meet_only_the_unfiltered_jail) {
  * spares the jails that would have said no. */
 TEST(never_misses_an_accepting_jail) {
         static const char *ids[] = { "sshd", "sshd-session", "dovecot", "vpopmail", NULL };
-        static const char *units[] = { "ssh.service", "dovecot.service", NULL };
+        static const char *units[] = { "ssh.service", "dovecot.service", "a.service", "e.service", NULL };
         World w;
         world_init(&w);
 
