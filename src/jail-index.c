@@ -6,8 +6,8 @@
 #include "jail-index.h"
 
 /* One value of an indexed field and the jails filed under it. Keys are sorted by (field, len,
- * value) and looked up by binary search: a few dozen of them, built once per configuration, and
- * no hashing of the text anyone can put into SYSLOG_IDENTIFIER. */
+ * value) and looked up by binary search: there are a few dozen, fixed when the configuration is
+ * loaded, so a sorted array does as well as a hash table with less code. */
 typedef struct IndexKey {
         size_t field; /* in JailIndex.fields */
         char *value;
