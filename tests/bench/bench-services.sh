@@ -10,7 +10,8 @@
 # Two throughputs are recorded per target: entries_per_sec counts every entry of the journal;
 # jail_entries_per_sec only those for the enabled jails (all of them with every jail, the
 # vpopmail fifth with one), the entries each daemon actually judges. The per-run ratios of both
-# go to the pseudo-target "-" of scenario "services".
+# go to the pseudo-target "-" of scenario "services", and that of judged entries per CPU second
+# of the daemon, which a busy machine disturbs less than the wall clock.
 
 # services_config NAME ENABLED-JAIL...: the shipped jails, those named enabled and the others
 # disabled, MaxRetry=3 everywhere (what services-backlog.py assumes).
@@ -52,11 +53,12 @@ services_dataset() {
         echo "$dir"
 }
 
-# services_once DATASET MODE RUN: MODE all or vpopmail; sets SERVICES_TOTAL_EPS and
-# SERVICES_JAIL_EPS (empty if the run failed).
+# services_once DATASET MODE RUN: MODE all or vpopmail; sets SERVICES_TOTAL_EPS,
+# SERVICES_JAIL_EPS and SERVICES_JAIL_EPCPU (judged entries per CPU second; empty if the run
+# failed).
 services_once() {
         local ds=$1 mode=$2 run=$3 scen=services-$2 log=$T/services-$2-$3.log conf real user sys jail_entries
-        SERVICES_TOTAL_EPS='' SERVICES_JAIL_EPS=''
+        SERVICES_TOTAL_EPS='' SERVICES_JAIL_EPS='' SERVICES_JAIL_EPCPU=''
         if [[ $mode == all ]]; then
                 conf=$SERVICES_CONF_ALL
                 jail_entries=$(floor_value "$ds/counts" entries)
@@ -79,14 +81,16 @@ services_once() {
         check_bans "$scen" vpopguardd "$ds/expect-$mode"
         SERVICES_TOTAL_EPS=$(calc "$SERVICES_ENTRIES / $real")
         SERVICES_JAIL_EPS=$(calc "$jail_entries / $real")
+        SERVICES_JAIL_EPCPU=$(calc "$jail_entries / ($user + $sys)")
         record "$scen" vpopguardd wall_sec "$real"
         record "$scen" vpopguardd entries_per_sec "$SERVICES_TOTAL_EPS"
         record "$scen" vpopguardd jail_entries_per_sec "$SERVICES_JAIL_EPS"
         record "$scen" vpopguardd cpu_sec "$(calc "$user + $sys")"
+        record "$scen" vpopguardd jail_entries_per_cpu_sec "$SERVICES_JAIL_EPCPU"
 }
 
 scenario_services() {
-        local ds run mode all_total all_jail vp_total vp_jail postfix_uid
+        local ds run mode all_total all_jail all_cpu vp_total vp_jail vp_cpu postfix_uid
         if postfix_uid=$(id -u postfix 2>/dev/null); then
                 SERVICES_POSTFIX_ACCOUNT=postfix
         else
@@ -108,14 +112,15 @@ scenario_services() {
                 for mode in $( ((run % 2)) && echo all vpopmail || echo vpopmail all); do
                         services_once "$ds" "$mode" "$run"
                         if [[ $mode == all ]]; then
-                                all_total=$SERVICES_TOTAL_EPS all_jail=$SERVICES_JAIL_EPS
+                                all_total=$SERVICES_TOTAL_EPS all_jail=$SERVICES_JAIL_EPS all_cpu=$SERVICES_JAIL_EPCPU
                         else
-                                vp_total=$SERVICES_TOTAL_EPS vp_jail=$SERVICES_JAIL_EPS
+                                vp_total=$SERVICES_TOTAL_EPS vp_jail=$SERVICES_JAIL_EPS vp_cpu=$SERVICES_JAIL_EPCPU
                         fi
                 done
                 if [[ -n $all_total && -n $vp_total ]]; then
                         record services - all_vs_vpopmail_jail_entries_per_sec "$(calc "$all_jail / $vp_jail")"
                         record services - all_vs_vpopmail_entries_per_sec "$(calc "$all_total / $vp_total")"
+                        record services - all_vs_vpopmail_jail_entries_per_cpu_sec "$(calc "$all_cpu / $vp_cpu")"
                 fi
         done
 }
