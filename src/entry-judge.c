@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,20 @@ static void set_bit(uint64_t *set, size_t i) {
         set[i / 64] |= UINT64_C(1) << (i % 64);
 }
 
-static void accept_entry(const EntryJudge *judge, JournalEntry *e, Acceptance *ret) {
+/* The jails the entry may be for, in the order of judge->jails; ret has room for n_jails. */
+static size_t candidates(const EntryJudge *judge, JournalEntry *e, size_t *ret) {
+        if (judge->index)
+                return jail_index_lookup(judge->index, journal_entry_get_field, e, ret);
+        for (size_t i = 0; i < judge->n_jails; i++)
+                ret[i] = i;
+        return judge->n_jails;
+}
+
+static void accept_entry(const EntryJudge *judge, JournalEntry *e, const size_t *cand, size_t n_cand,
+                         Acceptance *ret) {
         *ret = (Acceptance) {};
-        for (size_t i = 0; i < judge->n_jails; i++) {
+        for (size_t c = 0; c < n_cand; c++) {
+                size_t i = cand[c];
                 JailVerdict v;
 
                 if (jail_accepts_entry(judge->jails[i], journal_entry_get_field, e, &v)) {
@@ -109,17 +121,22 @@ static void note_untrusted(Jail *jail, JournalEntry *e, const char *message, siz
 }
 
 int entry_judge(const EntryJudge *judge, JournalEntry *e, usec_t now, bool final, EntryJudgement *ret) {
+        size_t cand[CONFIG_JAILS_MAX], n_cand;
         Acceptance acc;
         int r;
 
-        accept_entry(judge, e, &acc);
+        assert(judge->n_jails <= CONFIG_JAILS_MAX);
+        assert(!judge->index || jail_index_size(judge->index) == judge->n_jails);
+        n_cand = candidates(judge, e, cand);
+        accept_entry(judge, e, cand, n_cand, &acc);
         if (acc.incomplete && !final)
                 return ENTRY_JUDGE_INCOMPLETE;
 
         *ret = (EntryJudgement) { .accepted = acc.any, .unreadable = acc.incomplete };
         for (size_t i = 0; acc.incomplete && i < judge->n_jails; i++)
                 judge->jails[i]->entries_unreadable += bit(acc.unreadable, i);
-        for (size_t i = 0; acc.message && i < judge->n_jails; i++) {
+        for (size_t c = 0; acc.message && c < n_cand; c++) {
+                size_t i = cand[c];
                 Jail *jail = judge->jails[i];
                 Address a;
 

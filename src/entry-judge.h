@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ban-table.h"
+#include "jail-index.h"
 #include "jail.h"
 #include "journal-entry.h"
 #include "local-addresses.h"
@@ -16,9 +17,12 @@
  * failures that led to it, oldest first (valid during the call). Negative errno aborts. */
 typedef int (*EntryJudgeBanCallback)(Jail *jail, Ban *b, const FailureWindow *w, void *userdata);
 
+/* Jails are tried in the order of the jails array (the configuration's): when one bans the
+ * address an entry names, the later ones find it banned and do not count that entry. */
 typedef struct EntryJudge {
         Jail **jails;
         size_t n_jails;
+        const JailIndex *index; /* built from jails; NULL: every entry meets every jail */
         BanTable *bans;
         const LocalAddresses *local; /* NULL: only loopback is the host's own */
         EntryJudgeBanCallback on_ban;

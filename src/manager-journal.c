@@ -27,6 +27,7 @@ void manager_close_journal(Manager *m) {
         sd_journal_close(m->journal);
         m->journal = NULL;
         m->reader = journal_entry_reader_free(m->reader);
+        m->jail_index = jail_index_free(m->jail_index);
 }
 
 /* Positions the journal so that the next sd_journal_next() returns the first unprocessed entry. */
@@ -95,6 +96,7 @@ static int want_fields(JournalEntryReader *reader, Jail **jails, size_t n_jails)
 int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJournal *ret) {
         _cleanup_(sd_journal_closep) sd_journal *j = NULL;
         _cleanup_(journal_entry_reader_freep) JournalEntryReader *reader = NULL;
+        _cleanup_(jail_index_freep) JailIndex *index = NULL;
         int r;
 
         r = manager_open_journal_handle(m, &j);
@@ -126,6 +128,9 @@ int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJou
                 r = want_fields(reader, jails, n_jails);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up reading the jails' journal fields: %m");
+        r = jail_index_new(jails, n_jails, &index);
+        if (r < 0)
+                return log_error_errno(r, "Failed to index the jails' journal matches: %m");
 
         r = seek_start(m, j);
         if (r < 0)
@@ -133,6 +138,7 @@ int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJou
 
         ret->journal = TAKE_PTR(j);
         ret->reader = TAKE_PTR(reader);
+        ret->index = TAKE_PTR(index);
         return 0;
 }
 
@@ -140,6 +146,7 @@ void manager_journal_done(ManagerJournal *j) {
         sd_journal_close(j->journal);
         j->journal = NULL;
         j->reader = journal_entry_reader_free(j->reader);
+        j->index = jail_index_free(j->index);
 }
 
 int manager_attach_journal(Manager *m, ManagerJournal *prepared) {
@@ -148,6 +155,7 @@ int manager_attach_journal(Manager *m, ManagerJournal *prepared) {
         manager_close_journal(m);
         m->journal = TAKE_PTR(prepared->journal);
         m->reader = TAKE_PTR(prepared->reader);
+        m->jail_index = TAKE_PTR(prepared->index);
 
         r = manager_track_suppression(m);
         if (r < 0)
@@ -269,6 +277,7 @@ static int process_entry(Manager *m, usec_t now, bool final) {
         const EntryJudge judge = {
                 .jails = m->jails,
                 .n_jails = m->n_jails,
+                .index = m->jail_index,
                 .bans = m->bans,
                 .local = m->local,
                 .on_ban = on_judged_ban,

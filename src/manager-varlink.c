@@ -377,12 +377,17 @@ static int vl_method_unban(VarlinkCall *call, json_t *parameters, void *userdata
 }
 
 typedef struct TestFields {
-        json_t *fields; /* NULL: no field checks */
+        json_t *fields;      /* NULL: no field checks */
+        const Jail *missing; /* if not NULL: where a missing field's value comes from */
 } TestFields;
 
 static int test_get_field(const char *field, const char **ret_value, size_t *ret_len, void *userdata) {
         TestFields *t = userdata;
         const char *v = json_string_value(json_object_get(t->fields, field));
+
+        for (size_t i = 0; !v && t->missing && i < t->missing->n_matches; i++)
+                if (streq(t->missing->matches[i].field, field))
+                        v = t->missing->matches[i].value;
         if (!v)
                 return -ENOENT;
         *ret_value = v;
@@ -390,7 +395,8 @@ static int test_get_field(const char *field, const char **ret_value, size_t *ret
         return 0;
 }
 
-int manager_test_message(Jail **jails, size_t n_jails, const char *message, json_t *fields, json_t **ret) {
+static int test_message(Jail **jails, size_t n_jails, bool fill_from_jail, const char *message, json_t *fields,
+                        json_t **ret) {
         /* When no jail counts the message, the most telling reason wins. */
         static const JailVerdict priority[] = {
                 JAIL_VERDICT_IGNORED_ADDRESS, JAIL_VERDICT_IGNORE_REGEX, JAIL_VERDICT_LIMIT,
@@ -410,6 +416,7 @@ int manager_test_message(Jail **jails, size_t n_jails, const char *message, json
                         if (!json_is_string(value))
                                 return -EINVAL;
                 t.fields = fields;
+                t.missing = fill_from_jail && n_jails == 1 ? jails[0] : NULL;
         }
 
         for (size_t i = 0; i < n_jails; i++) {
@@ -461,12 +468,39 @@ done:
         return 0;
 }
 
+int manager_test_message(Jail **jails, size_t n_jails, const char *message, json_t *fields, json_t **ret) {
+        return test_message(jails, n_jails, false, message, fields, ret);
+}
+
+int manager_test_message_in_jail(Jail *jail, const char *message, json_t *fields, json_t **ret) {
+        return test_message(&jail, 1, true, message, fields, ret);
+}
+
+/* A configured jail that is not enabled is built for the call: a jail can be tried before it
+ * is turned on. */
+static int test_message_in_jail(Manager *m, const char *name, const char *message, json_t *fields, json_t **ret) {
+        Jail *j = manager_find_jail(m, name), *disabled = NULL;
+        int r;
+
+        if (!j) {
+                r = jail_new(config_find_jail(m->config, name), &disabled);
+                if (r < 0)
+                        return r;
+                j = disabled;
+        }
+        r = manager_test_message_in_jail(j, message, fields, ret);
+        jail_free(disabled);
+        return r;
+}
+
 static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *userdata) {
         static const VarlinkField fields[] = {
                 { "message", VARLINK_STRING, true },
                 { "fields", VARLINK_OBJECT, false },
+                { "jail", VARLINK_STRING, false },
         };
         Manager *m = userdata;
+        const char *jail;
         json_t *reply;
         int r;
 
@@ -474,8 +508,15 @@ static int vl_method_test_message(VarlinkCall *call, json_t *parameters, void *u
                 return 0;
         if (!caller_is_root(call))
                 return 0;
-        r = manager_test_message(m->jails, m->n_jails, string_param(parameters, "message"),
-                                 json_object_get(parameters, "fields"), &reply);
+        jail = string_param(parameters, "jail");
+        if (!jail_name_ok(m, call, jail))
+                return 0;
+        if (jail)
+                r = test_message_in_jail(m, jail, string_param(parameters, "message"),
+                                         json_object_get(parameters, "fields"), &reply);
+        else
+                r = manager_test_message(m->jails, m->n_jails, string_param(parameters, "message"),
+                                         json_object_get(parameters, "fields"), &reply);
         if (r == -EINVAL)
                 return varlink_call_error_invalid_parameter(call, "fields");
         if (r < 0)

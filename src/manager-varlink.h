@@ -15,3 +15,7 @@ extern const char manager_varlink_idl[];
  * daemon runs it on its jails, vpopguardctl test on jails made from the configuration files.
  * -EINVAL if a field is not a string, -ENOMEM. */
 int manager_test_message(Jail **jails, size_t n_jails, const char *message, json_t *fields, json_t **ret);
+/* The same with one jail alone (TestMessage(jail:), vpopguardctl test --jail=): a field the jail
+ * matches on that fields lacks is taken to hold the jail's first JournalMatch= value for it, so
+ * that an sshd line needs no SYSLOG_IDENTIFIER to be tried in the sshd jail. */
+int manager_test_message_in_jail(Jail *jail, const char *message, json_t *fields, json_t **ret);

@@ -8,6 +8,7 @@
 #include "ban-history.h"
 #include "ban-table.h"
 #include "config.h"
+#include "jail-index.h"
 #include "jail.h"
 #include "journal-entry.h"
 #include "journal-suppression.h"
@@ -105,6 +106,7 @@ typedef struct Manager {
 
         sd_journal *journal;
         JournalEntryReader *reader;        /* the fields the jails need, read once per entry */
+        JailIndex *jail_index;             /* which of the jails an entry may be for */
         sd_event_source *journal_io;
         sd_event_source *journal_continue; /* defer source: the batch limit was hit */
         sd_event_source *journal_eager;    /* re-reads while an attack is in progress */
@@ -184,6 +186,7 @@ int manager_watch_local_addresses(Manager *m);
 typedef struct ManagerJournal {
         sd_journal *journal;
         JournalEntryReader *reader;
+        JailIndex *index; /* of the same jails */
 } ManagerJournal;
 int manager_open_journal_handle(Manager *m, sd_journal **ret);
 int manager_prepare_journal(Manager *m, Jail **jails, size_t n_jails, ManagerJournal *ret);

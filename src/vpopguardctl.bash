@@ -20,7 +20,7 @@ _vpopguardctl() {
 
         for ((i = 1; i < cword; i++)); do
                 case ${words[i]} in
-                        --socket|--jail|--time|--identifier|--field|--output|-t)
+                        --socket|--jail|--time|--identifier|--field|--config|--output|-t)
                                 ((i++)) ;;
                         -*) ;;
                         *)
@@ -32,6 +32,9 @@ _vpopguardctl() {
         case $prev in
                 --socket|--output)
                         _filedir
+                        return ;;
+                --config)
+                        _filedir conf
                         return ;;
                 --jail)
                         COMPREPLY=($(compgen -W "$(_vpopguardctl_jails)" -- "$cur"))
@@ -52,7 +55,7 @@ _vpopguardctl() {
         case $cmd in
                 bans|failures|unban) opts+=' --jail=' ;;
                 ban) opts+=' --jail= --time=' ;;
-                test) opts+=' --identifier= -t --field=' ;;
+                test) opts+=' --jail= --identifier= -t --field= --local --config=' ;;
                 metrics) opts+=' --output=' ;;
         esac
 

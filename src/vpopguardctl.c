@@ -74,10 +74,12 @@ static void help(void) {
                "                              or " MANAGER_VARLINK_SOCKET ")\n"
                "     --json                   Print the daemon's replies as JSON, one object per line\n"
                "     --no-legend              Print tables without header and footer\n"
-               "     --jail=JAIL              Only JAIL (failures, bans), or the jail to act in (ban, unban)\n"
+               "     --jail=JAIL              Only JAIL (failures, bans), the jail to act in (ban, unban),\n"
+               "                              or the one jail to try, enabled or not (test)\n"
                "     --time=SPAN              Ban for SPAN, e.g. 1h or 2d, or infinity (default: the jail's BanTime=)\n"
                "  -t --identifier=IDENT       test: SYSLOG_IDENTIFIER of the message (default: "
-               DEFAULT_TEST_IDENTIFIER ")\n"
+               DEFAULT_TEST_IDENTIFIER ",\n"
+               "                              with --jail= the jail's own)\n"
                "     --field=NAME=VALUE       test: set another journal field (default: _UID=0);\n"
                "                              --field=NAME removes one\n"
                "     --local                  test: judge with the configuration files, not the daemon\n"
@@ -479,18 +481,23 @@ static int test_locally(const char *message, json_t *fields) {
         }
         jails = calloc(c->n_jails ?: 1, sizeof(Jail *));
         r = jails ? 0 : -ENOMEM;
+        /* --jail= names a configured jail, enabled or not: it can be tried before it is turned on. */
         for (size_t i = 0; i < c->n_jails && r >= 0; i++)
-                if (c->jails[i].enabled) {
+                if (arg_jail ? streq(c->jails[i].name, arg_jail) : c->jails[i].enabled) {
                         r = jail_new(&c->jails[i], &jails[n]);
                         if (r >= 0)
                                 n++;
                 }
         if (r < 0)
                 log_error_errno(r, "Failed to set up the jails: %m");
+        else if (n == 0 && arg_jail)
+                r = log_error_errno(ENOENT, "There is no jail %s in %s or its drop-ins; nothing was judged.",
+                                    arg_jail, file);
         else if (n == 0)
                 r = log_error_errno(ENOENT, "No jail is enabled in %s or its drop-ins; nothing was judged.", file);
         else {
-                r = manager_test_message(jails, n, message, fields, &reply);
+                r = arg_jail ? manager_test_message_in_jail(jails[0], message, fields, &reply)
+                             : manager_test_message(jails, n, message, fields, &reply);
                 if (r < 0)
                         log_error_errno(r, "Failed to judge the message: %m");
         }
@@ -507,7 +514,9 @@ static int verb_test(char **args) {
 
         if (!fields || !parameters)
                 return log_oom(), EXIT_REMOTE;
-        r = set_string(fields, "SYSLOG_IDENTIFIER", arg_identifier ?: DEFAULT_TEST_IDENTIFIER);
+        /* With --jail=, the jail's own identifier stands in for a missing one (see
+         * manager_test_message_in_jail()). */
+        r = arg_identifier || !arg_jail ? set_string(fields, "SYSLOG_IDENTIFIER", arg_identifier ?: DEFAULT_TEST_IDENTIFIER) : 0;
         if (r == 0)
                 r = set_string(fields, "_UID", "0");
         STRV_FOREACH(f, arg_fields) {
@@ -525,6 +534,8 @@ static int verb_test(char **args) {
         }
         if (r == 0)
                 r = set_string(parameters, "message", args[0]);
+        if (r == 0 && arg_jail)
+                r = set_string(parameters, "jail", arg_jail);
         if (r == 0 && json_object_set(parameters, "fields", fields) < 0)
                 r = (log_oom(), EXIT_REMOTE);
         if (r != 0)
@@ -605,7 +616,7 @@ static const struct Verb {
         { "failures", 0, 1, OPT_JAIL,                  verb_failures },
         { "ban",      1, 1, OPT_JAIL | OPT_TIME,       verb_ban },
         { "unban",    1, 1, OPT_JAIL,                  verb_unban },
-        { "test",     1, 1, OPT_IDENTIFIER | OPT_FIELD | OPT_CONFIG | OPT_LOCAL, verb_test },
+        { "test",     1, 1, OPT_JAIL | OPT_IDENTIFIER | OPT_FIELD | OPT_CONFIG | OPT_LOCAL, verb_test },
         { "reload",   0, 0, 0,                         verb_reload },
         { "monitor",  0, 0, 0,                         verb_monitor },
         { "metrics",  0, 0, OPT_OUTPUT,                verb_metrics },

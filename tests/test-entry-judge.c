@@ -69,10 +69,14 @@ static void world_done(World *w) {
         config_free(w->config);
 }
 
-/* What jail i has counted and still tracks. */
+/* What a jail has counted and still tracks. */
+static void assert_counted_jail(const Jail *j, uint64_t failures_total, size_t tracked) {
+        ASSERT_UINT_EQ(j->failures_total, failures_total);
+        ASSERT_UINT_EQ(failure_table_size(j->failures), tracked);
+}
+
 static void assert_counted(const World *w, size_t i, uint64_t failures_total, size_t tracked) {
-        ASSERT_UINT_EQ(w->jails[i]->failures_total, failures_total);
-        ASSERT_UINT_EQ(failure_table_size(w->jails[i]->failures), tracked);
+        assert_counted_jail(w->jails[i], failures_total, tracked);
 }
 
 /* An entry as the reader would hand it over; a NULL value is a field the entry lacks. */
@@ -279,6 +283,148 @@ TEST(not_for_any_jail) {
         world_done(&w);
 }
 
+/* Several services' jails, in this order; "first" and "second" share sshd's lines. */
+static const char *host_conf =
+        "[Jail]\n"
+        "Name=first\n"
+        "JournalMatch=SYSLOG_IDENTIFIER=sshd\n"
+        "MaxRetry=2\n"
+        "FailRegex=^Failed password for [^ ]+ from <HOST> port [0-9]+ ssh2$\n"
+        "[Jail]\n"
+        "Name=dovecot\n"
+        "JournalMatch=SYSLOG_IDENTIFIER=dovecot\n"
+        "TrustedUID=0\n"
+        "MaxRetry=2\n"
+        "FailRegex=^auth: passwd-file\\([^,]*,<HOST>\\): unknown user$\n"
+        "[Jail]\n"
+        "Name=second\n"
+        "JournalMatch=SYSLOG_IDENTIFIER=sshd\n"
+        "JournalMatch=SYSLOG_IDENTIFIER=sshd-session\n"
+        "MaxRetry=3\n"
+        "FailRegex=^Failed password for [^ ]+ from <HOST> port [0-9]+ ssh2$\n";
+
+typedef struct Host {
+        Config *config;
+        Jail *jails[3];
+        BanTable *bans;
+        JailIndex *index;
+        Decided decided;
+        EntryJudge judge;
+} Host;
+
+/* Like the manager: the ban table takes a ban at once, before the next jail looks. */
+static int on_host_ban(Jail *jail, Ban *b, const FailureWindow *w, void *userdata) {
+        Host *h = userdata;
+        ASSERT_OK(on_ban(jail, b, w, &h->decided));
+        return ban_table_put(h->bans, b);
+}
+
+static void host_init(Host *h, bool indexed) {
+        *h = (Host) { .config = config_from_text(host_conf) };
+        for (size_t i = 0; i < ELEMENTSOF(h->jails); i++)
+                ASSERT_OK(jail_new(&h->config->jails[i], &h->jails[i]));
+        ASSERT_OK(ban_table_new(&h->bans));
+        if (indexed)
+                ASSERT_OK(jail_index_new(h->jails, ELEMENTSOF(h->jails), &h->index));
+        h->judge = (EntryJudge) { .jails = h->jails, .n_jails = ELEMENTSOF(h->jails), .index = h->index,
+                                  .bans = h->bans, .on_ban = on_host_ban, .userdata = h };
+}
+
+static void host_done(Host *h) {
+        for (size_t i = 0; i < ELEMENTSOF(h->jails); i++)
+                jail_free(h->jails[i]);
+        jail_index_free(h->index);
+        ban_table_free(h->bans);
+        config_free(h->config);
+}
+
+static EntryJudgement host_judge(Host *h, const char *identifier, const char *message, usec_t realtime) {
+        JournalEntry e = entry("0", message, realtime);
+        EntryJudgement v;
+        e.fields[0].value = identifier;
+        e.fields[0].len = strlen(identifier);
+        ASSERT_EQ(entry_judge(&h->judge, &e, NOW, true, &v), 0);
+        return v;
+}
+
+#define SSHD_FAIL(a) "Failed password for root from " a " port 40022 ssh2"
+#define DOVECOT_FAIL(a) "auth: passwd-file(admin," a "): unknown user"
+
+/* Jails are tried in the configuration's order: when "first" bans an address, "second" finds it
+ * banned and does not count the entry that did it. An entry meets only its service's jails. */
+TEST(jails_in_config_order_first_ban_wins) {
+        char text[ADDRESS_STRING_MAX];
+        Host h;
+        host_init(&h, true);
+
+        ASSERT_TRUE(host_judge(&h, "sshd", SSHD_FAIL("192.0.2.7"), NOW + 1).matched);
+        assert_counted_jail(h.jails[0], 1, 1);
+        assert_counted_jail(h.jails[2], 1, 1);
+        ASSERT_TRUE(host_judge(&h, "sshd", SSHD_FAIL("192.0.2.7"), NOW + 2).matched);
+        ASSERT_EQ(h.decided.n, 1);
+        ASSERT_STREQ(h.decided.bans[0].jail, "first");
+        ASSERT_STREQ(address_to_string(&h.decided.bans[0].address, text), "192.0.2.7");
+        assert_counted_jail(h.jails[0], 2, 0);
+        assert_counted_jail(h.jails[2], 1, 1); /* not 2: banned by then */
+
+        /* sshd-session is "second"'s alone; dovecot's line is dovecot's alone. */
+        ASSERT_TRUE(host_judge(&h, "sshd-session", SSHD_FAIL("192.0.2.8"), NOW + 3).matched);
+        assert_counted_jail(h.jails[0], 2, 0);
+        assert_counted_jail(h.jails[2], 2, 2);
+        ASSERT_TRUE(host_judge(&h, "dovecot", DOVECOT_FAIL("192.0.2.8"), NOW + 4).matched);
+        assert_counted_jail(h.jails[1], 1, 1);
+        assert_counted_jail(h.jails[2], 2, 2);
+
+        /* A service's line under another's identifier meets that one's jails only. */
+        EntryJudgement v = host_judge(&h, "dovecot", SSHD_FAIL("192.0.2.9"), NOW + 5);
+        ASSERT_TRUE(v.accepted);
+        ASSERT_FALSE(v.matched);
+        v = host_judge(&h, "vpopmail", SSHD_FAIL("192.0.2.9"), NOW + 6);
+        ASSERT_FALSE(v.accepted);
+        ASSERT_FALSE(v.matched);
+        ASSERT_EQ(h.decided.n, 1);
+        host_done(&h);
+}
+
+/* The index changes which jails are asked, never the outcome: the same entries judged with and
+ * without it leave the same counts and bans. */
+TEST(index_judges_like_every_jail_in_turn) {
+        static const struct {
+                const char *identifier, *message;
+        } entries[] = {
+                { "sshd", SSHD_FAIL("192.0.2.7") },        { "dovecot", DOVECOT_FAIL("192.0.2.7") },
+                { "sshd-session", SSHD_FAIL("192.0.2.7") }, { "sshd", SSHD_FAIL("192.0.2.8") },
+                { "dovecot", DOVECOT_FAIL("192.0.2.9") },   { "vpopmail", FAIL_LINE },
+                { "sshd", SSHD_FAIL("192.0.2.7") },        { "dovecot", DOVECOT_FAIL("192.0.2.9") },
+                { "sshd-session", SSHD_FAIL("192.0.2.8") }, { "sshd", "Accepted password for joe" },
+                { "sshd-session", SSHD_FAIL("192.0.2.8") }, { "dovecot", DOVECOT_FAIL("192.0.2.7") },
+        };
+        Host a, b;
+        host_init(&a, true);
+        host_init(&b, false);
+
+        for (unsigned round = 0; round < 2; round++)
+                for (size_t i = 0; i < ELEMENTSOF(entries); i++) {
+                        usec_t t = NOW + round * 100 + i;
+                        EntryJudgement va = host_judge(&a, entries[i].identifier, entries[i].message, t);
+                        EntryJudgement vb = host_judge(&b, entries[i].identifier, entries[i].message, t);
+                        ASSERT_EQ(va.accepted, vb.accepted);
+                        ASSERT_EQ(va.matched, vb.matched);
+                }
+        ASSERT_EQ(a.decided.n, b.decided.n);
+        ASSERT_GE(a.decided.n, 3);
+        for (size_t i = 0; i < a.decided.n; i++) {
+                ASSERT_STREQ(a.decided.bans[i].jail, b.decided.bans[i].jail);
+                ASSERT_TRUE(address_equal(&a.decided.bans[i].address, &b.decided.bans[i].address));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(a.jails); i++) {
+                ASSERT_UINT_EQ(a.jails[i]->failures_total, b.jails[i]->failures_total);
+                ASSERT_UINT_EQ(failure_table_size(a.jails[i]->failures), failure_table_size(b.jails[i]->failures));
+        }
+        host_done(&a);
+        host_done(&b);
+}
+
 int main(void) {
         RUN(bans_at_max_retry_with_its_causes);
         RUN(untrusted_sender_counts_nothing);
@@ -287,5 +433,7 @@ int main(void) {
         RUN(local_address_does_not_count);
         RUN(one_entry_two_jails);
         RUN(not_for_any_jail);
+        RUN(jails_in_config_order_first_ban_wins);
+        RUN(index_judges_like_every_jail_in_turn);
         return 0;
 }

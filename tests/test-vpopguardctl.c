@@ -558,6 +558,7 @@ TEST(cli_usage_errors) {
                 { "test", "m", "--field=MESSAGE=x" }, { "test", "m", "--field==x" }, { "bans", "--jail=bad/name" },
                 { "bans", "a", "--jail=b" }, { "bans", "bad/name" }, { "test", "\xff" }, { "--socket=", "status" },
                 { "status", "-t", "x" }, { "reload", "--field=A=b" }, { "ban", "192.0.2.7", "192.0.2.8" },
+                { "test", "m", "--jail=bad/name" }, { "test", "m", "--jail=" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -787,6 +788,29 @@ TEST(cli_test_message) {
                 ARGS("test", "hello", "--field=SYSLOG_IDENTIFIER", "--field=_UID"));
         assert_parameters(&run, "{\"message\":\"hello\",\"fields\":{}}");
         ctl_run_done(&run);
+
+        /* --jail= sends the jail and leaves the identifier to it, unless -t gives one. */
+        ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"jail\":\"sshd\",\"address\":\"192.0.2.7\","
+                                    "\"ignored\":false,\"reason\":\"failure\"}}"),
+                ARGS("test", "--jail=sshd", "Failed password for root from 192.0.2.7 port 22 ssh2"));
+        ASSERT_EQ(run.status, 0);
+        assert_parameters(&run, "{\"message\":\"Failed password for root from 192.0.2.7 port 22 ssh2\","
+                                "\"fields\":{\"_UID\":\"0\"},\"jail\":\"sshd\"}");
+        ASSERT_STREQ(run.out, "jail sshd, address 192.0.2.7: counts as a failure\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"ignored\":false,\"reason\":\"no-match\"}}"),
+                ARGS("test", "--jail=sshd", "-t", "sshd-session", "x"));
+        assert_parameters(&run, "{\"message\":\"x\",\"fields\":{\"SYSLOG_IDENTIFIER\":\"sshd-session\","
+                                "\"_UID\":\"0\"},\"jail\":\"sshd\"}");
+        ctl_run_done(&run);
+
+        /* An unknown jail: the daemon's error, naming it. */
+        ctl_run(&run, NULL, REPLIES("{\"error\":\"io.vpopguard.Manager.NoSuchJail\",\"parameters\":{\"jail\":\"imap\"}}"),
+                ARGS("test", "--jail=imap", "x"));
+        ASSERT_EQ(run.status, 1);
+        ASSERT_STREQ(run.out, "");
+        ASSERT_TRUE(strstr(run.err, "NoSuchJail {\"jail\":\"imap\"}: there is no such jail"));
+        ctl_run_done(&run);
 }
 
 static void write_file(const char *path, const char *text) {
@@ -797,25 +821,32 @@ static void write_file(const char *path, const char *text) {
         ASSERT_EQ(fclose(f), 0);
 }
 
-/* test with --config= or --local: judged by vpopguardctl itself, from the files, with the
- * daemon's code; the daemon is never asked. */
-TEST(cli_test_local) {
-        _cleanup_free_ char *conf = xasprintf("%s/local.conf", scratch), *dropins = xasprintf("%s.d", conf),
-                            *jail = xasprintf("%s/10-vpopmail.conf", dropins), *shipped = NULL,
-                            *missing = xasprintf("--config=%s/missing.conf", scratch),
-                            *config = xasprintf("--config=%s", conf);
-        FILE *f = fopen(SRCDIR "/conf.d/10-vpopmail.conf", "re");
-        char buf[65536];
+static char *read_text(const char *path) {
+        FILE *f = fopen(path, "re");
+        char buf[65536], *text;
         size_t n;
-        CtlRun run;
 
         ASSERT_TRUE(f);
         n = fread(buf, 1, sizeof buf - 1, f);
         ASSERT_TRUE(n > 0 && n < sizeof buf - 1);
         buf[n] = 0;
         ASSERT_EQ(fclose(f), 0);
-        shipped = strdup(buf);
-        ASSERT_TRUE(shipped);
+        text = strdup(buf);
+        ASSERT_TRUE(text);
+        return text;
+}
+
+/* test with --config= or --local: judged by vpopguardctl itself, from the files, with the
+ * daemon's code; the daemon is never asked. */
+TEST(cli_test_local) {
+        _cleanup_free_ char *conf = xasprintf("%s/local.conf", scratch), *dropins = xasprintf("%s.d", conf),
+                            *jail = xasprintf("%s/10-vpopmail.conf", dropins),
+                            *shipped = read_text(SRCDIR "/conf.d/10-vpopmail.conf"),
+                            *sshd = xasprintf("%s/10-sshd.conf", dropins), *shipped_sshd = read_text(SRCDIR "/conf.d/10-sshd.conf"),
+                            *missing = xasprintf("--config=%s/missing.conf", scratch),
+                            *config = xasprintf("--config=%s", conf);
+        CtlRun run;
+
         ASSERT_EQ(mkdir(dropins, 0755), 0);
         write_file(jail, shipped);
         write_file(conf, "[Defaults]\nIgnoreAddress=198.51.100.0/28\n");
@@ -843,6 +874,39 @@ TEST(cli_test_local) {
         ASSERT_EQ(run.status, 0);
         ASSERT_STREQ(run.out, "no jail: does not count: no FailRegex= matches (no-match)\n");
         ctl_run_done(&run);
+
+        /* --jail=: that jail alone, enabled or not (the shipped sshd jail is not), with its own
+         * identifier unless -t gives another. */
+        write_file(sshd, shipped_sshd);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "-t", "sshd", "Failed password for root from 192.0.2.8 port 22 ssh2"));
+        ASSERT_STREQ(run.out, "no jail: does not count: no FailRegex= matches (no-match)\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=sshd", "Failed password for root from 192.0.2.8 port 22 ssh2"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_EQ(run.connections, 0u);
+        ASSERT_STREQ(run.out, "jail sshd, address 192.0.2.8: counts as a failure\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=sshd", "-t", "vpopmail",
+                                       "Failed password for root from 192.0.2.8 port 22 ssh2"));
+        ASSERT_STREQ(run.out, "no jail: does not count: no FailRegex= matches (no-match)\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=sshd", "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
+        ASSERT_STREQ(run.out, "no jail: does not count: no FailRegex= matches (no-match)\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=sshd", "--field=_UID=1000",
+                                       "Failed password for root from 192.0.2.8 port 22 ssh2"));
+        ASSERT_STREQ(run.out, "jail sshd: does not count: the sender is not trusted (TrustedUser=, TrustedUID=) (untrusted-sender)\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=vpopmail", "vchkpw-pop3: password fail joe@example.com:192.0.2.7"));
+        ASSERT_STREQ(run.out, "jail vpopmail, address 192.0.2.7: counts as a failure\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, NULL, ARGS("test", config, "--jail=imap", "x"));
+        ASSERT_EQ(run.status, 1);
+        ASSERT_EQ(run.connections, 0u);
+        ASSERT_STREQ(run.out, "");
+        ASSERT_TRUE(strstr(run.err, "There is no jail imap in "));
+        ctl_run_done(&run);
+        ASSERT_EQ(unlink(sshd), 0);
 
         /* A broken or empty configuration judges nothing. */
         write_file(conf, "[Defaults]\nMaxRetry=many\n");

@@ -6,10 +6,13 @@
 # and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
-#                            [--only=backlog,live,burst,idle,memory,contended,profile]
+#                            [--only=backlog,services,live,burst,idle,memory,contended,profile]
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
+#   services  a mail host's backlog (vpopmail, sshd, dovecot, postfix, courier; 10 % failures):
+#             vpopguardd with every shipped jail, then with the vpopmail jail alone
+#             (bench-services.sh)
 #   live-R    R entries/s through a private journald: latency from the write of the MaxRetry-th
 #             failure to the address being in the nft set (`nft monitor`)
 #   burst-N   N attackers x 3 failures written flat out: first write -> all banned
@@ -29,7 +32,8 @@
 # --with-fail2ban installs fail2ban and python3-systemd (apt-get) if they are missing.
 # vpopguardd runs with stdout and stderr on a journal stream, as under systemd.
 #
-# Files: bench-lib.sh (helpers), bench-scenarios.sh, fail2ban.sh, bench-report.py (medians,
+# Files: bench-lib.sh (helpers), bench-scenarios.sh, bench-services.sh and services-backlog.py,
+# fail2ban.sh, bench-report.py (medians,
 # table, JSON); floor.c and bench-match.c (the floor), bench-send.c (the live writer that
 # records when each ban became due), bench-stamp.c (time stamps for `nft monitor` lines).
 set -euo pipefail
@@ -41,7 +45,7 @@ arg_smoke=0
 arg_f2b=0
 arg_out=
 arg_repeat=
-arg_only=backlog,live,burst,idle,memory,contended,profile
+arg_only=backlog,services,live,burst,idle,memory,contended,profile
 for a in "$@"; do
         case $a in
         --smoke) arg_smoke=1 ;;
@@ -62,9 +66,9 @@ done
 [[ -z $arg_repeat || $arg_repeat =~ ^[1-9][0-9]*$ ]] || { echo "run-bench.sh: bad --repeat" >&2; exit 2; }
 for a in ${arg_only//,/ }; do
         case $a in
-        backlog | live | burst | idle | memory | contended | profile) ;;
+        backlog | services | live | burst | idle | memory | contended | profile) ;;
         *)
-                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, live, burst, idle, memory, contended, profile)" >&2
+                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, services, live, burst, idle, memory, contended, profile)" >&2
                 exit 2
                 ;;
         esac
@@ -163,6 +167,7 @@ if ((arg_smoke)); then
         REPEAT=${arg_repeat:-1}
         BACKLOG_ENTRIES=100000 BACKLOG_ATTACKERS=2000 BACKLOG_INNOCENT=1000
         F2B_BACKLOG_ENTRIES=10000 F2B_BACKLOG_ATTACKERS=200 F2B_BACKLOG_INNOCENT=100
+        SERVICES_ENTRIES=100000
         LIVE_RATES=(100) LIVE_SECONDS=(3)
         BURSTS=(2000)
         F2B_BURSTS=()
@@ -173,6 +178,7 @@ else
         REPEAT=${arg_repeat:-3}
         BACKLOG_ENTRIES=1000000 BACKLOG_ATTACKERS=20000 BACKLOG_INNOCENT=10000
         F2B_BACKLOG_ENTRIES=200000 F2B_BACKLOG_ATTACKERS=4000 F2B_BACKLOG_INNOCENT=2000
+        SERVICES_ENTRIES=1000000
         LIVE_RATES=(100 1000 10000) LIVE_SECONDS=(20 20 10)
         BURSTS=(10000 100000)
         F2B_BURSTS=(10000)
@@ -191,6 +197,7 @@ fi
 
 . "$BENCH_DIR/bench-lib.sh"
 . "$BENCH_DIR/bench-scenarios.sh"
+. "$BENCH_DIR/bench-services.sh"
 . "$BENCH_DIR/fail2ban.sh"
 
 CONF=$(make_config main)
@@ -224,6 +231,7 @@ if wanted backlog; then
                 f2b_scenario_backlog
         fi
 fi
+if wanted services; then scenario_services; fi
 if wanted live; then scenario_live; fi
 if wanted burst; then scenario_burst; fi
 if wanted idle; then scenario_idle; fi

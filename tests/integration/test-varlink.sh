@@ -10,7 +10,8 @@
 #   - ban --time=30min: the nft element with its timeout, the ban event (VPOPGUARD_ORIGIN=manual)
 #     and ListBans; unban: the element is gone, the unban event says VPOPGUARD_UNBAN_REASON=manual;
 #     NotBanned, NoSuchJail, a loopback ban refused, invalid addresses refused without contact;
-#   - test MESSAGE for a failure, an ignored address, an untrusted sender and no match;
+#   - test MESSAGE for a failure, an ignored address, an untrusted sender and no match; with
+#     --jail=, in that jail alone (a disabled one too, without -t), NoSuchJail for an unknown one;
 #   - reload takes effect; a broken configuration is refused naming FILE:LINE and the running
 #     one keeps banning;
 #   - UIDs 1, 999 and 1000 (in neither systemd-journal nor adm) get root's counters from status
@@ -392,6 +393,29 @@ err_has "io.vpopguard.Manager.NoSuchJail" "bans nosuchjail"
 err_has '"jail":"nosuchjail"' "NoSuchJail names the jail"
 ctl 0 --json bans vpopmail
 vg_assert_eq 3 "$(jq_out '.bans | length')" "bans of jail vpopmail"
+
+# --- test --jail=: that jail alone, enabled or not, with its own identifier (the daemon builds
+# a disabled one for the call)
+cp "$src/conf.d/10-sshd.conf" "$conf.d/" # Enabled=no
+ctl 0 reload
+sshd_line="Failed password for root from 192.0.2.77 port 22 ssh2"
+ctl 0 test -t sshd "$sshd_line"
+out_is "no jail: does not count: no FailRegex= matches (no-match)" "an sshd line while the sshd jail is off"
+ctl 0 test --jail=sshd "$sshd_line"
+out_is "jail sshd, address 192.0.2.77: counts as a failure" "test --jail= of a disabled jail"
+ctl 0 --json test --jail=sshd --field=_UID=1000 "$sshd_line"
+vg_assert_eq "sshd untrusted-sender" "$(jq_out '"\(.jail) \(.reason)"')" "test --jail= checks TrustedUser="
+ctl 0 test --jail=sshd "vchkpw-pop3: password fail joe@example.com:192.0.2.7"
+out_is "no jail: does not count: no FailRegex= matches (no-match)" "test --jail= tries no other jail"
+ctl 0 test --jail=vpopmail "vchkpw-pop3: password fail joe@example.com:192.0.2.7"
+out_is "jail vpopmail, address 192.0.2.7: counts as a failure" "test --jail= of an enabled jail"
+ctl 1 test --jail=nosuchjail x
+err_has "io.vpopguard.Manager.NoSuchJail" "test --jail=nosuchjail"
+err_has '"jail":"nosuchjail"' "NoSuchJail of test names the jail"
+ctl 0 --json failures 192.0.2.77
+vg_assert_eq 0 "$(jq_out '.failures | length')" "failures of 192.0.2.77 after test --jail="
+rm "$conf.d/10-sshd.conf"
+ctl 0 reload
 
 # --- monitor: follows bans from the journal and manual unbans
 vg_spawn "$tmp/monitor.json" "$ctl" --json monitor
