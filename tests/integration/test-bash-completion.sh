@@ -39,7 +39,7 @@ check() { # LINE EXPECTED
         vg_assert_eq "$2" "$(completions "$1")" "completions of '$1'"
 }
 
-check "vpopguardctl " "ban bans failures monitor reload status test unban"
+check "vpopguardctl " "ban bans failures metrics monitor reload status test unban"
 check "vpopguardctl test --" \
         "--config= --field= --help --identifier= --jail= --json --local --no-legend --socket= --version"
 check "vpopguardctl test --lo" "--local"
@@ -50,6 +50,7 @@ check "vpopguardctl test --config=$src/READ" ""
 check "vpopguardctl bans --" "--help --jail= --json --no-legend --socket= --version"
 check "vpopguardctl bans --jail=" "sshd vpopmail"
 check "vpopguardctl status --" "--help --json --no-legend --socket= --version"
+check "vpopguardctl metrics --" "--help --json --no-legend --output= --socket= --version"
 # The argument of an option is not the command: "t" here starts one.
 check "vpopguardctl --config=$src/conf.d/10-sshd.conf t" "test"
 check "vpopguardctl --jail=sshd t" "test"
