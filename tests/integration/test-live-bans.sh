@@ -32,6 +32,7 @@ cat >"$tmp/vpopguard.conf" <<'EOF'
 MaxRetry=3
 FindTime=10min
 BanTime=1h
+IPv6Prefix=128
 IgnoreAddress=198.51.100.0/28
 IgnoreAddress=2001:db8:ffff::/48
 EOF
