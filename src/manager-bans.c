@@ -71,7 +71,13 @@ static int absorb_inside(Manager *m, Ban *b) {
         for (int i = 0; i < n; i++) {
                 BanChange lift = { .kind = BAN_CHANGE_UNBAN, .ban = inside[i], .reason = UNBAN_PREFIX };
 
-                b->expires_usec = MAX(b->expires_usec, inside[i].expires_usec);
+                /* One whose time is over (the expiry timer has not run yet) expires now: the
+                 * kernel dropped its element already. */
+                if (inside[i].expires_usec <= b->banned_usec) {
+                        lift.kind = BAN_CHANGE_EXPIRE;
+                        (void) ban_table_remove(m->bans, &inside[i].address);
+                } else
+                        b->expires_usec = MAX(b->expires_usec, inside[i].expires_usec);
                 r = manager_queue_change(m, &lift);
                 if (r < 0)
                         return r;

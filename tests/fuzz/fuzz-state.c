@@ -2,7 +2,8 @@
 /* The state file loader, state_load_buffer(). The first byte of the input says how the rest
  * becomes a file, so that the fuzzer gets past the checksum to the line parser:
  *   bit 0: append a correct trailer ("end N CHECKSUM", N counting the lines after the first);
- *   bit 1: prepend the header line "vpopguard-state 1" (or, with bit 2, "vpopguard-state 2").
+ *   bit 1: prepend the header line "vpopguard-state 1" (or, with bit 2, "vpopguard-state 2";
+ *          with bit 3, "vpopguard-state 3").
  * A first byte of 0 leaves the file as it is (real and damaged files in the corpus start with a
  * NUL byte). Properties: what the callbacks get is valid; an accepted file, written back with
  * the StateWriter (to a directory in /dev/shm or $TMPDIR) and loaded again, gives the same
@@ -19,6 +20,7 @@
 
 #define HEADER_LINE "vpopguard-state 1\n"
 #define HEADER_LINE_2 "vpopguard-state 2\n"
+#define HEADER_LINE_3 "vpopguard-state 3\n"
 
 
 static char dir[PATH_MAX];
@@ -150,7 +152,7 @@ static char *make_file(const uint8_t *data, size_t size, size_t *ret_size) {
         f = open_memstream(&s, &len);
         ASSERT_TRUE(f);
         if (mode & 2)
-                fputs(mode & 4 ? HEADER_LINE_2 : HEADER_LINE, f);
+                fputs(mode & 8 ? HEADER_LINE_3 : mode & 4 ? HEADER_LINE_2 : HEADER_LINE, f);
         fwrite(body, 1, n, f);
         if (mode & 1) {
                 uint64_t h = UINT64_C(0xcbf29ce484222325); /* 64-bit FNV-1a, as the writer */
