@@ -45,6 +45,7 @@ struct BanTable {
         /* How many bans have each prefix length, per family (0: IPv4, 1: IPv6), so that a
          * lookup of an address tries only the lengths in use. */
         uint32_t n_prefixlen[2][129];
+        uint64_t used_prefixlen[2][3]; /* bit len set: n_prefixlen[.][len] > 0 */
         HeapItem *heap;
         size_t n_heap, n_heap_allocated;
 };
@@ -109,13 +110,20 @@ static void on_move(void *p, uint32_t from, uint32_t to, void *userdata) {
         t->heap[e->heap_index].id = to;
 }
 
-static uint32_t *prefix_count(BanTable *t, const Ban *b) {
-        return &t->n_prefixlen[b->address.family == AF_INET6][b->prefixlen];
+static void prefix_count_add(BanTable *t, const Ban *b, int delta) {
+        int f = b->address.family == AF_INET6;
+        uint32_t *n = &t->n_prefixlen[f][b->prefixlen];
+
+        *n += (uint32_t) delta;
+        if (*n > 0)
+                t->used_prefixlen[f][b->prefixlen / 64] |= UINT64_C(1) << (b->prefixlen % 64);
+        else
+                t->used_prefixlen[f][b->prefixlen / 64] &= ~(UINT64_C(1) << (b->prefixlen % 64));
 }
 
 /* Removes entry id from both the heap and the map. */
 static void drop(BanTable *t, uint32_t id) {
-        (*prefix_count(t, &entry(t, id)->ban))--;
+        prefix_count_add(t, &entry(t, id)->ban, -1);
         heap_delete(t, entry(t, id)->heap_index);
         address_map_remove(t->map, id);
 
@@ -191,9 +199,9 @@ int ban_table_put(BanTable *t, const Ban *ban) {
                 if (b->expires_usec < e->ban.expires_usec)
                         return 0;
                 bool later = b->expires_usec > e->ban.expires_usec;
-                (*prefix_count(t, &e->ban))--;
+                prefix_count_add(t, &e->ban, -1);
                 e->ban = *b;
-                (*prefix_count(t, &e->ban))++;
+                prefix_count_add(t, &e->ban, +1);
                 if (later) {
                         t->heap[e->heap_index].expires_usec = b->expires_usec;
                         heap_sift_down(t, e->heap_index);
@@ -217,7 +225,7 @@ int ban_table_put(BanTable *t, const Ban *ban) {
         assert(r > 0);
 
         entry(t, id)->ban = *b;
-        (*prefix_count(t, b))++;
+        prefix_count_add(t, b, +1);
         t->heap[t->n_heap] = (HeapItem) { .expires_usec = b->expires_usec, .id = id };
         heap_sift_up(t, t->n_heap++);
         return 1;
@@ -234,24 +242,25 @@ const Ban *ban_table_get(BanTable *t, const Address *a) {
 }
 
 const Ban *ban_table_find_covering(BanTable *t, const Address *a) {
-        const uint32_t *counts = t->n_prefixlen[a->family == AF_INET6];
-        unsigned bits = address_family_bits(a->family);
+        const uint64_t *used;
 
         assert(t);
         assert(a);
 
-        /* The longest first: the exact address is the common case. */
-        for (unsigned len = bits + 1; len-- > 0; ) {
-                Address masked = *a;
-                const Ban *b;
+        /* The lengths in use, longest first: the exact address is the common case. */
+        used = t->used_prefixlen[a->family == AF_INET6];
+        for (unsigned w = 3; w-- > 0; )
+                for (uint64_t bits = used[w]; bits != 0; ) {
+                        unsigned bit = 63 - (unsigned) __builtin_clzll(bits), len = w * 64 + bit;
+                        Address masked = *a;
+                        const Ban *b;
 
-                if (counts[len] == 0)
-                        continue;
-                address_mask(&masked, len);
-                b = ban_table_get(t, &masked);
-                if (b && b->prefixlen == len)
-                        return b;
-        }
+                        bits &= ~(UINT64_C(1) << bit);
+                        address_mask(&masked, len);
+                        b = ban_table_get(t, &masked);
+                        if (b && b->prefixlen == len)
+                                return b;
+                }
         return NULL;
 }
 
