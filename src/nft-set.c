@@ -547,8 +547,11 @@ static int write_removes(FILE *m, const NftSet *s, const AddressPrefix *prefixes
 
 /* An element without timeout replaces one that has a timeout only on kernels that refresh
  * re-added elements; older ones would keep the timeout and drop a permanent ban. So each is
- * removed first (in the same transaction, as nft_set_remove() does) and then added afresh. */
-static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *adds, size_t n_adds) {
+ * removed first (in the same transaction, as nft_set_remove() does) and then added afresh.
+ * Not a prefix that takes the place of elements deleted before it (in first): it cannot be
+ * there yet, and the kernel refuses that add-then-delete after those deletes (ENOENT). */
+static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *adds, size_t n_adds,
+                                    const AddressPrefix *first, size_t n_first) {
         _cleanup_free_ AddressPrefix *permanent = NULL;
         size_t n = 0;
 
@@ -560,9 +563,17 @@ static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *
         if (!permanent)
                 return -ENOMEM;
         n = 0;
-        for (size_t i = 0; i < n_adds; i++)
-                if (adds[i].timeout == USEC_INFINITY)
-                        permanent[n++] = element_prefix(&adds[i]);
+        for (size_t i = 0; i < n_adds; i++) {
+                AddressPrefix p = element_prefix(&adds[i]);
+                bool replaces = false;
+
+                if (adds[i].timeout != USEC_INFINITY)
+                        continue;
+                for (size_t k = 0; k < n_first && !replaces; k++)
+                        replaces = address_prefix_overlaps(&p, &first[k]);
+                if (!replaces)
+                        permanent[n++] = p;
+        }
         return write_removes(m, s, permanent, n, REMOVE_ANY);
 }
 
@@ -682,7 +693,7 @@ int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const NftEle
                 return -ENOMEM;
         r = write_removes(m, s, first, n_first, REMOVE_PRESENT);
         if (r >= 0)
-                r = write_permanent_replaces(m, s, adds, n_adds);
+                r = write_permanent_replaces(m, s, adds, n_adds, first, n_first);
         if (r >= 0) {
                 write_add(m, s, AF_INET, adds, n_adds);
                 write_add(m, s, AF_INET6, adds, n_adds);

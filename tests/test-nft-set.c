@@ -551,6 +551,21 @@ TEST(prefixes) {
         ASSERT_FALSE(find_prefix(l, n, "2001:db8:9::7", 0));
         ASSERT_EQ(n, 4);
 
+        /* Also a permanent prefix (which is otherwise removed and added afresh). */
+        NftElement singles[] = { elem("2001:db8:a::1", 100 * USEC_PER_SEC), elem("2001:db8:a::2", 100 * USEC_PER_SEC) };
+        ASSERT_EQ(nft_set_add(s, singles, ELEMENTSOF(singles)), 0);
+        NftElement forever = prefix_elem("2001:db8:a::", 64, USEC_INFINITY);
+        ASSERT_EQ(nft_set_apply(s, &forever, 1, singles, ELEMENTSOF(singles)), 0);
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:a::", 64));
+        ASSERT_EQ(find_prefix(l, n, "2001:db8:a::", 64)->timeout, 0);
+        ASSERT_FALSE(find_prefix(l, n, "2001:db8:a::1", 0));
+        ASSERT_EQ(n, 5);
+        NftElement forever_gone = prefix_elem("2001:db8:a::", 64, 0);
+        ASSERT_EQ(nft_set_apply(s, NULL, 0, &forever_gone, 1), 0);
+
         /* Removing a prefix, present or not. */
         NftElement gone[] = { prefix_elem("2001:db8:1:2::", 64, 0), prefix_elem("2001:db8:77::", 64, 0) };
         ASSERT_EQ(nft_set_apply(s, NULL, 0, gone, ELEMENTSOF(gone)), 0);
