@@ -5,7 +5,8 @@
 # element into banned6 and none of the addresses; the ban event carries VPOPGUARD_PREFIX=, and
 # vpopguardctl bans and failures show prefixes. A /64 that holds an ignored address, or one of
 # the host's own, is never banned as a whole: there single addresses count and are banned, and
-# the event names the prefix spared. An unban of any address inside a banned prefix lifts it. A
+# the event names the prefix spared. A /64 ban takes the place of a single ban inside it, and a
+# ban by hand inside a banned /64 joins it. An unban of any address inside a banned prefix lifts it. A
 # prefix ban survives SIGKILL, a flushed set and a restart. With CreateTable=no, a set without
 # flags interval is refused at start with the nft command that makes it right.
 set -euo pipefail
@@ -99,6 +100,29 @@ fail 2001:db8:4:4::a
 vg_poll "$T" vg_nft_set_has banned6 2001:db8:4:4::a
 vg_assert_eq "$(printf '%s\n' 2001:db8:1:2::/64 2001:db8:4:4::a 2001:db8:5:5::a)" "$(banned6)" \
         "banned6 after failures in a /64 that holds a local address"
+
+# --- 2b. A /64 ban takes the place of a ban of one address in it (banned by hand here): one
+# element, the single one lifted with the reason "prefix"; a later ban by hand of an address
+# inside the /64 joins its ban.
+"$ctl" --socket="$sock" ban 2001:db8:6:6::5 >/dev/null || vg_fail "ban by hand of 2001:db8:6:6::5 failed"
+vg_poll "$T" vg_nft_set_has banned6 2001:db8:6:6::5
+fail 2001:db8:6:6::a
+fail 2001:db8:6:6::b
+fail 2001:db8:6:6::c
+vg_poll "$T" vg_nft_set_has banned6 2001:db8:6:6::/64
+vg_assert_eq "$(printf '%s\n' 2001:db8:1:2::/64 2001:db8:4:4::a 2001:db8:5:5::a 2001:db8:6:6::/64)" "$(banned6)" \
+        "banned6 after the /64 of an address banned by hand was banned"
+vg_poll 10 has_event "$VG_MESSAGE_UNBAN" 2001:db8:6:6::5
+vg_assert_eq prefix "$(event_field "$VG_MESSAGE_UNBAN" 2001:db8:6:6::5 VPOPGUARD_UNBAN_REASON)" \
+        "unban reason of the address the /64 ban took the place of"
+"$ctl" --socket="$sock" ban 2001:db8:6:6::77 >"$tmp/ban-77.out" || vg_fail "ban by hand inside the /64 failed"
+case $(cat "$tmp/ban-77.out") in
+"Banned 2001:db8:6:6::/64 in jail vpopmail,"*) ;;
+*) vg_fail "a ban by hand inside a banned /64 did not join it: $(cat "$tmp/ban-77.out")" ;;
+esac
+vg_assert_eq "$(printf '%s\n' 2001:db8:1:2::/64 2001:db8:4:4::a 2001:db8:5:5::a 2001:db8:6:6::/64)" "$(banned6)" \
+        "banned6 after a ban by hand inside a banned /64"
+"$ctl" --socket="$sock" unban 2001:db8:6:6::1 >/dev/null || vg_fail "unban inside 2001:db8:6:6::/64 failed"
 
 # --- 3. An unban of any address inside a banned prefix lifts the prefix.
 "$ctl" --socket="$sock" unban 2001:db8:1:2::99 >/dev/null || vg_fail "unban of an address inside the /64 failed"
