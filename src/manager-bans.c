@@ -601,8 +601,8 @@ int manager_ban_manually(Manager *m, const Ban *b) {
         if (!m->options.dry_run && !nft_set_has_family(m->nft, b->address.family))
                 return -EAFNOSUPPORT;
         BanChange c = { .kind = BAN_CHANGE_BAN, .ban = *b };
-        /* Here, not in manager_queue_change(), so that manager_apply_now() remembers the ban it
-         * may have to put back. */
+        /* Before manager_apply_now() looks up the ban it may have to put back: that of the
+         * prefix, if the address lies in a banned one. */
         widen_to_covering(m, &c.ban);
         return manager_apply_now(m, &c);
 }
