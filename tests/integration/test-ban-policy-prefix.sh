@@ -31,8 +31,13 @@ start_daemon() {
                 --socket="$sock"
 }
 
-# One failed login from ADDRESS, as vchkpw logs it (colon or underscore form).
-fail() { vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$1"; }
+# One failed login from ADDRESS, as vchkpw logs it: IPv6 text of up to 30 characters with '_'
+# for every ':'.
+fail() {
+        local a=$1
+        ((${#a} > 30)) || a=${a//:/_}
+        vg_log_vpopmail "vchkpw-pop3: password fail joe@example.com:$a"
+}
 banned6() { vg_nft_set_elements banned6; }
 # FIELD of the last event with MESSAGE_ID and VPOPGUARD_ADDRESS=ADDRESS.
 event_field() { # MESSAGE_ID ADDRESS FIELD
@@ -44,8 +49,8 @@ start_daemon
 
 # --- 1. Three failures from three addresses of one /64: one /64 element, none of the addresses.
 fail 2001:db8:1:2::a
-fail 2001_db8_1_2__b
-fail 2001:db8:1:2:ffff:ffff:ffff:c
+fail 2001:db8:1:2::b
+fail 2001:db8:1:2:ffff:ffff:ffff:fffc
 vg_poll "$T" vg_nft_set_has banned6 2001:db8:1:2::/64
 vg_assert_eq 2001:db8:1:2::/64 "$(banned6)" "banned6 after three failures from one /64"
 vg_poll 10 has_event "$VG_MESSAGE_BAN" 2001:db8:1:2::/64
