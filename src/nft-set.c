@@ -819,7 +819,8 @@ int nft_set_reconcile(NftSet *s, const NftElement *adds, size_t n_adds, const Nf
                 return r;
         if (s->set6 && s->has_interval[1] && (r = list_one(s, s->set6, &present, &n_present)) < 0)
                 return r;
-        qsort(present, n_present, sizeof(NftElement), element_compare_qsort);
+        if (n_present > 1)
+                qsort(present, n_present, sizeof(NftElement), element_compare_qsort);
         all = reallocarray(NULL, n_removes + n_present + 1, sizeof(NftElement));
         if (!all)
                 return -ENOMEM;
@@ -838,7 +839,7 @@ int nft_set_reconcile(NftSet *s, const NftElement *adds, size_t n_adds, const Nf
         for (size_t i = 0; i < n_removes; i++) {
                 AddressPrefix p = element_prefix(&removes[i]);
                 if (add_index_overlap(&index, &p) == OVERLAP_PARTIAL &&
-                    !bsearch(&removes[i], present, n_present, sizeof(NftElement), element_compare_qsort))
+                    (n_present == 0 || !bsearch(&removes[i], present, n_present, sizeof(NftElement), element_compare_qsort)))
                         continue;
                 all[n_all++] = removes[i];
         }

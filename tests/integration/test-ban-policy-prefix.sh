@@ -109,7 +109,8 @@ vg_assert_eq "$(printf '%s\n' 2001:db8:1:2::/64 2001:db8:4:4::a 2001:db8:5:5::a)
 # --- 2b. A /64 ban takes the place of a ban of one address in it (banned by hand here): one
 # element, the single one lifted with the reason "prefix"; a later ban by hand of an address
 # inside the /64 joins its ban.
-"$ctl" --socket="$sock" ban 2001:db8:6:6::5 >/dev/null || vg_fail "ban by hand of 2001:db8:6:6::5 failed"
+"$ctl" --socket="$sock" ban 2001:db8:6:6::5 >"$tmp/ban-5.out" 2>&1 ||
+        vg_fail "ban by hand of 2001:db8:6:6::5 failed: $(cat "$tmp/ban-5.out"; tail -n 5 "$VG_DAEMON_LOG")"
 vg_poll "$T" vg_nft_set_has banned6 2001:db8:6:6::5
 fail 2001:db8:6:6::a
 fail 2001:db8:6:6::b
@@ -120,7 +121,8 @@ vg_assert_eq "$(printf '%s\n' 2001:db8:1:2::/64 2001:db8:4:4::a 2001:db8:5:5::a 
 vg_poll 10 has_event "$VG_MESSAGE_UNBAN" 2001:db8:6:6::5
 vg_assert_eq prefix "$(event_field "$VG_MESSAGE_UNBAN" 2001:db8:6:6::5 VPOPGUARD_UNBAN_REASON)" \
         "unban reason of the address the /64 ban took the place of"
-"$ctl" --socket="$sock" ban 2001:db8:6:6::77 >"$tmp/ban-77.out" || vg_fail "ban by hand inside the /64 failed"
+"$ctl" --socket="$sock" ban 2001:db8:6:6::77 >"$tmp/ban-77.out" 2>&1 ||
+        vg_fail "ban by hand inside the /64 failed: $(cat "$tmp/ban-77.out"; tail -n 5 "$VG_DAEMON_LOG")"
 case $(cat "$tmp/ban-77.out") in
 "Banned 2001:db8:6:6::/64 in jail vpopmail,"*) ;;
 *) vg_fail "a ban by hand inside a banned /64 did not join it: $(cat "$tmp/ban-77.out")" ;;
