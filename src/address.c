@@ -180,6 +180,10 @@ uint64_t address_hash(const Address *a) {
         return siphash24(data, 1 + family_bytes(a->family), hash_key);
 }
 
+unsigned address_family_bits(int family) {
+        return family_bits((uint8_t) family);
+}
+
 static void clear_host_bits(Address *a, unsigned prefixlen) {
         size_t n = family_bytes(a->family);
 
@@ -239,6 +243,29 @@ int address_prefix_parse(const char *s, AddressPrefix *ret) {
         return 0;
 }
 
+void address_mask(Address *a, unsigned prefixlen) {
+        clear_host_bits(a, prefixlen);
+}
+
+AddressPrefix address_prefix_of(const Address *a, unsigned prefixlen) {
+        AddressPrefix p = { .address = *a, .prefixlen = (uint8_t) MIN(prefixlen, family_bits(a->family)) };
+
+        clear_host_bits(&p.address, p.prefixlen);
+        return p;
+}
+
+bool address_prefix_covers(const AddressPrefix *p, const AddressPrefix *q) {
+        return p->prefixlen <= q->prefixlen && address_prefix_contains(p, &q->address);
+}
+
+bool address_prefix_overlaps(const AddressPrefix *p, const AddressPrefix *q) {
+        return address_prefix_covers(p, q) || address_prefix_covers(q, p);
+}
+
+bool address_prefix_is_host(const AddressPrefix *p) {
+        return p->prefixlen >= family_bits(p->address.family);
+}
+
 bool address_prefix_contains(const AddressPrefix *p, const Address *a) {
         Address masked;
 
@@ -249,13 +276,13 @@ bool address_prefix_contains(const AddressPrefix *p, const Address *a) {
         return address_equal(&masked, &p->address);
 }
 
-const char *address_prefix_to_string(const AddressPrefix *p, char buf[static ADDRESS_STRING_MAX + 4]) {
+const char *address_prefix_to_string(const AddressPrefix *p, char buf[static ADDRESS_PREFIX_STRING_MAX]) {
         char a[ADDRESS_STRING_MAX];
 
         address_to_string(&p->address, a);
         if (p->prefixlen >= family_bits(p->address.family))
-                snprintf(buf, ADDRESS_STRING_MAX + 4, "%s", a);
+                snprintf(buf, ADDRESS_PREFIX_STRING_MAX, "%s", a);
         else
-                snprintf(buf, ADDRESS_STRING_MAX + 4, "%s/%u", a, (unsigned) p->prefixlen);
+                snprintf(buf, ADDRESS_PREFIX_STRING_MAX, "%s/%u", a, (unsigned) p->prefixlen);
         return buf;
 }

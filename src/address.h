@@ -45,8 +45,22 @@ typedef struct AddressPrefix {
         uint8_t prefixlen;
 } AddressPrefix;
 
+#define ADDRESS_PREFIX_STRING_MAX (ADDRESS_STRING_MAX + 4)
+
+/* 32 for AF_INET, 128 for AF_INET6. */
+unsigned address_family_bits(int family);
+/* Clears the bits of a beyond prefixlen (prefixlen may exceed the family's length: no change). */
+void address_mask(Address *a, unsigned prefixlen);
+/* The prefix of length prefixlen (at most the family's length) that holds a. */
+AddressPrefix address_prefix_of(const Address *a, unsigned prefixlen);
+
 /* -EINVAL on bad syntax or a prefix length out of range. */
 int address_prefix_parse(const char *s, AddressPrefix *ret);
 bool address_prefix_contains(const AddressPrefix *p, const Address *a);
+/* Whether q lies wholly inside p (equal prefixes included). */
+bool address_prefix_covers(const AddressPrefix *p, const AddressPrefix *q);
+/* Whether p and q share an address: for prefixes, one covers the other. */
+bool address_prefix_overlaps(const AddressPrefix *p, const AddressPrefix *q);
+bool address_prefix_is_host(const AddressPrefix *p); /* the full length: one address */
 /* "192.0.2.0/24"; a full-length prefix prints as the bare address. */
-const char *address_prefix_to_string(const AddressPrefix *p, char buf[static ADDRESS_STRING_MAX + 4]);
+const char *address_prefix_to_string(const AddressPrefix *p, char buf[static ADDRESS_PREFIX_STRING_MAX]);

@@ -13,6 +13,7 @@ static const char * const reason_table[_UNBAN_REASON_MAX] = {
         [UNBAN_MANUAL] = "manual",
         [UNBAN_IGNORED] = "ignored",
         [UNBAN_LOCAL] = "local",
+        [UNBAN_PREFIX] = "prefix",
 };
 
 const char *ban_change_kind_to_string(BanChangeKind k) {

@@ -25,6 +25,7 @@ typedef enum UnbanReason {
         UNBAN_MANUAL,   /* Unban() */
         UNBAN_IGNORED,  /* its jail's IgnoreAddress= (or loopback) covers the address now */
         UNBAN_LOCAL,    /* the address is configured on one of the host's interfaces now */
+        UNBAN_PREFIX,   /* a ban of a prefix around it takes its place (one nft element) */
         _UNBAN_REASON_MAX,
         _UNBAN_REASON_INVALID = -EINVAL,
 } UnbanReason;
@@ -41,7 +42,7 @@ typedef struct BanChange {
 
 /* "ban", "unban", "expire": the names Monitor() streams. */
 const char *ban_change_kind_to_string(BanChangeKind k);
-/* "manual", "ignored", "local"; the journal event's VPOPGUARD_UNBAN_REASON= ("expired" is an expiry). */
+/* "manual", "ignored", "local", "prefix"; the journal event's VPOPGUARD_UNBAN_REASON= ("expired" is an expiry). */
 const char *unban_reason_to_string(UnbanReason r);
 
 /* Frees what c owns (not c). */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <assert.h>
+#include <limits.h>
 
 #include "address-map.h"
 #include "ban-table.h"
@@ -41,6 +42,10 @@ typedef struct HeapItem {
 
 struct BanTable {
         AddressMap *map;
+        /* How many bans have each prefix length, per family (0: IPv4, 1: IPv6), so that a
+         * lookup of an address tries only the lengths in use. */
+        uint32_t n_prefixlen[2][129];
+        uint64_t used_prefixlen[2][3]; /* bit len set: n_prefixlen[.][len] > 0 */
         HeapItem *heap;
         size_t n_heap, n_heap_allocated;
 };
@@ -105,8 +110,20 @@ static void on_move(void *p, uint32_t from, uint32_t to, void *userdata) {
         t->heap[e->heap_index].id = to;
 }
 
+static void prefix_count_add(BanTable *t, const Ban *b, int delta) {
+        int f = b->address.family == AF_INET6;
+        uint32_t *n = &t->n_prefixlen[f][b->prefixlen];
+
+        *n += (uint32_t) delta;
+        if (*n > 0)
+                t->used_prefixlen[f][b->prefixlen / 64] |= UINT64_C(1) << (b->prefixlen % 64);
+        else
+                t->used_prefixlen[f][b->prefixlen / 64] &= ~(UINT64_C(1) << (b->prefixlen % 64));
+}
+
 /* Removes entry id from both the heap and the map. */
 static void drop(BanTable *t, uint32_t id) {
+        prefix_count_add(t, &entry(t, id)->ban, -1);
         heap_delete(t, entry(t, id)->heap_index);
         address_map_remove(t->map, id);
 
@@ -151,19 +168,28 @@ BanTable *ban_table_free(BanTable *t) {
 
 static bool ban_valid(const Ban *b) {
         return (b->address.family == AF_INET || b->address.family == AF_INET6) &&
+                b->prefixlen <= address_family_bits(b->address.family) &&
                 b->origin >= 0 && b->origin < _BAN_ORIGIN_MAX &&
                 memchr(b->jail, 0, sizeof(b->jail));
 }
 
-int ban_table_put(BanTable *t, const Ban *b) {
+int ban_table_put(BanTable *t, const Ban *ban) {
+        AddressPrefix p;
         uint32_t id;
+        Ban copy;
         int r;
 
         assert(t);
-        assert(b);
+        assert(ban);
 
-        if (!ban_valid(b))
+        if (!ban_valid(ban))
                 return -EINVAL;
+        /* Stored with an explicit length and the host bits clear. */
+        p = ban_prefix(ban);
+        copy = *ban;
+        copy.address = p.address;
+        copy.prefixlen = p.prefixlen;
+        const Ban *b = &copy;
 
         id = address_map_find(t->map, &b->address);
         if (id != ADDRESS_MAP_NONE) {
@@ -173,7 +199,9 @@ int ban_table_put(BanTable *t, const Ban *b) {
                 if (b->expires_usec < e->ban.expires_usec)
                         return 0;
                 bool later = b->expires_usec > e->ban.expires_usec;
+                prefix_count_add(t, &e->ban, -1);
                 e->ban = *b;
+                prefix_count_add(t, &e->ban, +1);
                 if (later) {
                         t->heap[e->heap_index].expires_usec = b->expires_usec;
                         heap_sift_down(t, e->heap_index);
@@ -197,6 +225,7 @@ int ban_table_put(BanTable *t, const Ban *b) {
         assert(r > 0);
 
         entry(t, id)->ban = *b;
+        prefix_count_add(t, b, +1);
         t->heap[t->n_heap] = (HeapItem) { .expires_usec = b->expires_usec, .id = id };
         heap_sift_up(t, t->n_heap++);
         return 1;
@@ -210,6 +239,61 @@ const Ban *ban_table_get(BanTable *t, const Address *a) {
 
         id = address_map_find(t->map, a);
         return id == ADDRESS_MAP_NONE ? NULL : &entry(t, id)->ban;
+}
+
+const Ban *ban_table_find_covering(BanTable *t, const Address *a) {
+        const uint64_t *used;
+
+        assert(t);
+        assert(a);
+
+        /* The lengths in use, longest first: the exact address is the common case. */
+        used = t->used_prefixlen[a->family == AF_INET6];
+        for (unsigned w = 3; w-- > 0; )
+                for (uint64_t bits = used[w]; bits != 0; ) {
+                        unsigned bit = 63 - (unsigned) __builtin_clzll(bits), len = w * 64 + bit;
+                        Address masked = *a;
+                        const Ban *b;
+
+                        bits &= ~(UINT64_C(1) << bit);
+                        address_mask(&masked, len);
+                        b = ban_table_get(t, &masked);
+                        if (b && b->prefixlen == len)
+                                return b;
+                }
+        return NULL;
+}
+
+int ban_table_find_inside(BanTable *t, const AddressPrefix *p, Ban **ret) {
+        const uint32_t *counts = t->n_prefixlen[p->address.family == AF_INET6];
+        unsigned bits = address_family_bits(p->address.family);
+        _cleanup_free_ Ban *found = NULL;
+        size_t n = 0, allocated = 0;
+        bool any = false;
+
+        assert(t);
+        assert(ret);
+
+        for (unsigned len = p->prefixlen + 1; len <= bits && !any; len++)
+                any = counts[len] > 0;
+        for (size_t id = 0; any && id < address_map_size(t->map); id++) {
+                const Ban *b = &entry(t, (uint32_t) id)->ban;
+                AddressPrefix q = ban_prefix(b);
+
+                if (q.prefixlen <= p->prefixlen || !address_prefix_covers(p, &q))
+                        continue;
+                if (n == allocated) {
+                        size_t k = MAX(8U, allocated * 2);
+                        Ban *grown = reallocarray(found, k, sizeof(Ban));
+                        if (!grown)
+                                return -ENOMEM;
+                        found = grown;
+                        allocated = k;
+                }
+                found[n++] = *b;
+        }
+        *ret = TAKE_PTR(found);
+        return (int) MIN(n, (size_t) INT_MAX);
 }
 
 bool ban_table_remove(BanTable *t, const Address *a) {

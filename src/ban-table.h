@@ -10,7 +10,12 @@
 
 /* The bans the daemon believes are active, keyed by address (one nft element per address, so
  * one ban per address: a second ban of the same address keeps the later expiry). This table,
- * not the kernel, is the truth: the nft sets are reconciled from it. */
+ * not the kernel, is the truth: the nft sets are reconciled from it.
+ *
+ * A ban may cover a prefix (IPv6Prefix=, IPv4Prefix=): its address is then the prefix's first
+ * address. The manager keeps bans from overlapping (an interval set refuses overlapping
+ * elements), and prefixes that do not overlap have different first addresses, so the address
+ * stays a unique key. */
 
 typedef enum BanOrigin {
         BAN_ORIGIN_JOURNAL,
@@ -25,7 +30,11 @@ BanOrigin ban_origin_from_string(const char *s);
 #define JAIL_NAME_MAX 64
 
 typedef struct Ban {
-        Address address;
+        Address address;      /* with the bits beyond prefixlen clear */
+        uint8_t prefixlen;    /* 0 (as older callers write it) or the family's length: one address */
+        uint8_t fallback_prefixlen; /* non-zero: the jail's prefix of this length was not banned as
+                                     * a whole (it holds an ignored, local or loopback address),
+                                     * so this bans the single address instead */
         char jail[JAIL_NAME_MAX + 1];
         unsigned failures;
         unsigned count;       /* the address's how-manieth ban within BanHistory= (1: its first) */
@@ -38,6 +47,11 @@ typedef struct Ban {
  * itself and its nft element has no timeout. */
 static inline bool ban_is_permanent(const Ban *b) {
         return b->expires_usec == USEC_INFINITY;
+}
+
+/* What the ban covers; a prefixlen of 0 is the whole address. */
+static inline AddressPrefix ban_prefix(const Ban *b) {
+        return address_prefix_of(&b->address, b->prefixlen == 0 ? 128 : b->prefixlen);
 }
 
 /* A ban decided while the clock was ahead (banned_usec after now) is moved to begin now: no
@@ -53,6 +67,13 @@ BanTable *ban_table_free(BanTable *t);
  * fields follow the ban with the later expiry). Returns 1 if inserted, 0 if updated, -ENOMEM. */
 int ban_table_put(BanTable *t, const Ban *b);
 const Ban *ban_table_get(BanTable *t, const Address *a);
+/* The ban whose prefix holds a (a ban of a itself, or of a prefix around it), or NULL. Costs one
+ * lookup per prefix length that some ban in the table has. */
+const Ban *ban_table_find_covering(BanTable *t, const Address *a);
+/* Copies of the bans that lie inside p but are not p itself; *ret allocated (NULL if none).
+ * A scan of the whole table, but only if some ban of p's family has a longer prefix. Returns
+ * their number or -ENOMEM. */
+int ban_table_find_inside(BanTable *t, const AddressPrefix *p, Ban **ret);
 bool ban_table_remove(BanTable *t, const Address *a);
 
 /* Removes every ban with expires_usec <= now, calling cb for each first (cb may be NULL). */

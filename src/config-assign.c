@@ -383,6 +383,15 @@ int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set) 
                         j->ban_history = DEFAULT_BAN_HISTORY;
                 else
                         r = assign_span(a, &j->ban_history);
+        } else if (streq(k, "IPv4Prefix") || streq(k, "IPv6Prefix")) {
+                bool v4 = streq(k, "IPv4Prefix");
+                unsigned *field = v4 ? &j->ipv4_prefix : &j->ipv6_prefix;
+
+                flag = v4 ? JAIL_SET_IPV4_PREFIX : JAIL_SET_IPV6_PREFIX;
+                if (empty)
+                        *field = v4 ? DEFAULT_IPV4_PREFIX : DEFAULT_IPV6_PREFIX;
+                else
+                        r = assign_uint(a, v4 ? IPV4_PREFIX_MIN : IPV6_PREFIX_MIN, v4 ? 32 : 128, field);
         } else if (!defaults && (streq(k, "JournalMatch") || streq(k, "FailRegex") || streq(k, "IgnoreRegex"))) {
                 char ***l = streq(k, "JournalMatch") ? &j->journal_matches :
                             streq(k, "FailRegex") ? &j->fail_regex : &j->ignore_regex;

@@ -18,6 +18,8 @@ enum {
         JAIL_SET_BAN_MAX     = 1U << 6,
         JAIL_SET_BAN_HISTORY = 1U << 7,
         JAIL_SET_HOST_FORMAT = 1U << 8,
+        JAIL_SET_IPV4_PREFIX = 1U << 9,
+        JAIL_SET_IPV6_PREFIX = 1U << 10,
 };
 
 typedef struct ConfigBuilder {

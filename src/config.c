@@ -149,6 +149,8 @@ int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
                         .ban_time_factor = DEFAULT_BAN_TIME_FACTOR,
                         .ban_time_max = DEFAULT_BAN_TIME_MAX,
                         .ban_history = DEFAULT_BAN_HISTORY,
+                        .ipv4_prefix = DEFAULT_IPV4_PREFIX,
+                        .ipv6_prefix = DEFAULT_IPV6_PREFIX,
                         .max_tracked = DEFAULT_MAX_TRACKED,
                         .host_format = HOST_FORMAT_STANDARD,
                 },
@@ -251,6 +253,10 @@ static int jail_inherit(ConfigBuilder *b, JailConfig *j, unsigned set) {
                 j->ban_time_max = d->ban_time_max;
         if (!(set & JAIL_SET_BAN_HISTORY))
                 j->ban_history = d->ban_history;
+        if (!(set & JAIL_SET_IPV4_PREFIX))
+                j->ipv4_prefix = d->ipv4_prefix;
+        if (!(set & JAIL_SET_IPV6_PREFIX))
+                j->ipv6_prefix = d->ipv6_prefix;
         if (!(set & JAIL_SET_MAX_TRACKED))
                 j->max_tracked = d->max_tracked;
         if (!(set & JAIL_SET_HOST_FORMAT))
@@ -361,6 +367,7 @@ void config_dump(const Config *c, FILE *f) {
                         format_timespan(a, sizeof a, j->find_time), format_timespan(b, sizeof b, j->ban_time));
                 fprintf(f, "BanTimeFactor=%g\nBanTimeMax=%s\nBanHistory=%s\n", j->ban_time_factor,
                         format_timespan(a, sizeof a, j->ban_time_max), format_timespan(b, sizeof b, j->ban_history));
+                fprintf(f, "IPv4Prefix=%u\nIPv6Prefix=%u\n", j->ipv4_prefix, j->ipv6_prefix);
                 for (size_t k = 0; k < j->n_ignore_addresses; k++) {
                         char buf[ADDRESS_STRING_MAX + 4];
                         fprintf(f, "IgnoreAddress=%s\n", address_prefix_to_string(&j->ignore_addresses[k], buf));

@@ -26,6 +26,13 @@
 #define DEFAULT_BAN_HISTORY (30 * USEC_PER_DAY)
 #define BAN_TIME_FACTOR_MAX 100.0
 #define DEFAULT_MAX_TRACKED 100000U
+/* Failures are counted, and bans made, per prefix of these lengths: one IPv6 customer owns a
+ * whole /64 (RFC 6177), while an IPv4 address is one host. */
+#define DEFAULT_IPV4_PREFIX 32U
+#define DEFAULT_IPV6_PREFIX 64U
+/* The widest allowed: a typo must not ban a continent. */
+#define IPV4_PREFIX_MIN 16U
+#define IPV6_PREFIX_MIN 32U
 #define DEFAULT_FAMILY "inet"
 #define DEFAULT_TABLE "vpopguard"
 #define DEFAULT_SET4 "banned4"
@@ -56,6 +63,8 @@ typedef struct JailConfig {
         double ban_time_factor; /* 1 .. BAN_TIME_FACTOR_MAX: each further ban within ban_history lasts this much longer */
         usec_t ban_time_max;  /* 1s .. 365d or USEC_INFINITY: the cap of that growth (never below ban_time) */
         usec_t ban_history;   /* 1s .. 365d: how long an address's past bans count */
+        unsigned ipv4_prefix; /* IPv4Prefix=, IPV4_PREFIX_MIN .. 32: failures count and bans fall per prefix */
+        unsigned ipv6_prefix; /* IPv6Prefix=, IPV6_PREFIX_MIN .. 128 */
         AddressPrefix *ignore_addresses; /* the jail's own plus [Defaults]'; loopback is always ignored on top */
         size_t n_ignore_addresses;
         UIDRange *trusted_uids; /* TrustedUID=: if this or TrustedUser= is set, entries whose _UID is
@@ -120,6 +129,10 @@ const JailConfig *config_find_jail(const Config *c, const char *name);
 bool jail_config_restricts_senders(const JailConfig *j);
 bool jail_config_trusts_uid(const JailConfig *j, uid_t uid);
 bool jail_config_ignores_address(const JailConfig *j, const Address *a); /* includes loopback */
+/* Whether some address of p is one the jail ignores (IgnoreAddress=, loopback). */
+bool jail_config_ignores_some_of(const JailConfig *j, const AddressPrefix *p);
+/* IPv4Prefix= or IPv6Prefix=, for a's family. */
+unsigned jail_config_prefix_length(const JailConfig *j, int family);
 
 /* Limits on what a configuration may hold, so that a damaged or hostile file costs bounded time
  * and memory (config_load() is fuzzed with whole files). */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "entry-judge.h"
+#include "prefix-policy.h"
 
 /* What the jails think of an entry before anything is counted. */
 typedef struct Acceptance {
@@ -64,19 +65,22 @@ static void accept_entry(const EntryJudge *judge, JournalEntry *e, const size_t 
 }
 
 static bool is_banned(const EntryJudge *judge, const Address *a, usec_t now) {
-        const Ban *b = ban_table_get(judge->bans, a);
+        const Ban *b = ban_table_find_covering(judge->bans, a);
         return b && b->expires_usec > now;
 }
 
 static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, const Address *a, usec_t now) {
         const JournalPosition *p;
+        AddressPrefix prefix;
         FailureWindow w;
+        bool fallback;
         int r, count;
 
         r = journal_entry_position(e, &p);
         if (r < 0)
                 return r;
-        count = failure_table_record(jail->failures, a, p);
+        fallback = prefix_policy_for(jail->config, judge->local, a, &prefix);
+        count = failure_table_record_prefix(jail->failures, &prefix, p);
         if (count < 0)
                 return count;
         jail->failures_total++;
@@ -84,19 +88,21 @@ static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, c
                 return 0;
 
         Ban b = {
-                .address = *a,
+                .address = prefix.address,
+                .prefixlen = prefix.prefixlen,
+                .fallback_prefixlen = fallback ? (uint8_t) jail_config_prefix_length(jail->config, a->family) : 0,
                 .failures = (unsigned) count,
                 .banned_usec = now,
                 .expires_usec = usec_add(now, jail->config->ban_time),
                 .origin = BAN_ORIGIN_JOURNAL,
         };
         snprintf(b.jail, sizeof b.jail, "%s", jail->config->name);
-        if (!failure_table_get(jail->failures, a, &w))
+        if (!failure_table_get(jail->failures, &prefix.address, &w))
                 return -ESRCH;
         r = judge->on_ban(jail, &b, &w, judge->userdata);
         if (r < 0)
                 return r;
-        failure_table_forget(jail->failures, a);
+        failure_table_forget(jail->failures, &prefix.address);
         jail->bans_total++;
         return 0;
 }

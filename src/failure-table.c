@@ -17,8 +17,9 @@
  * forward that is also the order of their newest failures, so both the expired windows and the
  * least recently failing address are found at the head in O(1). */
 typedef struct FailureEntry {
-        Address address;
+        Address address;              /* with the bits beyond prefixlen clear */
         uint8_t n_failures;
+        uint8_t prefixlen;            /* what the failures were counted for; the family's length: one address */
         uint32_t prev, next;
         JournalPosition failures[];   /* max_retry slots */
 } FailureEntry;
@@ -201,15 +202,21 @@ static void window_add(JournalPosition *v, size_t *n, size_t max, usec_t newest,
 }
 
 int failure_table_record(FailureTable *t, const Address *a, const JournalPosition *p) {
+        assert(a);
+        return failure_table_record_prefix(t, &(AddressPrefix) { *a, (uint8_t) address_family_bits(a->family) }, p);
+}
+
+int failure_table_record_prefix(FailureTable *t, const AddressPrefix *prefix, const JournalPosition *p) {
+        const Address *a = &prefix->address;
         FailureEntry *e;
         uint32_t id;
         int r;
 
         assert(t);
-        assert(a);
+        assert(prefix);
         assert(p);
 
-        if (!address_family_valid(a))
+        if (!address_family_valid(a) || prefix->prefixlen > address_family_bits(a->family))
                 return -EINVAL;
 
         t->now = p->realtime;
@@ -224,6 +231,7 @@ int failure_table_record(FailureTable *t, const Address *a, const JournalPositio
                 e = entry(t, id);
                 e->failures[0] = *p;
                 e->n_failures = 1;
+                e->prefixlen = prefix->prefixlen;
                 list_append(t, id);
                 make_room(t, t->max_tracked);
                 return 1;
@@ -244,6 +252,7 @@ int failure_table_record(FailureTable *t, const Address *a, const JournalPositio
         window_add(e->failures, &n, t->max_retry, newest, t->find_time, p);
         assert(n >= 1);
         e->n_failures = (uint8_t) n;
+        e->prefixlen = prefix->prefixlen;
 
         list_unlink(t, id);
         list_append(t, id);
@@ -253,6 +262,7 @@ int failure_table_record(FailureTable *t, const Address *a, const JournalPositio
 static FailureWindow window_of(const FailureEntry *e) {
         return (FailureWindow) {
                 .address = e->address,
+                .prefixlen = e->prefixlen,
                 .n_failures = e->n_failures,
                 .failures = e->failures,
         };
@@ -287,6 +297,13 @@ void failure_table_forget(FailureTable *t, const Address *a) {
  * both and at most max_retry of the newest. Restoring the same window twice counts it once.
  * Returns the number of failures now in the window. */
 int failure_table_restore(FailureTable *t, const Address *a, const JournalPosition *failures, size_t n) {
+        assert(a);
+        return failure_table_restore_prefix(t, &(AddressPrefix) { *a, (uint8_t) address_family_bits(a->family) },
+                                            failures, n);
+}
+
+int failure_table_restore_prefix(FailureTable *t, const AddressPrefix *prefix, const JournalPosition *failures, size_t n) {
+        const Address *a = &prefix->address;
         JournalPosition v[FAILURE_TABLE_RETRY_MAX];
         size_t k = 0;
         usec_t newest = 0;
@@ -298,7 +315,7 @@ int failure_table_restore(FailureTable *t, const Address *a, const JournalPositi
 
         if (n == 0 || !failures)
                 return -EINVAL;
-        if (!address_family_valid(a))
+        if (!address_family_valid(a) || prefix->prefixlen > address_family_bits(a->family))
                 return -EINVAL;
 
         id = address_map_find(t->map, a);
@@ -328,6 +345,7 @@ int failure_table_restore(FailureTable *t, const Address *a, const JournalPositi
         FailureEntry *e = entry(t, id);
         memcpy(e->failures, v, k * sizeof(JournalPosition));
         e->n_failures = (uint8_t) k;
+        e->prefixlen = prefix->prefixlen;
         list_append(t, id);
         return (int) k;
 }

@@ -22,7 +22,8 @@
 typedef struct FailureTable FailureTable;
 
 typedef struct FailureWindow {
-        Address address;
+        Address address;                   /* the prefix's first address */
+        uint8_t prefixlen;                 /* what was counted: the family's length for one address */
         size_t n_failures;                 /* 1 .. max_retry */
         const JournalPosition *failures;   /* n_failures entries, oldest first */
 } FailureWindow;
@@ -34,6 +35,9 @@ FailureTable *failure_table_free(FailureTable *t);
  * window (1 .. max_retry), or negative errno (-ENOMEM). When it returns max_retry the caller
  * bans and then calls failure_table_forget(). */
 int failure_table_record(FailureTable *t, const Address *a, const JournalPosition *p);
+/* The same for a prefix (IPv6Prefix=): its address, host bits clear, is the key. A prefix and a
+ * single address with the same first address share one window. */
+int failure_table_record_prefix(FailureTable *t, const AddressPrefix *prefix, const JournalPosition *p);
 
 /* The window of a, or false if a is not tracked. ret stays valid until the next change. */
 bool failure_table_get(FailureTable *t, const Address *a, FailureWindow *ret);
@@ -42,6 +46,7 @@ void failure_table_forget(FailureTable *t, const Address *a);
 /* Puts back a window loaded from the state file (failures oldest first; only those still inside
  * the window relative to the last one are kept, at most max_retry - 1... max_retry). */
 int failure_table_restore(FailureTable *t, const Address *a, const JournalPosition *failures, size_t n);
+int failure_table_restore_prefix(FailureTable *t, const AddressPrefix *prefix, const JournalPosition *failures, size_t n);
 
 /* Iteration in unspecified order; *iter starts at 0. Returns false at the end. The table must
  * not change during iteration. */

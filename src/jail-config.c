@@ -43,3 +43,19 @@ bool jail_config_ignores_address(const JailConfig *j, const Address *a) {
                         return true;
         return false;
 }
+
+bool jail_config_ignores_some_of(const JailConfig *j, const AddressPrefix *p) {
+        static const AddressPrefix loopback4 = { .address = { .family = AF_INET, .bytes = { 127 } }, .prefixlen = 8 },
+                                   loopback6 = { .address = { .family = AF_INET6, .bytes = { [15] = 1 } }, .prefixlen = 128 };
+
+        if (address_prefix_overlaps(p, p->address.family == AF_INET ? &loopback4 : &loopback6))
+                return true;
+        for (size_t i = 0; i < j->n_ignore_addresses; i++)
+                if (address_prefix_overlaps(&j->ignore_addresses[i], p))
+                        return true;
+        return false;
+}
+
+unsigned jail_config_prefix_length(const JailConfig *j, int family) {
+        return family == AF_INET ? j->ipv4_prefix : j->ipv6_prefix;
+}

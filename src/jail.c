@@ -197,7 +197,8 @@ int jail_take_failures(Jail *j, Jail *old) {
         size_t iter = 0;
 
         while (failure_table_next(old->failures, &iter, &w)) {
-                int r = failure_table_restore(j->failures, &w.address, w.failures, w.n_failures);
+                int r = failure_table_restore_prefix(j->failures, &(AddressPrefix) { w.address, w.prefixlen },
+                                                     w.failures, w.n_failures);
                 if (r < 0)
                         return r;
         }

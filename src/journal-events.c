@@ -33,8 +33,18 @@ static void fields_add(Fields *f, const char *format, ...) {
 }
 
 static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
+        AddressPrefix p = ban_prefix(b);
+        char a[ADDRESS_STRING_MAX];
+
         fields_add(f, "VPOPGUARD_JAIL=%s", b->jail);
         fields_add(f, "VPOPGUARD_ADDRESS=%s", address);
+        /* The element banned, always with its length ("192.0.2.7/32", "2001:db8:1:2::/64"). */
+        fields_add(f, "VPOPGUARD_PREFIX=%s/%u", address_to_string(&p.address, a), (unsigned) p.prefixlen);
+        if (b->fallback_prefixlen > 0) {
+                AddressPrefix wide = address_prefix_of(&p.address, b->fallback_prefixlen);
+                fields_add(f, "VPOPGUARD_PREFIX_NOT_BANNED=%s/%u", address_to_string(&wide.address, a),
+                           (unsigned) wide.prefixlen);
+        }
         fields_add(f, "VPOPGUARD_FAILURES=%u", b->failures);
         if (b->count > 0)
                 fields_add(f, "VPOPGUARD_BAN_COUNT=%u", b->count);
@@ -75,11 +85,15 @@ static void fields_add_ban_message(Fields *f, const BanChange *c, const char *ad
                 snprintf(jail, sizeof jail, "jail %s, ban %u", b->jail, b->count);
         else
                 snprintf(jail, sizeof jail, "jail %s", b->jail);
+        char fallback[96] = "";
+        if (b->fallback_prefixlen > 0)
+                snprintf(fallback, sizeof fallback, " Not its /%u: that holds an ignored, local or loopback address.",
+                         (unsigned) b->fallback_prefixlen);
         if (b->origin == BAN_ORIGIN_MANUAL)
                 fields_add(f, "MESSAGE=%sBanned %s %s (%s): by hand.", dry, address, span, jail);
         else
-                fields_add(f, "MESSAGE=%sBanned %s %s (%s): %u failures within %s.", dry, address, span,
-                           jail, b->failures, window);
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): %u failures within %s.%s", dry, address, span,
+                           jail, b->failures, window, fallback);
 }
 
 static const char *unban_text(const BanChange *c) {
@@ -90,6 +104,8 @@ static const char *unban_text(const BanChange *c) {
                 return "IgnoreAddress= covers it now";
         case UNBAN_LOCAL:
                 return "it is configured on this host's interfaces now";
+        case UNBAN_PREFIX:
+                return "a ban of its prefix takes its place";
         default:
                 return "lifted by hand";
         }
@@ -97,14 +113,15 @@ static const char *unban_text(const BanChange *c) {
 
 int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run) {
         const char *dry = dry_run ? "[dry run] " : "";
-        char address[ADDRESS_STRING_MAX];
+        char address[ADDRESS_PREFIX_STRING_MAX];
+        AddressPrefix p = ban_prefix(&c->ban);
         Fields *f = malloc(sizeof(Fields)); /* ~60 KiB: too much for the stack */
         int r;
 
         if (!f)
                 return -ENOMEM;
         f->n = 0;
-        address_to_string(&c->ban.address, address);
+        address_prefix_to_string(&p, address);
 
         if (c->kind == BAN_CHANGE_BAN) {
                 fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN);

@@ -144,6 +144,18 @@ bool local_addresses_contains(const LocalAddresses *l, const Address *a) {
         return l && list_contains(&l->live, a);
 }
 
+bool local_addresses_overlap(const LocalAddresses *l, const AddressPrefix *p) {
+        LocalAddress key = { .address = p->address };
+        size_t i;
+
+        if (!l)
+                return false;
+        /* The list is sorted by the address bytes, so the first entry not below the prefix's own
+         * (host bits clear) address is the only candidate. */
+        i = list_lower_bound(&l->live, &key);
+        return i < l->live.n && address_prefix_contains(p, &l->live.items[i].address);
+}
+
 size_t local_addresses_size(const LocalAddresses *l) {
         return l ? l->live.n : 0;
 }

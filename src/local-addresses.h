@@ -44,6 +44,8 @@ int local_addresses_watch(LocalAddresses *l, sd_event *event);
 /* l may be NULL (no tracker): false. Loopback is only in it if lo is up; callers check
  * address_is_loopback() themselves. */
 bool local_addresses_contains(const LocalAddresses *l, const Address *a);
+/* Whether some address of l lies inside p (l may be NULL: false). */
+bool local_addresses_overlap(const LocalAddresses *l, const AddressPrefix *p);
 size_t local_addresses_size(const LocalAddresses *l);
 
 /* Applies one datagram from the kernel: notifications change the set at once (calling the

@@ -6,6 +6,7 @@
 #include "journal-events.h"
 #include "log.h"
 #include "manager.h"
+#include "prefix-policy.h"
 
 /* The one way every change of what is banned takes (a ban the journal decided, a ban or unban by
  * hand, an expiry, a ban IgnoreAddress= now covers, a repair):
@@ -42,9 +43,49 @@ static void escalate(Manager *m, BanChange *c) {
                                            ban_length(jc->ban_time, jc->ban_time_factor, jc->ban_time_max, earlier));
 }
 
-int manager_queue_change(Manager *m, BanChange *c) {
-        int r;
+/* A ban inside an active prefix ban becomes a ban of that prefix (of two bans of one element,
+ * the later expiry wins): an interval set holds no element inside another. */
+static void widen_to_covering(Manager *m, Ban *b) {
+        const Ban *covering = ban_table_find_covering(m->bans, &b->address);
+        AddressPrefix p = ban_prefix(b);
 
+        if (!covering || covering->prefixlen >= p.prefixlen || covering->expires_usec <= b->banned_usec)
+                return;
+        b->address = covering->address;
+        b->prefixlen = covering->prefixlen;
+        b->fallback_prefixlen = 0;
+}
+
+/* A prefix ban takes the place of the bans inside it: they are lifted (UNBAN_PREFIX) and the
+ * prefix keeps the latest of their expiries, so that nothing is banned for less long. */
+static int absorb_inside(Manager *m, Ban *b) {
+        _cleanup_free_ Ban *inside = NULL;
+        AddressPrefix p = ban_prefix(b);
+        int n, r;
+
+        if (address_prefix_is_host(&p))
+                return 0;
+        n = ban_table_find_inside(m->bans, &p, &inside);
+        if (n < 0)
+                return log_oom();
+        for (int i = 0; i < n; i++) {
+                BanChange lift = { .kind = BAN_CHANGE_UNBAN, .ban = inside[i], .reason = UNBAN_PREFIX };
+
+                /* One whose time is over (the expiry timer has not run yet) expires now: the
+                 * kernel dropped its element already. */
+                if (inside[i].expires_usec <= b->banned_usec) {
+                        lift.kind = BAN_CHANGE_EXPIRE;
+                        (void) ban_table_remove(m->bans, &inside[i].address);
+                } else
+                        b->expires_usec = MAX(b->expires_usec, inside[i].expires_usec);
+                r = manager_queue_change(m, &lift);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int queue_reserve(Manager *m) {
         if (m->n_changes == m->n_changes_allocated) {
                 size_t n = MAX(16U, m->n_changes_allocated * 2);
                 BanChange *grown = reallocarray(m->changes, n, sizeof(BanChange));
@@ -53,11 +94,26 @@ int manager_queue_change(Manager *m, BanChange *c) {
                 m->changes = grown;
                 m->n_changes_allocated = n;
         }
+        return 0;
+}
+
+int manager_queue_change(Manager *m, BanChange *c) {
+        int r;
+
+        r = queue_reserve(m);
+        if (r < 0)
+                return r;
 
         /* The table changes at once, so that later failures of a banned address in the same batch
          * do not count. An expiry was already taken out by ban_table_expire(). */
         if (c->kind == BAN_CHANGE_BAN) {
+                widen_to_covering(m, &c->ban);
                 escalate(m, c);
+                r = absorb_inside(m, &c->ban);
+                if (r >= 0)
+                        r = queue_reserve(m); /* the lifts took room */
+                if (r < 0)
+                        return r;
                 r = ban_history_put(m->history, &c->ban.address, c->ban.count, c->ban.banned_usec);
                 if (r < 0)
                         return log_oom();
@@ -125,7 +181,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                 size_t iter = 0;
                 while (ban_table_next(m->bans, &iter, &b))
                         if (b->expires_usec > now && nft_set_has_family(m->nft, b->address.family))
-                                elements[n++] = (NftElement) { .address = b->address,
+                                elements[n++] = (NftElement) { .address = b->address, .prefixlen = b->prefixlen,
                                                                .timeout = element_timeout(b, now) };
         } else
                 for (size_t i = 0; i < m->n_changes; i++) {
@@ -140,7 +196,7 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
                                             m->config->firewall.family, b->jail);
                                 continue;
                         }
-                        elements[n++] = (NftElement) { .address = b->address,
+                        elements[n++] = (NftElement) { .address = b->address, .prefixlen = b->prefixlen,
                                                        .timeout = element_timeout(b, now) };
                 }
         *ret = elements;
@@ -148,23 +204,23 @@ static int collect_adds(Manager *m, bool all, NftElement **ret, size_t *ret_n) {
         return 0;
 }
 
-static int collect_removes(Manager *m, Address **ret, size_t *ret_n) {
-        Address *removes = malloc(MAX(m->n_changes, 1U) * sizeof(Address));
+static int collect_removes(Manager *m, NftElement **ret, size_t *ret_n) {
+        NftElement *removes = malloc(MAX(m->n_changes, 1U) * sizeof(NftElement));
         size_t n = 0;
 
         if (!removes)
                 return log_oom();
         for (size_t i = 0; i < m->n_changes; i++)
                 if (m->changes[i].kind == BAN_CHANGE_UNBAN)
-                        removes[n++] = m->changes[i].ban.address;
+                        removes[n++] = (NftElement) { .address = m->changes[i].ban.address,
+                                                      .prefixlen = m->changes[i].ban.prefixlen };
         *ret = removes;
         *ret_n = n;
         return 0;
 }
 
 static int kernel_transaction(Manager *m, bool all) {
-        _cleanup_free_ NftElement *adds = NULL;
-        _cleanup_free_ Address *removes = NULL;
+        _cleanup_free_ NftElement *adds = NULL, *removes = NULL;
         size_t n_adds = 0, n_removes = 0;
         int r;
 
@@ -179,6 +235,10 @@ static int kernel_transaction(Manager *m, bool all) {
         r = collect_removes(m, &removes, &n_removes);
         if (r < 0)
                 return r;
+        /* When the kernel may have drifted, what it holds is looked at: an element left over
+         * inside a prefix now banned would make the interval set refuse the prefix. */
+        if (all)
+                return nft_set_reconcile(m->nft, adds, n_adds, removes, n_removes);
         return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
 }
 
@@ -241,7 +301,7 @@ static void fan_out(Manager *m) {
                                 failure_table_forget(m->jails[k]->failures, &c->ban.address);
                 /* A ban lifted before its time (by hand, or because the address is ignored or
                  * the host's own now) was a mistake: the next ban starts again at BanTime=. */
-                if (c->kind == BAN_CHANGE_UNBAN)
+                if (c->kind == BAN_CHANGE_UNBAN && c->reason != UNBAN_PREFIX)
                         ban_history_remove(m->history, &c->ban.address);
                 ban_change_done(c);
         }
@@ -433,14 +493,16 @@ int manager_lift_ignored_bans(Manager *m) {
                 return log_oom();
         while (ban_table_next(m->bans, &iter, &b)) {
                 const JailConfig *jc = config_find_jail(m->config, b->jail);
-                if (jc ? jail_config_ignores_address(jc, &b->address) : address_is_loopback(&b->address))
+                AddressPrefix p = ban_prefix(b);
+                if (jc ? jail_config_ignores_some_of(jc, &p) : address_is_loopback(&b->address))
                         lift[n++] = (BanChange) { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_IGNORED };
-                else if (local_addresses_contains(m->local, &b->address))
+                else if (local_addresses_overlap(m->local, &p))
                         lift[n++] = (BanChange) { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_LOCAL };
         }
         for (size_t i = 0; i < n; i++) {
-                char text[ADDRESS_STRING_MAX];
-                log_notice("Lifting the ban of %s (jail %s): %s.", address_to_string(&lift[i].ban.address, text),
+                char text[ADDRESS_PREFIX_STRING_MAX];
+                AddressPrefix p = ban_prefix(&lift[i].ban);
+                log_notice("Lifting the ban of %s (jail %s): %s.", address_prefix_to_string(&p, text),
                            lift[i].ban.jail, lift[i].reason == UNBAN_LOCAL ? "it is this host's own address"
                                                                             : "the jail ignores this address now");
                 r = manager_queue_change(m, &lift[i]);
@@ -455,7 +517,7 @@ int manager_lift_ignored_bans(Manager *m) {
  * and a ban of it is lifted. Once it leaves, it is an address like any other. */
 void manager_on_local_address(const Address *a, bool added, void *userdata) {
         Manager *m = userdata;
-        char text[ADDRESS_STRING_MAX];
+        char text[ADDRESS_PREFIX_STRING_MAX];
         const Ban *b;
 
         address_to_string(a, text);
@@ -464,15 +526,39 @@ void manager_on_local_address(const Address *a, bool added, void *userdata) {
                 return;
         }
         log_debug("%s is configured on this host now: its failures are not counted.", text);
-        for (size_t k = 0; k < m->n_jails; k++)
+        for (size_t k = 0; k < m->n_jails; k++) {
+                /* Also those counted for its prefix, which is now never banned as a whole. */
+                AddressPrefix p = address_prefix_of(a, jail_config_prefix_length(m->jails[k]->config, a->family));
                 failure_table_forget(m->jails[k]->failures, a);
-        b = ban_table_get(m->bans, a);
+                failure_table_forget(m->jails[k]->failures, &p.address);
+        }
+        b = ban_table_find_covering(m->bans, a);
         if (!b || b->expires_usec <= now_realtime())
                 return; /* an expired ban is the expiry timer's */
+        if (b->prefixlen < address_family_bits(a->family)) {
+                AddressPrefix p = ban_prefix(b);
+                address_prefix_to_string(&p, text);
+        }
         log_notice("Lifting the ban of %s (jail %s): it is configured on this host now.", text, b->jail);
         BanChange c = { .kind = BAN_CHANGE_UNBAN, .ban = *b, .reason = UNBAN_LOCAL };
         if (manager_queue_change(m, &c) >= 0)
                 (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE);
+}
+
+int manager_nft_new(const Config *c, NftSet **ret) {
+        NftSet *nft;
+        int r;
+
+        r = nft_set_new(&c->firewall, &nft);
+        if (r < 0)
+                return r;
+        for (int family = AF_INET; family != AF_UNSPEC; family = family == AF_INET ? AF_INET6 : AF_UNSPEC) {
+                unsigned len = prefix_policy_shortest(c, family);
+                if (len < address_family_bits(family))
+                        nft_set_require_interval(nft, family, len);
+        }
+        *ret = nft;
+        return 0;
 }
 
 int manager_setup_firewall(Manager *m) {
@@ -482,7 +568,7 @@ int manager_setup_firewall(Manager *m) {
         if (r < 0)
                 return r;
         if (!m->options.dry_run) {
-                r = nft_set_new(&m->config->firewall, &m->nft);
+                r = manager_nft_new(m->config, &m->nft);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set up libnftables: %m");
                 r = nft_monitor_new(m->event, on_foreign_nft_change, m, &m->nft_monitor);
@@ -528,11 +614,15 @@ int manager_ban_manually(Manager *m, const Ban *b) {
         if (!m->options.dry_run && !nft_set_has_family(m->nft, b->address.family))
                 return -EAFNOSUPPORT;
         BanChange c = { .kind = BAN_CHANGE_BAN, .ban = *b };
+        /* Before manager_apply_now() looks up the ban it may have to put back: that of the
+         * prefix, if the address lies in a banned one. */
+        widen_to_covering(m, &c.ban);
         return manager_apply_now(m, &c);
 }
 
+/* An address inside a banned prefix lifts the prefix: that is what keeps it out. */
 int manager_unban(Manager *m, const Address *a, const char *jail, Ban *ret_ban) {
-        const Ban *found = ban_table_get(m->bans, a);
+        const Ban *found = ban_table_find_covering(m->bans, a);
         int r;
 
         if (!found || found->expires_usec <= now_realtime() || (jail && !streq(found->jail, jail)))

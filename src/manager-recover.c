@@ -37,7 +37,8 @@ static int field_value(const void *data, size_t len, const char *name, char *buf
 }
 
 static int read_logged_ban(sd_journal *j, LoggedBan *ret) {
-        char address[ADDRESS_STRING_MAX + 1] = "", trigger[JOURNAL_CURSOR_MAX] = "", number[32];
+        char address[ADDRESS_PREFIX_STRING_MAX + 1] = "", trigger[JOURNAL_CURSOR_MAX] = "", number[32];
+        AddressPrefix prefix;
         unsigned long long banned = 0, expires = 0;
         const void *data;
         size_t len;
@@ -56,8 +57,10 @@ static int read_logged_ban(sd_journal *j, LoggedBan *ret) {
         }
         if (!*trigger || banned == 0 || expires <= banned)
                 return 0;
-        if (address_parse(address, strlen(address), &ret->address) < 0)
+        /* A prefix ban ("2001:db8:1:2::/64") is keyed, like the ban table, by its first address. */
+        if (address_prefix_parse(address, &prefix) < 0)
                 return 0;
+        ret->address = prefix.address;
         ret->trigger_cursor = strdup(trigger);
         if (!ret->trigger_cursor)
                 return -ENOMEM;

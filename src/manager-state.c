@@ -148,7 +148,9 @@ int manager_save_state(Manager *m, bool wait) {
                 FailureWindow fw;
                 iter = 0;
                 while (failure_table_next(m->jails[i]->failures, &iter, &fw)) {
-                        r = state_writer_failures(w, m->jails[i]->config->name, &fw.address, fw.failures, fw.n_failures);
+                        r = state_writer_failures_prefix(w, m->jails[i]->config->name,
+                                                         &(AddressPrefix) { fw.address, fw.prefixlen },
+                                                         fw.failures, fw.n_failures);
                         if (r < 0)
                                 goto fail;
                 }
@@ -199,6 +201,29 @@ static int on_cursor(const char *cursor, void *userdata) {
         return 0;
 }
 
+/* Bans must not overlap (see ban-table.h); a file edited by hand may have them do so. A ban
+ * inside another joins it, one around others takes them in, the latest expiry wins. */
+static int put_without_overlap(Manager *m, Ban *b) {
+        _cleanup_free_ Ban *inside = NULL;
+        const Ban *covering = ban_table_find_covering(m->bans, &b->address);
+        AddressPrefix p = ban_prefix(b);
+        int n;
+
+        if (covering && covering->prefixlen < p.prefixlen) {
+                b->address = covering->address;
+                b->prefixlen = covering->prefixlen;
+                p = ban_prefix(b);
+        }
+        n = ban_table_find_inside(m->bans, &p, &inside);
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                b->expires_usec = MAX(b->expires_usec, inside[i].expires_usec);
+                (void) ban_table_remove(m->bans, &inside[i].address);
+        }
+        return ban_table_put(m->bans, b) < 0 ? -ENOMEM : 0;
+}
+
 static int on_ban(const Ban *saved, void *userdata) {
         Manager *m = userdata;
         usec_t now = now_realtime();
@@ -214,7 +239,7 @@ static int on_ban(const Ban *saved, void *userdata) {
                 return -ENOMEM;
         if (b.expires_usec <= now)
                 return 0;
-        return ban_table_put(m->bans, &b) < 0 ? -ENOMEM : 0;
+        return put_without_overlap(m, &b);
 }
 
 static int on_history(const BanRecord *rec, void *userdata) {
@@ -222,14 +247,14 @@ static int on_history(const BanRecord *rec, void *userdata) {
         return ban_history_put(m->history, &rec->address, rec->count, rec->last_usec) < 0 ? -ENOMEM : 0;
 }
 
-static int on_failures(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata) {
+static int on_failures(const char *jail, const AddressPrefix *a, const JournalPosition *failures, size_t n, void *userdata) {
         Manager *m = userdata;
         Jail *j = manager_find_jail(m, jail);
         if (!j) {
                 log_debug("Dropping saved failures of jail %s, which is no longer enabled.", jail);
                 return 0;
         }
-        return failure_table_restore(j->failures, a, failures, n);
+        return failure_table_restore_prefix(j->failures, a, failures, n);
 }
 
 static int set_aside(const char *dir) {

@@ -72,11 +72,12 @@ static int list_text_reply(VarlinkCall *call, ListText *t) {
 
 /* The one place a BanEntry is spelled out: ListBans() writes it as text, the rest parse it. */
 static void ban_write(FILE *f, const Ban *b) {
-        char address[ADDRESS_STRING_MAX];
+        char address[ADDRESS_PREFIX_STRING_MAX];
+        AddressPrefix p = ban_prefix(b);
 
         fprintf(f, "{\"address\":\"%s\",\"jail\":\"%s\",\"failures\":%u,\"bannedUSec\":%lld,"
                 "\"expiresUSec\":%lld,\"origin\":\"%s\",\"count\":%u,\"permanent\":%s}",
-                address_to_string(&b->address, address), b->jail, b->failures,
+                address_prefix_to_string(&p, address), b->jail, b->failures,
                 (long long) json_int_clamp(b->banned_usec), (long long) json_int_clamp(b->expires_usec),
                 ban_origin_to_string(b->origin), MAX(b->count, 1U), ban_is_permanent(b) ? "true" : "false");
 }
@@ -263,12 +264,14 @@ static int vl_method_list_failures(VarlinkCall *call, json_t *parameters, void *
                 if (jail && !streq(j->config->name, jail))
                         continue;
                 while (failure_table_next(j->failures, &iter, &w)) {
-                        char text[ADDRESS_STRING_MAX];
-                        if (address_text && !address_equal(&w.address, &address))
+                        char text[ADDRESS_PREFIX_STRING_MAX];
+                        AddressPrefix p = { w.address, w.prefixlen };
+                        /* An address finds the prefix it is counted under. */
+                        if (address_text && !address_prefix_contains(&p, &address))
                                 continue;
                         fprintf(list_text_next(&t),
                                 "{\"address\":\"%s\",\"jail\":\"%s\",\"count\":%zu,\"firstUSec\":%lld,\"lastUSec\":%lld}",
-                                address_to_string(&w.address, text), j->config->name, (size_t) w.n_failures,
+                                address_prefix_to_string(&p, text), j->config->name, (size_t) w.n_failures,
                                 (long long) json_int_clamp(w.failures[0].realtime),
                                 (long long) json_int_clamp(w.failures[w.n_failures - 1].realtime));
                 }
@@ -342,7 +345,7 @@ static int vl_method_ban(VarlinkCall *call, json_t *parameters, void *userdata) 
                 return varlink_call_error(call, ERROR_PREFIX "FirewallError",
                                           json_pack("{s:s}", "message", m->nft ? nft_set_error(m->nft) : strerror(-r)));
 
-        const Ban *now_banned = ban_table_get(m->bans, &address);
+        const Ban *now_banned = ban_table_find_covering(m->bans, &address);
         return varlink_call_reply(call, json_pack("{s:o}", "ban", ban_to_json(now_banned ?: &b)));
 }
 

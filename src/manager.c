@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "prefix-policy.h"
 #include "time-util.h"
 
 static void jails_free(Jail **jails, size_t n) {
@@ -226,9 +227,14 @@ static int prepare_firewall(Manager *m, const Config *c, NftSet **ret, char **re
         int r;
 
         *ret = NULL;
-        if (firewall_config_equal(&c->firewall, &m->config->firewall) || m->options.dry_run)
+        if (m->options.dry_run)
                 return 0;
-        r = nft_set_new(&c->firewall, &nft);
+        /* Another IPv4Prefix= or IPv6Prefix= may need flags interval where there was none. */
+        if (firewall_config_equal(&c->firewall, &m->config->firewall) &&
+            prefix_policy_shortest(c, AF_INET) == prefix_policy_shortest(m->config, AF_INET) &&
+            prefix_policy_shortest(c, AF_INET6) == prefix_policy_shortest(m->config, AF_INET6))
+                return 0;
+        r = manager_nft_new(c, &nft);
         if (r >= 0)
                 r = nft_set_ensure(nft);
         if (r < 0) {

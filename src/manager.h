@@ -201,6 +201,8 @@ int manager_process_journal(Manager *m);
 
 /* manager-bans.c: the ban pipeline, see there. */
 int manager_setup_firewall(Manager *m);
+/* The nft sets of c's [Firewall], with flags interval where a jail bans prefixes. */
+int manager_nft_new(const Config *c, NftSet **ret);
 /* Stage 1: changes the ban table at once and queues c, taking what it owns. */
 int manager_queue_change(Manager *m, BanChange *c);
 /* Stages 2-4 for the queue: one nft transaction, the events and subscribers, the state file. */

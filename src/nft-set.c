@@ -33,8 +33,30 @@ struct NftSet {
         char *set4;          /* NULL if the family has no IPv4 set ("ip6") */
         char *set6;          /* NULL if the family has no IPv6 set ("ip") */
         bool create_table;
+        /* Per family (0: IPv4, 1: IPv6): prefixes will be added, of this length (for messages),
+         * so the set needs flags interval; and whether the kernel's set was last seen with it. */
+        bool need_interval[2];
+        unsigned interval_prefixlen[2];
+        bool has_interval[2];
         char error[NFT_SET_ERROR_MAX]; /* of the last failed call, one line */
 };
+
+static int family_index(int family) {
+        return family == AF_INET6;
+}
+
+void nft_set_require_interval(NftSet *s, int family, unsigned prefixlen) {
+        int i = family_index(family);
+
+        assert(s);
+        if (!s->need_interval[i] || prefixlen < s->interval_prefixlen[i])
+                s->interval_prefixlen[i] = prefixlen;
+        s->need_interval[i] = true;
+}
+
+static AddressPrefix element_prefix(const NftElement *e) {
+        return address_prefix_of(&e->address, e->prefixlen == 0 ? 128 : e->prefixlen);
+}
 
 #define NAME_FIRST "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 
@@ -243,19 +265,41 @@ static int query_sets(NftSet *s, json_t **ret) {
         return run(s, cmd, true, ret);
 }
 
-static int check_set(NftSet *s, json_t *root, const char *name, const char *type) {
+static const char *set_flags_text(bool interval) {
+        return interval ? "interval,timeout" : "timeout";
+}
+
+static int check_set(NftSet *s, json_t *root, const char *name, const char *type, int family) {
         json_t *set = find_set(root, s, name);
+        int i = family_index(family);
+        bool timeout, interval;
         const char *t;
 
         if (!set) {
-                set_error(s, "Set %s %s %s does not exist", s->family, s->table, name);
+                set_error(s, "Set %s %s %s does not exist; create it with: nft add set %s %s %s '{ type %s; flags %s; }'",
+                          s->family, s->table, name, s->family, s->table, name, type,
+                          set_flags_text(s->need_interval[i]));
                 return -ENOENT;
         }
         t = json_string_value(json_object_get(set, "type"));
-        if (!streq_ptr(t, type) || !set_has_flag(set, "timeout")) {
-                set_error(s, "Set %s %s %s has type %s%s, expected type %s with flags timeout",
+        timeout = set_has_flag(set, "timeout");
+        interval = set_has_flag(set, "interval");
+        s->has_interval[i] = interval;
+        if (!streq_ptr(t, type) || !timeout || (s->need_interval[i] && !interval)) {
+                char why[64] = "";
+
+                if (s->need_interval[i] && !interval)
+                        (void) snprintf(why, sizeof why, " (%s=%u needs it)",
+                                        family == AF_INET ? "IPv4Prefix" : "IPv6Prefix", s->interval_prefixlen[i]);
+                set_error(s, "Set %s %s %s has type %s%s%s%s, expected type %s with flags %s; recreate it with: "
+                          "nft delete set %s %s %s; nft add set %s %s %s '{ type %s; flags %s; }' "
+                          "(rules that use it must go first)",
                           s->family, s->table, name, t ?: "(concatenation)",
-                          set_has_flag(set, "timeout") ? "" : " without flag timeout", type);
+                          timeout ? "" : " without flag timeout",
+                          s->need_interval[i] && !interval ? " without flag interval" : "", why,
+                          type, set_flags_text(s->need_interval[i]),
+                          s->family, s->table, name, s->family, s->table, name, type,
+                          set_flags_text(s->need_interval[i] || interval));
                 return -EMEDIUMTYPE;
         }
         return 0;
@@ -267,12 +311,13 @@ static int verify(NftSet *s) {
 
         r = query_sets(s, &root);
         if (r == -ENOENT)
-                set_error(s, "Table %s %s does not exist", s->family, s->table);
+                set_error(s, "Table %s %s does not exist; create it with: nft add table %s %s",
+                          s->family, s->table, s->family, s->table);
         if (r < 0)
                 return r;
-        if (s->set4 && (r = check_set(s, root, s->set4, "ipv4_addr")) < 0)
+        if (s->set4 && (r = check_set(s, root, s->set4, "ipv4_addr", AF_INET)) < 0)
                 return r;
-        if (s->set6 && (r = check_set(s, root, s->set6, "ipv6_addr")) < 0)
+        if (s->set6 && (r = check_set(s, root, s->set6, "ipv6_addr", AF_INET6)) < 0)
                 return r;
         return 0;
 }
@@ -293,8 +338,27 @@ static int diagnose_ensure(NftSet *s, int error) {
         return -EEXIST;
 }
 
+/* What "add set" must say for one family's set, given what exists: flags interval where
+ * required or already there (dropping it would fail with EEXIST), and whether the set must be
+ * deleted first because it lacks a required interval flag. A set of the wrong type or without
+ * timeout is left for the "add set" to refuse. */
+static void plan_set(NftSet *s, json_t *root, const char *name, const char *type, int family,
+                     bool *ret_interval, bool *ret_recreate) {
+        json_t *set = root ? find_set(root, s, name) : NULL;
+        int i = family_index(family);
+        bool interval = set && set_has_flag(set, "interval");
+        bool right = set && streq_ptr(json_string_value(json_object_get(set, "type")), type) &&
+                set_has_flag(set, "timeout");
+
+        *ret_recreate = right && s->need_interval[i] && !interval;
+        *ret_interval = s->need_interval[i] || interval;
+        s->has_interval[i] = *ret_interval;
+}
+
 int nft_set_ensure(NftSet *s) {
         _cleanup_free_ char *buf = NULL;
+        json_auto_t *root = NULL;
+        bool interval4 = false, interval6 = false, recreate4 = false, recreate6 = false;
         const char *f, *t;
         size_t size;
         FILE *m;
@@ -309,20 +373,34 @@ int nft_set_ensure(NftSet *s) {
         f = s->family;
         t = s->table;
 
+        r = query_sets(s, &root);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        s->error[0] = 0;
+        if (s->set4)
+                plan_set(s, root, s->set4, "ipv4_addr", AF_INET, &interval4, &recreate4);
+        if (s->set6)
+                plan_set(s, root, s->set6, "ipv6_addr", AF_INET6, &interval6, &recreate6);
+
         /* "add" leaves what exists alone (and fails with EEXIST if it differs); the chain's rules
          * are flushed and added again in the same transaction, so they never pile up and are
-         * never missing. The sets keep their elements. */
+         * never missing. The sets keep their elements, but for one that must gain the interval
+         * flag: it can only be deleted (once the flushed rules no longer use it) and made anew. */
         m = open_memstream(&buf, &size);
         if (!m)
                 return -ENOMEM;
         fprintf(m, "add table %s %s\n", f, t);
-        if (s->set4)
-                fprintf(m, "add set %s %s %s { type ipv4_addr; flags timeout; }\n", f, t, s->set4);
-        if (s->set6)
-                fprintf(m, "add set %s %s %s { type ipv6_addr; flags timeout; }\n", f, t, s->set6);
         fprintf(m, "add chain %s %s %s { type filter hook input priority filter - 10; policy accept; }\n",
                 f, t, NFT_SET_CHAIN);
         fprintf(m, "flush chain %s %s %s\n", f, t, NFT_SET_CHAIN);
+        if (recreate4)
+                fprintf(m, "delete set %s %s %s\n", f, t, s->set4);
+        if (recreate6)
+                fprintf(m, "delete set %s %s %s\n", f, t, s->set6);
+        if (s->set4)
+                fprintf(m, "add set %s %s %s { type ipv4_addr; flags %s; }\n", f, t, s->set4, set_flags_text(interval4));
+        if (s->set6)
+                fprintf(m, "add set %s %s %s { type ipv6_addr; flags %s; }\n", f, t, s->set6, set_flags_text(interval6));
         if (s->set4)
                 fprintf(m, "add rule %s %s %s ip saddr @%s drop\n", f, t, NFT_SET_CHAIN, s->set4);
         if (s->set6)
@@ -367,7 +445,8 @@ static void write_add(FILE *m, const NftSet *s, int family, const NftElement *el
         bool any = false;
 
         for (size_t i = 0; i < n; i++) {
-                char a[ADDRESS_STRING_MAX];
+                char a[ADDRESS_PREFIX_STRING_MAX];
+                AddressPrefix p = element_prefix(&elements[i]);
 
                 if (elements[i].address.family != family)
                         continue;
@@ -375,10 +454,10 @@ static void write_add(FILE *m, const NftSet *s, int family, const NftElement *el
                         fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
                 any = true;
                 if (elements[i].timeout == USEC_INFINITY)
-                        fprintf(m, "%s,\n", address_to_string(&elements[i].address, a));
+                        fprintf(m, "%s,\n", address_prefix_to_string(&p, a));
                 else
                         fprintf(m, "%s timeout %" PRIu64 "s,\n",
-                                address_to_string(&elements[i].address, a), timeout_sec(elements[i].timeout));
+                                address_prefix_to_string(&p, a), timeout_sec(elements[i].timeout));
         }
         if (any)
                 fputs("}\n", m);
@@ -389,6 +468,8 @@ static int check_elements(NftSet *s, const NftElement *elements, size_t n) {
                 int family = elements[i].address.family;
 
                 if (family != AF_INET && family != AF_INET6)
+                        return -EINVAL;
+                if (elements[i].prefixlen > address_family_bits(family))
                         return -EINVAL;
                 if (!set_for(s, family)) {
                         char a[ADDRESS_STRING_MAX];
@@ -402,74 +483,172 @@ static int check_elements(NftSet *s, const NftElement *elements, size_t n) {
         return 0;
 }
 
-static int address_compare_qsort(const void *a, const void *b) {
-        return address_compare(a, b);
+/* By family, address, then length: the prefixes inside p follow p. */
+static int prefix_compare(const AddressPrefix *a, const AddressPrefix *b) {
+        int c = address_compare(&a->address, &b->address);
+        if (c != 0)
+                return c;
+        return (int) a->prefixlen - (int) b->prefixlen;
 }
 
-/* addresses: of one family, without duplicates. */
-static void write_remove(FILE *m, const NftSet *s, const Address *addresses, size_t n) {
-        const char *set = n > 0 ? set_for(s, addresses[0].family) : NULL;
-        char a[ADDRESS_STRING_MAX];
+static int prefix_compare_qsort(const void *a, const void *b) {
+        return prefix_compare(a, b);
+}
+
+/* prefixes: of one family, sorted, without duplicates. The remove_mode says how:
+ * REMOVE_PRESENT deletes (the elements must be present), REMOVE_ANY adds each first (harmless
+ * if present) and then deletes it, since "delete element" of an absent element fails with
+ * ENOENT and aborts the whole transaction. */
+typedef enum RemoveMode {
+        REMOVE_PRESENT,
+        REMOVE_ANY,
+} RemoveMode;
+
+static void write_remove(FILE *m, const NftSet *s, const AddressPrefix *prefixes, size_t n, RemoveMode mode) {
+        const char *set = n > 0 ? set_for(s, prefixes[0].address.family) : NULL;
+        char a[ADDRESS_PREFIX_STRING_MAX];
 
         if (!set) /* no set for this family: none of them can be present */
                 return;
-        fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
+        if (mode == REMOVE_ANY) {
+                fprintf(m, "add element %s %s %s {\n", s->family, s->table, set);
+                for (size_t i = 0; i < n; i++)
+                        fprintf(m, "%s timeout %ds,\n", address_prefix_to_string(&prefixes[i], a),
+                                NFT_SET_REMOVE_TIMEOUT_SEC);
+                fputs("}\n", m);
+        }
+        fprintf(m, "delete element %s %s %s {\n", s->family, s->table, set);
         for (size_t i = 0; i < n; i++)
-                fprintf(m, "%s timeout %ds,\n", address_to_string(&addresses[i], a), NFT_SET_REMOVE_TIMEOUT_SEC);
-        fprintf(m, "}\ndelete element %s %s %s {\n", s->family, s->table, set);
-        for (size_t i = 0; i < n; i++)
-                fprintf(m, "%s,\n", address_to_string(&addresses[i], a));
+                fprintf(m, "%s,\n", address_prefix_to_string(&prefixes[i], a));
         fputs("}\n", m);
 }
 
-/* "delete element" of an absent element fails with ENOENT and aborts the whole transaction, so
- * every element is added first (which is harmless if present) and then deleted, atomically. A
- * duplicate would be deleted twice, so duplicates are dropped. */
-static int write_removes(FILE *m, const NftSet *s, const Address *addresses, size_t n) {
-        _cleanup_free_ Address *sorted = NULL;
+/* A duplicate would be deleted twice, so duplicates are dropped. */
+static int write_removes(FILE *m, const NftSet *s, const AddressPrefix *prefixes, size_t n, RemoveMode mode) {
+        _cleanup_free_ AddressPrefix *sorted = NULL;
         size_t k = 0, k4 = 0;
 
         if (n == 0)
                 return 0;
-        sorted = reallocarray(NULL, n, sizeof(Address));
+        sorted = reallocarray(NULL, n, sizeof(AddressPrefix));
         if (!sorted)
                 return -ENOMEM;
-        memcpy(sorted, addresses, n * sizeof(Address));
-        qsort(sorted, n, sizeof(Address), address_compare_qsort);
+        memcpy(sorted, prefixes, n * sizeof(AddressPrefix));
+        qsort(sorted, n, sizeof(AddressPrefix), prefix_compare_qsort);
         for (size_t i = 0; i < n; i++)
-                if (k == 0 || !address_equal(&sorted[k - 1], &sorted[i]))
+                if (k == 0 || prefix_compare(&sorted[k - 1], &sorted[i]) != 0)
                         sorted[k++] = sorted[i];
-        while (k4 < k && sorted[k4].family == AF_INET) /* AF_INET sorts first */
+        while (k4 < k && sorted[k4].address.family == AF_INET) /* AF_INET sorts first */
                 k4++;
-        write_remove(m, s, sorted, k4);
-        write_remove(m, s, sorted + k4, k - k4);
+        write_remove(m, s, sorted, k4, mode);
+        write_remove(m, s, sorted + k4, k - k4, mode);
         return 0;
 }
 
 /* An element without timeout replaces one that has a timeout only on kernels that refresh
  * re-added elements; older ones would keep the timeout and drop a permanent ban. So each is
- * removed first (in the same transaction, as nft_set_remove() does) and then added afresh. */
-static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *adds, size_t n_adds) {
-        _cleanup_free_ Address *permanent = NULL;
+ * removed first (in the same transaction, as nft_set_remove() does) and then added afresh.
+ * Not a prefix that takes the place of elements deleted before it (in first): it cannot be
+ * there yet, and the kernel refuses that add-then-delete after those deletes (ENOENT). */
+static int write_permanent_replaces(FILE *m, const NftSet *s, const NftElement *adds, size_t n_adds,
+                                    const AddressPrefix *first, size_t n_first) {
+        _cleanup_free_ AddressPrefix *permanent = NULL;
         size_t n = 0;
 
         for (size_t i = 0; i < n_adds; i++)
                 n += adds[i].timeout == USEC_INFINITY;
         if (n == 0)
                 return 0;
-        permanent = reallocarray(NULL, n, sizeof(Address));
+        permanent = reallocarray(NULL, n, sizeof(AddressPrefix));
         if (!permanent)
                 return -ENOMEM;
         n = 0;
-        for (size_t i = 0; i < n_adds; i++)
-                if (adds[i].timeout == USEC_INFINITY)
-                        permanent[n++] = adds[i].address;
-        return write_removes(m, s, permanent, n);
+        for (size_t i = 0; i < n_adds; i++) {
+                AddressPrefix p = element_prefix(&adds[i]);
+                bool replaces = false;
+
+                if (adds[i].timeout != USEC_INFINITY)
+                        continue;
+                for (size_t k = 0; k < n_first && !replaces; k++)
+                        replaces = address_prefix_overlaps(&p, &first[k]);
+                if (!replaces)
+                        permanent[n++] = p;
+        }
+        return write_removes(m, s, permanent, n, REMOVE_ANY);
 }
 
-int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Address *removes, size_t n_removes) {
+/* The added elements, sorted, for finding what overlaps them. */
+typedef struct AddIndex {
+        AddressPrefix *sorted;
+        size_t n;
+        bool lengths[2][129]; /* the prefix lengths among them */
+} AddIndex;
+
+static int add_index_build(const NftElement *adds, size_t n, AddIndex *ret) {
+        *ret = (AddIndex) {};
+        if (n == 0)
+                return 0;
+        ret->sorted = reallocarray(NULL, n, sizeof(AddressPrefix));
+        if (!ret->sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                ret->sorted[i] = element_prefix(&adds[i]);
+                ret->lengths[family_index(adds[i].address.family)][ret->sorted[i].prefixlen] = true;
+        }
+        qsort(ret->sorted, n, sizeof(AddressPrefix), prefix_compare_qsort);
+        ret->n = n;
+        return 0;
+}
+
+static size_t add_index_lower_bound(const AddIndex *x, const AddressPrefix *p) {
+        size_t lo = 0, hi = x->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (prefix_compare(&x->sorted[mid], p) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+static bool add_index_has(const AddIndex *x, const AddressPrefix *p) {
+        size_t i = add_index_lower_bound(x, p);
+        return i < x->n && prefix_compare(&x->sorted[i], p) == 0;
+}
+
+typedef enum Overlap {
+        OVERLAP_NONE,
+        OVERLAP_EQUAL,   /* p is one of the added elements */
+        OVERLAP_PARTIAL, /* p lies inside an added prefix, or holds an added element */
+} Overlap;
+
+static Overlap add_index_overlap(const AddIndex *x, const AddressPrefix *p) {
+        const bool *lengths = x->lengths[family_index(p->address.family)];
+
+        if (add_index_has(x, p))
+                return OVERLAP_EQUAL;
+        /* Inside a shorter added prefix: one lookup per length in use. */
+        for (unsigned len = 0; len < p->prefixlen; len++) {
+                if (!lengths[len])
+                        continue;
+                AddressPrefix q = address_prefix_of(&p->address, len);
+                if (add_index_has(x, &q))
+                        return OVERLAP_PARTIAL;
+        }
+        /* Holding a longer added element: those sort right after p and its shorter namesakes. */
+        for (size_t i = add_index_lower_bound(x, p); i < x->n && address_prefix_contains(p, &x->sorted[i].address); i++)
+                if (x->sorted[i].prefixlen > p->prefixlen)
+                        return OVERLAP_PARTIAL;
+        return OVERLAP_NONE;
+}
+
+int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const NftElement *removes, size_t n_removes) {
+        _cleanup_free_ AddressPrefix *first = NULL, *last = NULL;
         _cleanup_free_ char *buf = NULL;
-        size_t size;
+        AddIndex index = {};
+        size_t size, n_first = 0, n_last = 0;
         FILE *m;
         int r;
 
@@ -482,22 +661,44 @@ int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Addres
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n_removes; i++)
-                if (removes[i].family != AF_INET && removes[i].family != AF_INET6)
+                if ((removes[i].address.family != AF_INET && removes[i].address.family != AF_INET6) ||
+                    removes[i].prefixlen > address_family_bits(removes[i].address.family))
                         return -EINVAL;
         if (n_adds == 0 && n_removes == 0)
                 return 0;
 
+        /* Removals that overlap an added element go first, as plain deletes: an interval set
+         * refuses the add while they are there, and refuses the add-then-delete of nft_set_remove()
+         * once the add is in the same transaction. Removals of added elements are dropped. */
+        first = reallocarray(NULL, MAX(n_removes, 1U), sizeof(AddressPrefix));
+        last = reallocarray(NULL, MAX(n_removes, 1U), sizeof(AddressPrefix));
+        if (!first || !last)
+                return -ENOMEM;
+        r = add_index_build(adds, n_adds, &index);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_removes; i++) {
+                AddressPrefix p = element_prefix(&removes[i]);
+                Overlap o = add_index_overlap(&index, &p);
+
+                if (o == OVERLAP_PARTIAL)
+                        first[n_first++] = p;
+                else if (o == OVERLAP_NONE)
+                        last[n_last++] = p;
+        }
+        free(index.sorted);
+
         m = open_memstream(&buf, &size);
         if (!m)
                 return -ENOMEM;
-        r = write_permanent_replaces(m, s, adds, n_adds);
-        if (r < 0) {
-                fclose(m);
-                return r;
+        r = write_removes(m, s, first, n_first, REMOVE_PRESENT);
+        if (r >= 0)
+                r = write_permanent_replaces(m, s, adds, n_adds, first, n_first);
+        if (r >= 0) {
+                write_add(m, s, AF_INET, adds, n_adds);
+                write_add(m, s, AF_INET6, adds, n_adds);
+                r = write_removes(m, s, last, n_last, REMOVE_ANY);
         }
-        write_add(m, s, AF_INET, adds, n_adds);
-        write_add(m, s, AF_INET6, adds, n_adds);
-        r = write_removes(m, s, removes, n_removes);
         if (r < 0) {
                 fclose(m);
                 return r;
@@ -510,11 +711,18 @@ int nft_set_add(NftSet *s, const NftElement *elements, size_t n) {
 }
 
 int nft_set_remove(NftSet *s, const Address *addresses, size_t n) {
-        return nft_set_apply(s, NULL, 0, addresses, n);
+        _cleanup_free_ NftElement *removes = NULL;
+
+        removes = reallocarray(NULL, MAX(n, 1U), sizeof(NftElement));
+        if (!removes)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                removes[i] = (NftElement) { .address = addresses[i] };
+        return nft_set_apply(s, NULL, 0, removes, n);
 }
 
-/* Appends the elements of one set. Elements we cannot represent (a prefix or range that an
- * administrator put into a set with "flags interval") are skipped. */
+/* Appends the elements of one set. Elements we cannot represent (a range that is no prefix)
+ * are skipped. */
 static int list_one(NftSet *s, const char *name, NftElement **array, size_t *n) {
         char cmd[64 + 2 * NFT_SET_NAME_MAX];
         json_auto_t *root = NULL;
@@ -544,11 +752,16 @@ static int list_one(NftSet *s, const char *name, NftElement **array, size_t *n) 
         json_array_foreach(elems, i, e) {
                 json_t *obj = json_object_get(e, "elem");
                 json_t *val = obj ? json_object_get(obj, "val") : e;
-                const char *text = json_string_value(val);
+                json_t *prefix = json_object_get(val, "prefix");
+                const char *text = json_string_value(prefix ? json_object_get(prefix, "addr") : val);
+                json_int_t len = prefix ? json_integer_value(json_object_get(prefix, "len")) : 0;
                 NftElement *x = &(*array)[*n];
 
                 if (!text || address_parse(text, strlen(text), &x->address) < 0)
                         continue;
+                if (len < 0 || len > (json_int_t) address_family_bits(x->address.family))
+                        continue;
+                x->prefixlen = (uint8_t) len;
 
                 x->timeout = 0;
                 if (json_object_get(obj, "timeout")) {
@@ -581,4 +794,55 @@ int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n) {
         *ret = TAKE_PTR(array);
         *ret_n = n;
         return 0;
+}
+
+static int element_compare_qsort(const void *a, const void *b) {
+        AddressPrefix p = element_prefix(a), q = element_prefix(b);
+        return prefix_compare(&p, &q);
+}
+
+int nft_set_reconcile(NftSet *s, const NftElement *adds, size_t n_adds, const NftElement *removes, size_t n_removes) {
+        _cleanup_free_ NftElement *present = NULL, *all = NULL;
+        AddIndex index = {};
+        size_t n_present = 0, n_all = 0;
+        int r;
+
+        assert(s);
+
+        /* Without an interval set nothing can overlap but the same element. */
+        if (!s->has_interval[0] && !s->has_interval[1])
+                return nft_set_apply(s, adds, n_adds, removes, n_removes);
+
+        /* Only the interval sets: a listing costs ~20 us per element. */
+        s->error[0] = 0;
+        if (s->set4 && s->has_interval[0] && (r = list_one(s, s->set4, &present, &n_present)) < 0)
+                return r;
+        if (s->set6 && s->has_interval[1] && (r = list_one(s, s->set6, &present, &n_present)) < 0)
+                return r;
+        if (n_present > 1)
+                qsort(present, n_present, sizeof(NftElement), element_compare_qsort);
+        all = reallocarray(NULL, n_removes + n_present + 1, sizeof(NftElement));
+        if (!all)
+                return -ENOMEM;
+        r = add_index_build(adds, n_adds, &index);
+        if (r < 0)
+                return r;
+
+        /* What the kernel holds that is in the way of an add goes. */
+        for (size_t i = 0; i < n_present; i++) {
+                AddressPrefix p = element_prefix(&present[i]);
+                if (add_index_overlap(&index, &p) == OVERLAP_PARTIAL)
+                        all[n_all++] = present[i];
+        }
+        /* A removal in the way of an add is deleted without the add-then-delete guard, so it
+         * must be there; if it is not, it is gone already. */
+        for (size_t i = 0; i < n_removes; i++) {
+                AddressPrefix p = element_prefix(&removes[i]);
+                if (add_index_overlap(&index, &p) == OVERLAP_PARTIAL &&
+                    (n_present == 0 || !bsearch(&removes[i], present, n_present, sizeof(NftElement), element_compare_qsort)))
+                        continue;
+                all[n_all++] = removes[i];
+        }
+        free(index.sorted);
+        return nft_set_apply(s, adds, n_adds, all, n_all);
 }

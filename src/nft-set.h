@@ -17,6 +17,8 @@ typedef struct NftSet NftSet;
 
 typedef struct NftElement {
         Address address;
+        uint8_t prefixlen; /* a prefix ("2001:db8::/64", which needs a set with flags interval);
+                            * 0 or the family's length: the address alone */
         usec_t timeout; /* to add: the ban's duration (rounded up to whole seconds), USEC_INFINITY
                          * for an element without timeout; from
                          * nft_set_list(): the remaining time, 0 if the element has no timeout */
@@ -26,11 +28,18 @@ int nft_set_new(const FirewallConfig *c, NftSet **ret);
 NftSet *nft_set_free(NftSet *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NftSet *, nft_set_free);
 
+/* Prefix elements of this family will be added (IPv4Prefix= or IPv6Prefix= of prefixlen, named
+ * in errors): its set needs "flags interval". Before nft_set_ensure(). */
+void nft_set_require_interval(NftSet *s, int family, unsigned prefixlen);
+
 /* CreateTable=yes: creates, in one transaction, what is missing of the table, the two sets
- * ("flags timeout") and an input chain that drops packets whose source is in them (rules are
- * replaced, the sets' elements kept). CreateTable=no: checks that the sets exist with the right
- * type and the timeout flag. -ENOENT, -EEXIST (CreateTable=yes: a set of another type or flags),
- * -EMEDIUMTYPE (CreateTable=no: wrong type or no timeout flag), -EPERM, ... with nft_set_error(). */
+ * ("flags timeout", plus "interval" where required or already there) and an input chain that
+ * drops packets whose source is in them (rules are replaced, the sets' elements kept). A set
+ * that lacks a required interval flag is created afresh in the same transaction (its elements
+ * are lost: the caller puts its bans back). CreateTable=no: checks that the sets exist with the
+ * right type and flags; the error then says which nft command makes them right. -ENOENT,
+ * -EEXIST (CreateTable=yes: a set of another type or flags), -EMEDIUMTYPE (CreateTable=no:
+ * wrong type or a missing flag), -EPERM, ... with nft_set_error(). */
 int nft_set_ensure(NftSet *s);
 
 /* 1 if the table and its sets exist, 0 if not, negative errno on failure. */
@@ -46,12 +55,21 @@ int nft_set_add(NftSet *s, const NftElement *elements, size_t n);
  * addresses of a family without a set (they cannot be present). */
 int nft_set_remove(NftSet *s, const Address *addresses, size_t n);
 
-/* One transaction that adds (as nft_set_add()) and removes (as nft_set_remove()): all of it
- * happens, or nothing. An address both added and removed ends up absent. */
-int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const Address *removes, size_t n_removes);
+/* One transaction that adds (as nft_set_add()) and removes (as nft_set_remove(); timeouts are
+ * ignored): all of it happens, or nothing. An element both added and removed ends up present.
+ * An interval set refuses an element that overlaps another, so a removed element that overlaps
+ * an added one (a single address inside a prefix now banned) is deleted first, and must be
+ * present: -ENOENT otherwise (nft_set_reconcile() then sorts it out). */
+int nft_set_apply(NftSet *s, const NftElement *adds, size_t n_adds, const NftElement *removes, size_t n_removes);
+
+/* nft_set_apply() after a look at what the kernel holds: elements of interval sets that overlap
+ * an added one without being it (left over from a crash, or another process's) are deleted too,
+ * and removals of absent elements are dropped. For when the kernel may have drifted. */
+int nft_set_reconcile(NftSet *s, const NftElement *adds, size_t n_adds, const NftElement *removes, size_t n_removes);
 
 /* Every element of both sets with its remaining timeout (whole seconds, as libnftables reports
- * it; 1us for an element in its last second). *ret allocated (NULL if there are none). */
+ * it; 1us for an element in its last second) and, for a prefix, its length. Ranges that are no
+ * prefix are skipped. *ret allocated (NULL if there are none). */
 int nft_set_list(NftSet *s, NftElement **ret, size_t *ret_n);
 
 /* Whether there is a set for AF_INET / AF_INET6 addresses (Family=ip has no IPv6 set, ip6 no IPv4

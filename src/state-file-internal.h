@@ -9,13 +9,15 @@
 
 /* The format, one record per line, fields separated by one space:
  *
- *   vpopguard-state 2
+ *   vpopguard-state 3
  *   cursor <cursor text>                                  at most once
  *   ban <jail> <address> <failures> <banned_usec> <expires_usec> <origin> <count>
  *   fail <jail> <address> <failure> [<failure> ...]       one window, oldest failure first
  *   history <address> <count> <last_usec>                 one address's past bans
  *   end <number of records> <checksum>
  *
+ * <address> in ban and fail records is an address or, since version 3, a prefix
+ * ("2001:db8:1:2::/64", host bits clear; a full-length prefix is written as the bare address).
  * Version 1 had no <count> in ban records and no history records. A permanent ban has
  * <expires_usec> 18446744073709551615 (UINT64_MAX).
  *

@@ -16,7 +16,7 @@
 
 typedef struct Window {
         const char *jail; /* points into the loader's copy of the file */
-        Address address;
+        AddressPrefix address;
         size_t first, n;  /* range of Loader.positions */
 } Window;
 
@@ -118,9 +118,10 @@ static int parse_u64(const char *s, uint64_t *ret) {
 }
 
 /* The jail and address fields that ban and fail records share. */
-static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret_jail, Address *ret_address) {
+static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret_jail, AddressPrefix *ret_address) {
         char q[64];
         const char *jail, *addr;
+        AddressPrefix prefix;
 
         jail = next_field(p);
         addr = next_field(p);
@@ -128,9 +129,21 @@ static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret
                 return load_error(l, -EBADMSG, line, "missing fields");
         if (!jail_name_is_valid(jail))
                 return load_error(l, -EBADMSG, line, "invalid jail name \"%s\"", quote(jail, q));
-        if (address_parse(addr, strlen(addr), ret_address) < 0)
+        /* Prefixes came with version 3; they are written with their host bits clear. */
+        if (l->version >= 3 ? address_prefix_parse(addr, &prefix) < 0 :
+            address_parse(addr, strlen(addr), &prefix.address) < 0)
                 return load_error(l, -EBADMSG, line, "invalid address \"%s\"", quote(addr, q));
+        if (l->version < 3)
+                prefix.prefixlen = (uint8_t) address_family_bits(prefix.address.family);
+        else {
+                Address a;
+                const char *slash = strchr(addr, '/');
+                if (address_parse(addr, slash ? (size_t) (slash - addr) : strlen(addr), &a) < 0 ||
+                    !address_equal(&a, &prefix.address))
+                        return load_error(l, -EBADMSG, line, "invalid prefix \"%s\"", quote(addr, q));
+        }
         *ret_jail = jail;
+        *ret_address = prefix;
         return 0;
 }
 
@@ -138,7 +151,7 @@ static int parse_ban(Loader *l, size_t line, char *p) {
         const char *jail, *f[5];
         uint64_t failures, banned, expires, count = 1;
         BanOrigin origin;
-        Address a;
+        AddressPrefix a;
         char q[64];
         int r;
 
@@ -167,7 +180,8 @@ static int parse_ban(Loader *l, size_t line, char *p) {
                 return -ENOMEM;
         Ban *b = &l->bans[l->n_bans++];
         *b = (Ban) {
-                .address = a,
+                .address = a.address,
+                .prefixlen = a.prefixlen,
                 .failures = (unsigned) failures,
                 .count = (unsigned) count,
                 .banned_usec = banned,
@@ -206,7 +220,7 @@ static int parse_history(Loader *l, size_t line, char *p) {
 static int parse_failures(Loader *l, size_t line, char *p) {
         const char *jail;
         char *f, *at;
-        Address a;
+        AddressPrefix a;
         size_t first = l->n_positions;
         int r;
 

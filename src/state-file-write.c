@@ -201,14 +201,17 @@ int state_writer_cursor(StateWriter *w, const char *cursor) {
 }
 
 int state_writer_ban(StateWriter *w, const Ban *b) {
-        char addr[ADDRESS_STRING_MAX];
+        char addr[ADDRESS_PREFIX_STRING_MAX];
         const char *origin;
+        AddressPrefix prefix;
         char *p;
         int r;
 
         origin = ban_origin_to_string(b->origin);
-        if (!origin || !jail_name_is_valid(b->jail) || !address_valid(&b->address))
+        if (!origin || !jail_name_is_valid(b->jail) || !address_valid(&b->address) ||
+            b->prefixlen > address_family_bits(b->address.family))
                 return -EINVAL;
+        prefix = ban_prefix(b);
 
         r = writer_line_begin(w, &p);
         if (r < 0)
@@ -216,7 +219,7 @@ int state_writer_ban(StateWriter *w, const Ban *b) {
         p = stpcpy(p, "ban ");
         p = stpcpy(p, b->jail);
         *p++ = ' ';
-        p = stpcpy(p, address_to_string(&b->address, addr));
+        p = stpcpy(p, address_prefix_to_string(&prefix, addr));
         *p++ = ' ';
         p = text_put_u64(p, b->failures);
         *p++ = ' ';
@@ -250,11 +253,20 @@ int state_writer_history(StateWriter *w, const BanRecord *rec) {
 }
 
 int state_writer_failures(StateWriter *w, const char *jail, const Address *a, const JournalPosition *failures, size_t n) {
-        char addr[ADDRESS_STRING_MAX];
+        if (!a)
+                return -EINVAL;
+        return state_writer_failures_prefix(w, jail, &(AddressPrefix) { *a, (uint8_t) address_family_bits(a->family) },
+                                            failures, n);
+}
+
+int state_writer_failures_prefix(StateWriter *w, const char *jail, const AddressPrefix *prefix,
+                                 const JournalPosition *failures, size_t n) {
+        char addr[ADDRESS_PREFIX_STRING_MAX];
         char *line, *p;
         int r;
 
-        if (!jail || !jail_name_is_valid(jail) || !address_valid(a) || (n > 0 && !failures))
+        if (!jail || !jail_name_is_valid(jail) || !prefix || !address_valid(&prefix->address) ||
+            prefix->prefixlen > address_family_bits(prefix->address.family) || (n > 0 && !failures))
                 return -EINVAL;
         if (n == 0)
                 return 0;
@@ -265,7 +277,7 @@ int state_writer_failures(StateWriter *w, const char *jail, const Address *a, co
         p = stpcpy(line, "fail ");
         p = stpcpy(p, jail);
         *p++ = ' ';
-        p = stpcpy(p, address_to_string(a, addr));
+        p = stpcpy(p, address_prefix_to_string(prefix, addr));
 
         for (size_t i = 0; i < n; i++) {
                 if ((size_t) (p - line) + FIELD_MAX + 1 > STATE_LINE_MAX)

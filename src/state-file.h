@@ -21,9 +21,10 @@
  * names the line. */
 
 #define STATE_FILE_NAME "state"
-/* Version 2 added each ban's number and the ban history; version 1 files still load (their
- * bans count as first bans, with no history). */
-#define STATE_FILE_VERSION 2
+/* Version 2 added each ban's number and the ban history; version 3 prefixes ("2001:db8::/64")
+ * where ban and fail records name an address. Older files still load (version 1: their bans
+ * count as first bans, with no history). */
+#define STATE_FILE_VERSION 3
 /* Temporary files are named STATE_FILE_TEMP_PREFIX plus six random characters; stale ones
  * (from a crash) are removed by the next state_writer_open(). */
 #define STATE_FILE_TEMP_PREFIX ".#state."
@@ -48,6 +49,9 @@ int state_writer_history(StateWriter *w, const BanRecord *r);
 /* One failure window, failures oldest first. n == 0 writes nothing. A position whose cursor
  * cannot be printed (see journal_position_to_cursor()) is saved with its timestamp only. */
 int state_writer_failures(StateWriter *w, const char *jail, const Address *a, const JournalPosition *failures, size_t n);
+/* The same for failures counted per prefix (a full-length prefix is the address alone). */
+int state_writer_failures_prefix(StateWriter *w, const char *jail, const AddressPrefix *prefix,
+                                 const JournalPosition *failures, size_t n);
 /* Makes the new file the state (fsync, rename, fsync dir). Errors: -ENOSPC, -EROFS, -EIO, ...
  * Buffered data is written as it accumulates, so the add calls above may fail with these too;
  * after a write error every further call returns it. If only the final fsync of the directory
@@ -65,7 +69,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(StateWriter *, state_writer_free);
 typedef struct StateCallbacks {
         int (*cursor)(const char *cursor, void *userdata);
         int (*ban)(const Ban *b, void *userdata);
-        int (*failures)(const char *jail, const Address *a, const JournalPosition *failures, size_t n, void *userdata);
+        int (*failures)(const char *jail, const AddressPrefix *p, const JournalPosition *failures, size_t n, void *userdata);
         int (*history)(const BanRecord *r, void *userdata);
 } StateCallbacks;
 

@@ -357,6 +357,96 @@ TEST(prefix_contains) {
         ASSERT_TRUE(prefix_contains("2001_db8__/64", "2001_db8__7"));
 }
 
+static Address parse_or_die(const char *text) {
+        Address a;
+        ASSERT_EQ(address_parse(text, strlen(text), &a), 0);
+        return a;
+}
+
+/* The network of a/len computed bit by bit, independently of address.c. */
+static Address reference_network(const Address *a, unsigned len) {
+        Address n = { .family = a->family };
+        unsigned bits = a->family == AF_INET ? 32 : 128;
+
+        for (unsigned bit = 0; bit < bits && bit < len; bit++)
+                if (a->bytes[bit / 8] & (0x80 >> (bit % 8)))
+                        n.bytes[bit / 8] |= (uint8_t) (0x80 >> (bit % 8));
+        return n;
+}
+
+/* Every length of both families: masking, containment, covering, and the text
+ * (a full-length prefix prints as the bare address). */
+TEST(prefix_of_every_length) {
+        static const char * const samples[] = {
+                "255.255.255.255", "192.0.2.77", "0.0.0.1", "128.0.0.0",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db8:1:2:3:4:5:6", "::1", "8000::",
+        };
+
+        ASSERT_EQ(address_family_bits(AF_INET), 32);
+        ASSERT_EQ(address_family_bits(AF_INET6), 128);
+        for (size_t i = 0; i < ELEMENTSOF(samples); i++) {
+                Address a = parse_or_die(samples[i]);
+                unsigned bits = address_family_bits(a.family);
+
+                for (unsigned len = 0; len <= bits; len++) {
+                        AddressPrefix p = address_prefix_of(&a, len), reparsed;
+                        Address expected = reference_network(&a, len), masked = a;
+                        char text[ADDRESS_PREFIX_STRING_MAX], net[ADDRESS_STRING_MAX], want[ADDRESS_PREFIX_STRING_MAX];
+
+                        ASSERT_EQ(p.prefixlen, len);
+                        ASSERT_TRUE(address_equal(&p.address, &expected));
+                        address_mask(&masked, len);
+                        ASSERT_TRUE(address_equal(&masked, &expected));
+                        ASSERT_TRUE(address_prefix_contains(&p, &a));
+                        ASSERT_TRUE(address_prefix_covers(&p, &p));
+                        ASSERT_EQ(address_prefix_is_host(&p), len == bits);
+
+                        address_to_string(&expected, net);
+                        if (len == bits)
+                                snprintf(want, sizeof want, "%s", net);
+                        else
+                                snprintf(want, sizeof want, "%s/%u", net, len);
+                        ASSERT_STREQ(address_prefix_to_string(&p, text), want);
+                        ASSERT_EQ(address_prefix_parse(text, &reparsed), 0);
+                        ASSERT_TRUE(address_equal(&reparsed.address, &p.address) && reparsed.prefixlen == len);
+
+                        /* The next shorter prefix covers this one, not the other way round. */
+                        if (len > 0) {
+                                AddressPrefix wider = address_prefix_of(&a, len - 1);
+                                ASSERT_TRUE(address_prefix_covers(&wider, &p));
+                                ASSERT_FALSE(address_prefix_covers(&p, &wider));
+                                ASSERT_TRUE(address_prefix_overlaps(&p, &wider));
+                                ASSERT_TRUE(address_prefix_overlaps(&wider, &p));
+                        }
+                        /* Flipping the last network bit leaves the prefix: a neighbour, no overlap. */
+                        if (len > 0) {
+                                Address other = a;
+                                other.bytes[(len - 1) / 8] ^= (uint8_t) (0x80 >> ((len - 1) % 8));
+                                AddressPrefix q = address_prefix_of(&other, len);
+                                ASSERT_FALSE(address_prefix_contains(&p, &other));
+                                ASSERT_FALSE(address_prefix_overlaps(&p, &q));
+                        }
+                }
+                /* Lengths beyond the family's are the full length. */
+                ASSERT_EQ(address_prefix_of(&a, 200).prefixlen, bits);
+        }
+
+        /* Families never overlap, even at /0. */
+        AddressPrefix all4 = address_prefix_of(&(Address) { .family = AF_INET }, 0);
+        AddressPrefix all6 = address_prefix_of(&(Address) { .family = AF_INET6 }, 0);
+        ASSERT_FALSE(address_prefix_overlaps(&all4, &all6));
+        ASSERT_FALSE(address_prefix_covers(&all6, &all4));
+
+        char text[ADDRESS_PREFIX_STRING_MAX];
+        Address six = parse_or_die("2001:db8:1:2:aaaa::7"), four = parse_or_die("192.0.2.7");
+        AddressPrefix p64 = address_prefix_of(&six, 64);
+        ASSERT_STREQ(address_prefix_to_string(&p64, text), "2001:db8:1:2::/64");
+        AddressPrefix p128 = address_prefix_of(&six, 128);
+        ASSERT_STREQ(address_prefix_to_string(&p128, text), "2001:db8:1:2:aaaa::7");
+        AddressPrefix p32 = address_prefix_of(&four, 32);
+        ASSERT_STREQ(address_prefix_to_string(&p32, text), "192.0.2.7");
+}
+
 int main(void) {
         RUN(ipv4);
         RUN(ipv6);
@@ -370,5 +460,6 @@ int main(void) {
         RUN(hash);
         RUN(prefix_parse);
         RUN(prefix_contains);
+        RUN(prefix_of_every_length);
         return 0;
 }

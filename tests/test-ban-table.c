@@ -291,6 +291,81 @@ TEST(clamp_to_now) {
         ASSERT_UINT_EQ(b.expires_usec, 4600 * USEC_PER_SEC);
 }
 
+static Ban prefix_ban(const char *text, unsigned len, usec_t expires) {
+        Ban b = { .prefixlen = (uint8_t) len, .banned_usec = 1, .expires_usec = expires, .origin = BAN_ORIGIN_JOURNAL };
+        ASSERT_OK(address_parse(text, strlen(text), &b.address));
+        strcpy(b.jail, "vpopmail");
+        return b;
+}
+
+static Address text_addr(const char *text) {
+        Address a;
+        ASSERT_OK(address_parse(text, strlen(text), &a));
+        return a;
+}
+
+/* Prefix bans: stored with their host bits clear and their length; an address inside one
+ * finds it, whatever other lengths the table holds; bans inside a prefix are found. */
+TEST(prefixes) {
+        BanTable *t = table();
+        _cleanup_free_ Ban *inside = NULL;
+        const Ban *b;
+        Address a;
+
+        Ban p64 = prefix_ban("2001:db8:1:2::77", 64, 100); /* host bits are cleared on put */
+        ASSERT_EQ(ban_table_put(t, &p64), 1);
+        Ban p48 = prefix_ban("2001:db8:9::", 48, 100);
+        ASSERT_EQ(ban_table_put(t, &p48), 1);
+        Ban single = prefix_ban("2001:db8:5::5", 0, 100); /* 0: the address alone */
+        ASSERT_EQ(ban_table_put(t, &single), 1);
+        Ban v4 = prefix_ban("198.51.100.0", 24, 100);
+        ASSERT_EQ(ban_table_put(t, &v4), 1);
+
+        a = text_addr("2001:db8:1:2::");
+        ASSERT_TRUE((b = ban_table_get(t, &a)));
+        ASSERT_EQ(b->prefixlen, 64);
+        ASSERT_TRUE(ban_table_get(t, &p64.address) == NULL); /* the key is the first address */
+
+        a = text_addr("2001:db8:1:2:ffff:ffff:ffff:ffff");
+        ASSERT_TRUE((b = ban_table_find_covering(t, &a)) && b->prefixlen == 64);
+        a = text_addr("2001:db8:1:3::");
+        ASSERT_TRUE(ban_table_find_covering(t, &a) == NULL);
+        a = text_addr("2001:db8:9:ffff::1");
+        ASSERT_TRUE((b = ban_table_find_covering(t, &a)) && b->prefixlen == 48);
+        a = text_addr("2001:db8:5::5");
+        ASSERT_TRUE((b = ban_table_find_covering(t, &a)) && b->prefixlen == 128);
+        a = text_addr("2001:db8:5::6");
+        ASSERT_TRUE(ban_table_find_covering(t, &a) == NULL);
+        a = text_addr("198.51.100.200");
+        ASSERT_TRUE((b = ban_table_find_covering(t, &a)) && b->prefixlen == 24);
+        a = text_addr("198.51.101.1");
+        ASSERT_TRUE(ban_table_find_covering(t, &a) == NULL);
+
+        /* Inside 2001:db8::/32: the three IPv6 bans; inside 2001:db8:1:2::/64 itself: none. */
+        AddressPrefix wide = { text_addr("2001:db8::"), 32 };
+        ASSERT_EQ(ban_table_find_inside(t, &wide, &inside), 3);
+        free(inside);
+        inside = NULL;
+        AddressPrefix same = { text_addr("2001:db8:1:2::"), 64 };
+        ASSERT_EQ(ban_table_find_inside(t, &same, &inside), 0);
+        AddressPrefix five = { text_addr("2001:db8:5::"), 64 };
+        ASSERT_EQ(ban_table_find_inside(t, &five, &inside), 1);
+        ASSERT_EQ(inside[0].prefixlen, 128);
+
+        /* Gone with its removal: the lengths in use are counted right. */
+        a = text_addr("2001:db8:9::");
+        ASSERT_TRUE(ban_table_remove(t, &a));
+        a = text_addr("2001:db8:9:ffff::1");
+        ASSERT_TRUE(ban_table_find_covering(t, &a) == NULL);
+        ASSERT_EQ(ban_table_expire(t, 100, NULL, NULL), 3);
+        a = text_addr("2001:db8:1:2::1");
+        ASSERT_TRUE(ban_table_find_covering(t, &a) == NULL);
+
+        Ban bad = prefix_ban("192.0.2.0", 33, 100);
+        ASSERT_EQ(ban_table_put(t, &bad), -EINVAL);
+        ban_table_free(t);
+}
+
 int main(void) {
         RUN(clamp_to_now);
         RUN(origin_strings);
@@ -300,5 +375,6 @@ int main(void) {
         RUN(put_invalid);
         RUN(expire);
         RUN(many);
+        RUN(prefixes);
         return 0;
 }

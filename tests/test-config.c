@@ -499,6 +499,47 @@ TEST(space_separated_lists) {
         ASSERT_TRUE(strstr(errors, "IgnoreAddress=192.0.2.0/24 mail.example.com") != NULL);
 }
 
+/* IPv4Prefix= and IPv6Prefix=: per jail, inherited from [Defaults], within their ranges. */
+TEST(prefix_lengths) {
+        _cleanup_free_ char *text = NULL;
+        Config *c = NULL;
+        int r;
+
+        text = load_text(MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].ipv4_prefix, 32);
+        ASSERT_EQ(c->jails[0].ipv6_prefix, 64);
+        ASSERT_EQ(jail_config_prefix_length(&c->jails[0], AF_INET), 32);
+        ASSERT_EQ(jail_config_prefix_length(&c->jails[0], AF_INET6), 64);
+        config_free(c);
+
+        text = mfree_text(text);
+        text = load_text("[Defaults]\nIPv6Prefix=48\nIPv4Prefix=24\n" MINIMAL_JAIL "IPv6Prefix=128\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].ipv4_prefix, 24);
+        ASSERT_EQ(c->jails[0].ipv6_prefix, 128);
+        assert_round_trip(c);
+        config_free(c);
+
+        text = mfree_text(text);
+        text = load_text("[Defaults]\nIPv6Prefix=48\n" MINIMAL_JAIL "IPv6Prefix=128\nIPv6Prefix=\n", &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_EQ(c->jails[0].ipv6_prefix, 48); /* empty: inherit again */
+        config_free(c);
+
+        static const char * const bad[] = {
+                "IPv4Prefix=15\n", "IPv4Prefix=33\n", "IPv6Prefix=31\n", "IPv6Prefix=129\n",
+                "IPv6Prefix=/64\n", "IPv6Prefix=-64\n", "IPv6Prefix=6 4\n", "IPv4Prefix=0x20\n",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *jail = xasprintf(MINIMAL_JAIL "%s", bad[i]);
+                text = mfree_text(text);
+                text = load_text(jail, NULL, &r);
+                ASSERT_EQ(r, -EINVAL);
+                ASSERT_TRUE(strstr(text, "expected a number from") != NULL);
+        }
+}
+
 TEST(host_format) {
         /* Standard unless said otherwise; [Defaults] sets it for every jail that does not set
          * it itself, and an empty value in a jail inherits again. */
@@ -849,6 +890,7 @@ int main(int argc, char *argv[]) {
         RUN(ban_time_infinity);
         RUN(space_separated_lists);
         RUN(trusted_users);
+        RUN(prefix_lengths);
         RUN(host_format);
 
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", scratch);

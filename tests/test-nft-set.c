@@ -493,6 +493,158 @@ static void enter_private_netns(void) {
         ASSERT_TRUE(before.st_ino != after.st_ino || before.st_dev != after.st_dev);
 }
 
+static NftElement prefix_elem(const char *text, unsigned len, usec_t timeout) {
+        return (NftElement) { .address = addr(text), .prefixlen = (uint8_t) len, .timeout = timeout };
+}
+
+static const NftElement *find_prefix(const NftElement *l, size_t n, const char *text, unsigned len) {
+        Address a = addr(text);
+
+        for (size_t i = 0; i < n; i++)
+                if (address_equal(&l[i].address, &a) && l[i].prefixlen == len)
+                        return &l[i];
+        return NULL;
+}
+
+/* IPv6Prefix=64: the IPv6 set gets flags interval (the IPv4 set, not needing it, keeps its
+ * flags); prefixes go in and come back out with their length. */
+TEST(prefixes) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        nft_set_require_interval(s, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned6"), "flags interval,timeout"), 1);
+        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned4"), "flags timeout"), 1);
+        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned4"), "interval"), 0);
+
+        NftElement e[] = {
+                prefix_elem("2001:db8:1:2::", 64, 100 * USEC_PER_SEC),
+                elem("2001:db8:9::7", 100 * USEC_PER_SEC),
+                prefix_elem("2001:db8:3::", 48, USEC_INFINITY),
+                elem("192.0.2.7", 100 * USEC_PER_SEC),
+        };
+        ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:1:2::/64 timeout"), 1);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:3::/48,"), 1);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 4);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:1:2::", 64));
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:3::", 48));
+        ASSERT_EQ(find_prefix(l, n, "2001:db8:3::", 48)->timeout, 0); /* permanent */
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:9::7", 0));
+        ASSERT_TRUE(find_prefix(l, n, "192.0.2.7", 0));
+
+        /* Re-adding refreshes, also the permanent prefix (removed and added afresh). */
+        ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
+
+        /* A single address gives way to its prefix in one call (a plain delete first, or the
+         * interval set would refuse the prefix). */
+        NftElement wide = prefix_elem("2001:db8:9::", 64, 100 * USEC_PER_SEC), single = elem("2001:db8:9::7", 0);
+        ASSERT_EQ(nft_set_apply(s, &wide, 1, &single, 1), 0);
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:9::", 64));
+        ASSERT_FALSE(find_prefix(l, n, "2001:db8:9::7", 0));
+        ASSERT_EQ(n, 4);
+
+        /* Also a permanent prefix (which is otherwise removed and added afresh). */
+        NftElement singles[] = { elem("2001:db8:a::1", 100 * USEC_PER_SEC), elem("2001:db8:a::2", 100 * USEC_PER_SEC) };
+        ASSERT_EQ(nft_set_add(s, singles, ELEMENTSOF(singles)), 0);
+        NftElement forever = prefix_elem("2001:db8:a::", 64, USEC_INFINITY);
+        ASSERT_EQ(nft_set_apply(s, &forever, 1, singles, ELEMENTSOF(singles)), 0);
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:a::", 64));
+        ASSERT_EQ(find_prefix(l, n, "2001:db8:a::", 64)->timeout, 0);
+        ASSERT_FALSE(find_prefix(l, n, "2001:db8:a::1", 0));
+        ASSERT_EQ(n, 5);
+        NftElement forever_gone = prefix_elem("2001:db8:a::", 64, 0);
+        ASSERT_EQ(nft_set_apply(s, NULL, 0, &forever_gone, 1), 0);
+
+        /* Removing a prefix, present or not. */
+        NftElement gone[] = { prefix_elem("2001:db8:1:2::", 64, 0), prefix_elem("2001:db8:77::", 64, 0) };
+        ASSERT_EQ(nft_set_apply(s, NULL, 0, gone, ELEMENTSOF(gone)), 0);
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_FALSE(find_prefix(l, n, "2001:db8:1:2::", 64));
+        ASSERT_EQ(n, 3);
+}
+
+/* After a crash the kernel may hold a single address inside a prefix now banned, which the
+ * interval set would refuse the prefix for: a reconcile deletes what is in the way; removals of
+ * elements that are not there any more are no error. */
+TEST(reconcile_overlaps) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        nft_set_require_interval(s, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        NftElement old[] = { elem("2001:db8:5::1", 100 * USEC_PER_SEC), elem("2001:db8:5::2", 100 * USEC_PER_SEC),
+                             elem("2001:db8:6::1", 100 * USEC_PER_SEC) };
+        ASSERT_EQ(nft_set_add(s, old, ELEMENTSOF(old)), 0);
+
+        NftElement wide = prefix_elem("2001:db8:5::", 64, 100 * USEC_PER_SEC);
+        ASSERT_TRUE(nft_set_add(s, &wide, 1) < 0); /* refused while they are there */
+        NftElement absent = elem("2001:db8:5::9", 0);
+        ASSERT_EQ(nft_set_reconcile(s, &wide, 1, &absent, 1), 0);
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_EQ(n, 2);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:5::", 64));
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:6::1", 0));
+}
+
+/* CreateTable=no: a set without the interval flag that a prefix length needs is refused, and the
+ * error says which nft command makes it right. CreateTable=yes makes it anew, with its rules. */
+TEST(interval_flag_missing) {
+        _cleanup_(nft_set_freep) NftSet *no = new_set(NULL, "existing", false), *yes = new_set(NULL, "existing", true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        nft("add table inet existing\n"
+            "add set inet existing banned4 { type ipv4_addr; flags timeout; }\n"
+            "add set inet existing banned6 { type ipv6_addr; flags timeout; }\n");
+        ASSERT_EQ(nft_set_ensure(no), 0); /* nothing needs the flag yet */
+        nft_set_require_interval(no, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(no), -EMEDIUMTYPE);
+        fprintf(stderr, "   error: %s\n", nft_set_error(no));
+        ASSERT_TRUE(strstr(nft_set_error(no), "banned6 has type ipv6_addr without flag interval (IPv6Prefix=64 needs it)"));
+        ASSERT_TRUE(strstr(nft_set_error(no), "nft add set inet existing banned6 '{ type ipv6_addr; flags interval,timeout; }'"));
+        ASSERT_EQ(count_lines_with(nft("list table inet existing"), "interval"), 0); /* CreateTable=no changes nothing */
+
+        nft("delete set inet existing banned6\n"
+            "add set inet existing banned6 { type ipv6_addr; flags interval,timeout; }\n");
+        ASSERT_EQ(nft_set_ensure(no), 0);
+
+        /* A missing set: the command to create it. */
+        nft("delete set inet existing banned6\n");
+        ASSERT_EQ(nft_set_ensure(no), -ENOENT);
+        ASSERT_TRUE(strstr(nft_set_error(no), "nft add set inet existing banned6 '{ type ipv6_addr; flags interval,timeout; }'"));
+
+        /* CreateTable=yes upgrades a set of an older version, keeping the rules in place. */
+        nft("add set inet existing banned6 { type ipv6_addr; flags timeout; }\n"
+            "add chain inet existing input { type filter hook input priority -10; policy accept; }\n"
+            "add rule inet existing input ip6 saddr @banned6 drop\n"
+            "add element inet existing banned6 { 2001:db8::1 timeout 100s }\n");
+        nft_set_require_interval(yes, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(yes), 0);
+        ASSERT_EQ(count_lines_with(nft("list set inet existing banned6"), "flags interval,timeout"), 1);
+        ASSERT_EQ(count_lines_with(nft("list chain inet existing input"), " drop\n"), 2);
+        NftElement wide = prefix_elem("2001:db8::", 64, 100 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(yes, &wide, 1), 0);
+        ASSERT_EQ(nft_set_list(yes, &l, &n), 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_EQ(nft_set_ensure(yes), 0); /* idempotent */
+}
+
 int main(void) {
         enter_private_netns();
 
@@ -516,6 +668,9 @@ int main(void) {
         RUN(wrong_type);
         RUN(family_ip_and_ip6);
         RUN(flush_and_recreate);
+        RUN(prefixes);
+        RUN(reconcile_overlaps);
+        RUN(interval_flag_missing);
 
         nft_ctx_free(checker);
         return 0;

@@ -31,14 +31,14 @@ typedef struct Seen {
         int fail_at; /* return -EUCLEAN from this call on, if > 0 */
 } Seen;
 
-static char *describe_window(const char *jail, const Address *a, const JournalPosition *f, size_t n) {
-        char addr[ADDRESS_STRING_MAX], cursor[JOURNAL_CURSOR_MAX];
+static char *describe_window(const char *jail, const AddressPrefix *a, const JournalPosition *f, size_t n) {
+        char addr[ADDRESS_PREFIX_STRING_MAX], cursor[JOURNAL_CURSOR_MAX];
         char *s = NULL;
         size_t size = 0;
         FILE *m = open_memstream(&s, &size);
 
         ASSERT_TRUE(m);
-        fprintf(m, "fail %s %s", jail, address_to_string(a, addr));
+        fprintf(m, "fail %s %s", jail, address_prefix_to_string(a, addr));
         for (size_t i = 0; i < n; i++) {
                 fprintf(m, " %" PRIu64, f[i].realtime);
                 if (journal_position_to_cursor(&f[i], cursor) >= 0)
@@ -49,12 +49,13 @@ static char *describe_window(const char *jail, const Address *a, const JournalPo
 }
 
 static char *describe_ban(const Ban *b) {
-        char addr[ADDRESS_STRING_MAX], *s = NULL;
+        char addr[ADDRESS_PREFIX_STRING_MAX], *s = NULL;
         size_t size = 0;
         FILE *m = open_memstream(&s, &size);
+        AddressPrefix p = ban_prefix(b);
 
         ASSERT_TRUE(m);
-        fprintf(m, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s #%u", b->jail, address_to_string(&b->address, addr),
+        fprintf(m, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s #%u", b->jail, address_prefix_to_string(&p, addr),
                 b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin), b->count);
         ASSERT_EQ(fclose(m), 0);
         return s;
@@ -84,7 +85,7 @@ static int on_ban(const Ban *b, void *userdata) {
         return seen_add(userdata, describe_ban(b));
 }
 
-static int on_failures(const char *jail, const Address *a, const JournalPosition *f, size_t n, void *userdata) {
+static int on_failures(const char *jail, const AddressPrefix *a, const JournalPosition *f, size_t n, void *userdata) {
         Seen *s = userdata;
 
         s->n_windows++;
@@ -208,6 +209,9 @@ static void write_example(const char *dir, char ***expected) {
                   .banned_usec = 0, .expires_usec = USEC_INFINITY, .origin = BAN_ORIGIN_MANUAL, .count = 3 },
                 { .address = addr("::ffff:198.51.100.1"), .jail = "J", .failures = UINT32_MAX,
                   .banned_usec = 1, .expires_usec = 2, .origin = BAN_ORIGIN_MANUAL, .count = UINT32_MAX },
+                /* Version 3: a prefix ban. */
+                { .address = addr("2001:db8:1:2::"), .prefixlen = 64, .jail = "vpopmail", .failures = 3,
+                  .banned_usec = 10, .expires_usec = 20, .origin = BAN_ORIGIN_JOURNAL, .count = 1 },
         };
         const JournalPosition w1[] = {
                 position("s=f0079243600e4b54bad236821d43e17d;i=1;b=0123456789abcdef0123456789abcdef;m=1;t=60a24181e4000;x=b23269e781e12a2a",
@@ -223,6 +227,7 @@ static void write_example(const char *dir, char ***expected) {
                 position(NULL, UINT64_MAX - 1),
         };
         Address a1 = addr("192.0.2.7"), a2 = addr("2001:db8::1:0:0:1"), a3 = addr("203.0.113.255");
+        AddressPrefix p1 = { a1, 32 }, p2 = { a2, 128 }, p3 = { a3, 32 }, p4 = { addr("2001:db8:9:9::"), 64 };
         const BanRecord history[] = {
                 { .address = addr("192.0.2.7"), .count = 2, .last_usec = UINT64_C(1700000000000000) },
                 { .address = addr("2001:db8::9"), .count = UINT32_MAX, .last_usec = UINT64_MAX },
@@ -238,6 +243,8 @@ static void write_example(const char *dir, char ***expected) {
         ASSERT_OK(state_writer_failures(w, "other", &a3, w3, ELEMENTSOF(w3)));
         ASSERT_OK(state_writer_failures(w, "other", &a3, w3, 0)); /* writes nothing */
         ASSERT_OK(state_writer_ban(w, &bans[2]));
+        ASSERT_OK(state_writer_ban(w, &bans[3]));
+        ASSERT_OK(state_writer_failures_prefix(w, "other", &p4, w2, ELEMENTSOF(w2)));
         ASSERT_OK(state_writer_history(w, &history[0]));
         ASSERT_OK(state_writer_history(w, &history[1]));
         ASSERT_EQ(state_writer_history(w, &(BanRecord) { .address = a1 }), -EINVAL);
@@ -249,12 +256,14 @@ static void write_example(const char *dir, char ***expected) {
                 _cleanup_free_ char *s = describe_ban(&bans[i]);
                 ASSERT_OK(strv_extend(expected, s));
         }
-        _cleanup_free_ char *s1 = describe_window("vpopmail", &a1, w1, ELEMENTSOF(w1));
-        _cleanup_free_ char *s2 = describe_window("vpopmail", &a2, w2, ELEMENTSOF(w2));
-        _cleanup_free_ char *s3 = describe_window("other", &a3, w3, ELEMENTSOF(w3));
+        _cleanup_free_ char *s1 = describe_window("vpopmail", &p1, w1, ELEMENTSOF(w1));
+        _cleanup_free_ char *s2 = describe_window("vpopmail", &p2, w2, ELEMENTSOF(w2));
+        _cleanup_free_ char *s3 = describe_window("other", &p3, w3, ELEMENTSOF(w3));
+        _cleanup_free_ char *s4 = describe_window("other", &p4, w2, ELEMENTSOF(w2));
         ASSERT_OK(strv_extend(expected, s1));
         ASSERT_OK(strv_extend(expected, s2));
         ASSERT_OK(strv_extend(expected, s3));
+        ASSERT_OK(strv_extend(expected, s4));
         for (size_t i = 0; i < ELEMENTSOF(history); i++) {
                 _cleanup_free_ char *s = describe_history(&history[i]);
                 ASSERT_OK(strv_extend(expected, s));
@@ -309,8 +318,10 @@ TEST(round_trip) {
 
         data = read_state_file(dir, &size);
         fprintf(stderr, "%s", data);
-        ASSERT_TRUE(strncmp(data, "vpopguard-state 2\n", 18) == 0);
-        ASSERT_TRUE(strstr(data, "\nend 9 "));
+        ASSERT_TRUE(strncmp(data, "vpopguard-state 3\n", 18) == 0);
+        ASSERT_TRUE(strstr(data, "\nend 11 "));
+        ASSERT_TRUE(strstr(data, "\nban vpopmail 2001:db8:1:2::/64 3 10 20 journal 1\n"));
+        ASSERT_TRUE(strstr(data, "\nfail other 2001:db8:9:9::/64 5\n"));
         ASSERT_TRUE(strstr(data, "\nban vpop-mail_2.x 2001:db8::7 0 0 18446744073709551615 manual 3\n"));
         ASSERT_TRUE(strstr(data, "\nban J 198.51.100.1 4294967295 1 2 manual 4294967295\n"));
         ASSERT_TRUE(strstr(data, "\nhistory 192.0.2.7 2 1700000000000000\n"));
@@ -339,8 +350,8 @@ TEST(empty_state) {
         ASSERT_EQ(state_writer_commit(w), -ESTALE);
         assert_loads(dir, NULL);
         data = read_state_file(dir, &size);
-        /* FNV-1a 64 of "vpopguard-state 2\n", computed independently. */
-        ASSERT_STREQ(data, "vpopguard-state 2\nend 0 dc37fce9be32de0b\n");
+        /* FNV-1a 64 of "vpopguard-state 3\n", computed independently. */
+        ASSERT_STREQ(data, "vpopguard-state 3\nend 0 dc349ae9be3001ae\n");
         remove_dir(dir);
 }
 
@@ -579,8 +590,8 @@ TEST(damage) {
                 { "vpopguard-state \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 1 \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 99999999999999999999999\n", -EBADMSG, "invalid header" },
-                { "vpopguard-state 3\n", -EPROTONOSUPPORT, "version 3 is newer" },
-                { "vpopguard-state 3 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 3 is newer" },
+                { "vpopguard-state 4\n", -EPROTONOSUPPORT, "version 4 is newer" },
+                { "vpopguard-state 4 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 4 is newer" },
                 { "vpopguard-state 17\nend 0 0000000000000000\n", -EPROTONOSUPPORT, "version 17 is newer" },
         };
         char nul[] = "vpopguard-state 1\n\0nd 0 dc3b62e9be35c134\n";
@@ -709,6 +720,53 @@ TEST(version_2_records) {
         ASSERT_EQ(state_load_buffer(v1, size, &callbacks, &seen, &error), 0);
         ASSERT_EQ(strv_length(seen.calls), 1);
         ASSERT_STREQ(seen.calls[0], "ban j 192.0.2.1 1 2 3 journal #1");
+        strv_free(seen.calls);
+}
+
+/* Version 3's prefixes in ban and fail records: exact (host bits clear, a length the family
+ * has), and only from version 3 on; older files still load. */
+TEST(version_3_prefixes) {
+        static const struct {
+                unsigned version;
+                const char *line;
+                const char *msg;
+        } table[] = {
+                { 2, "ban j 2001:db8:1:2::/64 1 2 3 journal 1", "invalid address" },
+                { 1, "fail j 192.0.2.0/24 5", "invalid address" },
+                { 3, "ban j 2001:db8:1:2::1/64 1 2 3 journal 1", "invalid prefix" },
+                { 3, "fail j 192.0.2.1/24 5", "invalid prefix" },
+                { 3, "ban j 2001:db8:1:2::/129 1 2 3 journal 1", "invalid address" },
+                { 3, "ban j 192.0.2.0/33 1 2 3 journal 1", "invalid address" },
+                { 3, "ban j 192.0.2.0/024 1 2 3 journal 1", "invalid address" },
+                { 3, "ban j 192.0.2.0/ 1 2 3 journal 1", "invalid address" },
+                { 3, "ban j /24 1 2 3 journal 1", "invalid address" },
+                { 3, "fail j 2001:db8::/64/64 5", "invalid address" },
+        };
+        _cleanup_free_ char *error = NULL, *v3 = NULL;
+        Seen seen = { .keep = true };
+        size_t size;
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_free_ char *data = NULL;
+                char records[256];
+
+                snprintf(records, sizeof records, "%s\n", table[i].line);
+                data = make_file_version(table[i].version, records, 1, &size);
+                assert_bad(data, size, -EBADMSG, table[i].msg);
+        }
+
+        v3 = make_file_version(3, "ban j 2001:db8:1:2::/64 1 2 3 journal 4\n"
+                                  "ban j 192.0.2.7/32 1 2 3 manual 1\n"
+                                  "ban j 198.51.100.0/24 1 2 3 journal 1\n"
+                                  "fail j 2001:db8:9::/48 5\n"
+                                  "fail j 2001:db8::7 6\n", 5, &size);
+        ASSERT_EQ(state_load_buffer(v3, size, &callbacks, &seen, &error), 0);
+        ASSERT_EQ(strv_length(seen.calls), 5);
+        ASSERT_STREQ(seen.calls[0], "ban j 2001:db8:1:2::/64 1 2 3 journal #4");
+        ASSERT_STREQ(seen.calls[1], "ban j 192.0.2.7 1 2 3 manual #1");
+        ASSERT_STREQ(seen.calls[2], "ban j 198.51.100.0/24 1 2 3 journal #1");
+        ASSERT_STREQ(seen.calls[3], "fail j 2001:db8:9::/48 5");
+        ASSERT_STREQ(seen.calls[4], "fail j 2001:db8::7 6");
         strv_free(seen.calls);
 }
 
@@ -890,6 +948,7 @@ int main(void) {
         RUN(damage);
         RUN(bad_records);
         RUN(version_2_records);
+        RUN(version_3_prefixes);
         RUN(fuzz);
         RUN(filesystem_errors);
         RUN(million_windows);

@@ -49,11 +49,14 @@ nft_reset() {
         done
 }
 
-# set_elements TABLE: every element of both sets, sorted as the loadgen sorts --expect.
+# set_elements TABLE: every element of both sets, sorted as the loadgen sorts --expect; a prefix
+# as ADDRESS/LENGTH.
 set_elements() {
         nft -j list table inet "$1" 2>/dev/null |
                 jq -r '.nftables[] | select(.set) | .set.elem // [] | .[]
-                        | if type == "object" then .elem.val else . end | tostring' | LC_ALL=C sort
+                        | if type == "object" and has("elem") then .elem.val else . end
+                        | if type == "object" and has("prefix") then "\(.prefix.addr)/\(.prefix.len)" else . end
+                        | tostring' | LC_ALL=C sort
 }
 
 # check_bans SCENARIO TARGET EXPECT: compares the target's sets with EXPECT (sentinel removed);

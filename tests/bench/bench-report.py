@@ -169,6 +169,10 @@ def report(results_path, meta_path, directory, out):
         target("burst-100000 s after the last write", median("burst-100000", "after_last_write_sec", "vpopguardd"), "<=", 2)
     target("backlog CPU per failure vs floor", ratio(median("backlog", "cpu_us_per_failure", "vpopguardd"),
                                                      median("backlog", "cpu_us_per_failure", "floor")), "<=", 1.5)
+    if "backlog-ipv6prefix64" in metrics:
+        target("backlog entries/s IPv6Prefix=64 vs 128", ratio(median("backlog-ipv6prefix64", "entries_per_sec", "vpopguardd"),
+                                                             median("backlog-ipv6prefix128", "entries_per_sec", "vpopguardd")),
+               ">=", 0.9)
     if "memory" in metrics:
         target("memory bytes per tracked address", median("memory", "marginal_bytes_per_address", "vpopguardd"), "<=", 256)
 

@@ -14,7 +14,7 @@ backlog_once() { # SCENARIO TARGET DATASET TOTAL-ENTRIES RUN
         case $target in
         vpopguardd)
                 rm -rf "$T/state-backlog"
-                daemon_cmd "vpopguardd-$scen-$run" --config="$CONF" --state-directory="$T/state-backlog" \
+                daemon_cmd "vpopguardd-$scen-$run" --config="${BACKLOG_CONF:-$CONF}" --state-directory="$T/state-backlog" \
                         --journal-directory="$ds/journal" --no-follow
                 cmd=("${DAEMON_CMD[@]}")
                 ;;
@@ -35,7 +35,7 @@ backlog_once() { # SCENARIO TARGET DATASET TOTAL-ENTRIES RUN
         fi
         read -r real user sys <"$T/time"
         failures=$(floor_value "$ds/floor.out" failures)
-        check_bans "$scen" "$target" "$ds/expect"
+        check_bans "$scen" "$target" "${BACKLOG_EXPECT:-$ds/expect}"
         bans=$(wc -l <"$ds/expect")
         record "$scen" "$target" wall_sec "$real"
         record "$scen" "$target" entries_per_sec "$(calc "$total / $real")"
@@ -59,6 +59,29 @@ scenario_backlog() {
                 done
         done
         BACKLOG_DATASET=$ds
+}
+
+# The cost of counting per /64 (IPv6Prefix=64, the default) over counting per address
+# (IPv6Prefix=128), on a backlog whose IPv6 addresses each lie in a /64 of their own (as
+# vpopmail's logs name single addresses), so both ban the same attackers: one run, the two
+# configurations in turn. At 64 the bans are the attackers' /64s.
+scenario_prefix() {
+        local ds run total=$BACKLOG_ENTRIES expect64=$T/expect-prefix64
+        ds=$(dataset backlog-prefix --seed=1 --entries="$total" --attackers="$BACKLOG_ATTACKERS" --failures=1-6 \
+                --successes="$BACKLOG_INNOCENT" --benign="$BACKLOG_INNOCENT" --decoys="$BACKLOG_INNOCENT" \
+                --ipv6=50 --ipv6-spread=1 --start-usec="$ANCHOR_USEC")
+        python3 -c 'import ipaddress, sys
+for line in sys.stdin:
+    a = line.strip()
+    print(ipaddress.ip_network(a + "/64", strict=False) if ":" in a else a)' <"$ds/expect" | LC_ALL=C sort >"$expect64"
+        log "backlog-prefix: $total entries, $(floor_value "$ds/floor.out" entries) vpopmail, $(wc -l <"$ds/expect") bans"
+        record backlog-ipv6prefix128 - entries "$total"
+        record backlog-ipv6prefix64 - entries "$total"
+        for ((run = 1; run <= REPEAT; run++)); do
+                BACKLOG_CONF=$CONF_PREFIX128 backlog_once backlog-ipv6prefix128 vpopguardd "$ds" "$total" "$run"
+                BACKLOG_CONF=$CONF_PREFIX64 BACKLOG_EXPECT=$expect64 \
+                        backlog_once backlog-ipv6prefix64 vpopguardd "$ds" "$total" "$run"
+        done
 }
 
 # follow_once SCENARIO TARGET RATE RUN LOADGEN-ARGS...: a fresh journald, the target following

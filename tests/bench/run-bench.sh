@@ -6,7 +6,7 @@
 # and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
-#                            [--only=backlog,services,live,burst,idle,memory,contended,profile]
+#                            [--only=backlog,services,prefix,live,burst,idle,memory,contended,profile]
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
@@ -22,6 +22,9 @@
 #             while 64 connections of UID 1000 pipeline varlink calls (plain: what anybody may
 #             ask; journal: as a member of systemd-journal, ListBans and ListFailures; regex:
 #             64 KiB TestMessage calls, the worst before issue #11)
+#   prefix    the backlog with IPv6Prefix=128 and with IPv6Prefix=64 (the default) in turn, on a
+#             journal whose IPv6 addresses each lie in a /64 of their own: the cost of counting
+#             per /64. (Everything else runs with IPv6Prefix=128: the floor counts per address.)
 # It prints a table and writes the results as JSON. It exits non-zero if any result is wrong
 # (a missed or extra ban, a target that did not finish), never because of timing.
 #
@@ -45,7 +48,7 @@ arg_smoke=0
 arg_f2b=0
 arg_out=
 arg_repeat=
-arg_only=backlog,services,live,burst,idle,memory,contended,profile
+arg_only=backlog,services,prefix,live,burst,idle,memory,contended,profile
 for a in "$@"; do
         case $a in
         --smoke) arg_smoke=1 ;;
@@ -66,9 +69,9 @@ done
 [[ -z $arg_repeat || $arg_repeat =~ ^[1-9][0-9]*$ ]] || { echo "run-bench.sh: bad --repeat" >&2; exit 2; }
 for a in ${arg_only//,/ }; do
         case $a in
-        backlog | services | live | burst | idle | memory | contended | profile) ;;
+        backlog | services | prefix | live | burst | idle | memory | contended | profile) ;;
         *)
-                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, services, live, burst, idle, memory, contended, profile)" >&2
+                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, services, prefix, live, burst, idle, memory, contended, profile)" >&2
                 exit 2
                 ;;
         esac
@@ -200,8 +203,12 @@ fi
 . "$BENCH_DIR/bench-services.sh"
 . "$BENCH_DIR/fail2ban.sh"
 
-CONF=$(make_config main)
-CONF_MEMORY=$(make_config memory MaxTrackedAddresses=1000000)
+# The floor counts per address, and the loadgen's IPv6 addresses share two /64s: vpopguardd does
+# the same work with IPv6Prefix=128 (the prefix scenario measures the default, 64).
+CONF=$(make_config main IPv6Prefix=128)
+CONF_MEMORY=$(make_config memory MaxTrackedAddresses=1000000 IPv6Prefix=128)
+CONF_PREFIX128=$(make_config prefix128 IPv6Prefix=128)
+CONF_PREFIX64=$(make_config prefix64)
 
 # systemd as PID 1 raises the queue of every unix datagram socket, journald's among them, from the
 # kernel's 10 to 512 datagrams; this network namespace starts with 10 like any other.
@@ -232,6 +239,7 @@ if wanted backlog; then
         fi
 fi
 if wanted services; then scenario_services; fi
+if wanted prefix; then scenario_prefix; fi
 if wanted live; then scenario_live; fi
 if wanted burst; then scenario_burst; fi
 if wanted idle; then scenario_idle; fi

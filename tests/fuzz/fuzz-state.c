@@ -2,7 +2,8 @@
 /* The state file loader, state_load_buffer(). The first byte of the input says how the rest
  * becomes a file, so that the fuzzer gets past the checksum to the line parser:
  *   bit 0: append a correct trailer ("end N CHECKSUM", N counting the lines after the first);
- *   bit 1: prepend the header line "vpopguard-state 1" (or, with bit 2, "vpopguard-state 2").
+ *   bit 1: prepend the header line "vpopguard-state 1" (or, with bit 2, "vpopguard-state 2";
+ *          with bit 3, "vpopguard-state 3").
  * A first byte of 0 leaves the file as it is (real and damaged files in the corpus start with a
  * NUL byte). Properties: what the callbacks get is valid; an accepted file, written back with
  * the StateWriter (to a directory in /dev/shm or $TMPDIR) and loaded again, gives the same
@@ -19,6 +20,7 @@
 
 #define HEADER_LINE "vpopguard-state 1\n"
 #define HEADER_LINE_2 "vpopguard-state 2\n"
+#define HEADER_LINE_3 "vpopguard-state 3\n"
 
 
 static char dir[PATH_MAX];
@@ -43,29 +45,33 @@ static int on_cursor(const char *cursor, void *userdata) {
 }
 
 static int on_ban(const Ban *b, void *userdata) {
-        char addr[ADDRESS_STRING_MAX];
+        char addr[ADDRESS_PREFIX_STRING_MAX];
+        AddressPrefix p = ban_prefix(b);
         Seen *s = userdata;
 
         ASSERT_TRUE(b->address.family == AF_INET || b->address.family == AF_INET6);
+        ASSERT_TRUE(b->prefixlen <= address_family_bits(b->address.family));
+        ASSERT_TRUE(address_equal(&p.address, &b->address)); /* host bits clear */
         ASSERT_TRUE(ban_origin_to_string(b->origin));
         ASSERT_TRUE(b->jail[0] != 0);
         ASSERT_TRUE(b->count > 0);
-        fprintf(s->text, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s %u\n", b->jail, address_to_string(&b->address, addr),
+        fprintf(s->text, "ban %s %s %u %" PRIu64 " %" PRIu64 " %s %u\n", b->jail, address_prefix_to_string(&p, addr),
                 b->failures, b->banned_usec, b->expires_usec, ban_origin_to_string(b->origin), b->count);
         if (s->writer)
                 ASSERT_EQ(state_writer_ban(s->writer, b), 0);
         return 0;
 }
 
-static int on_failures(const char *jail, const Address *a, const JournalPosition *f, size_t n, void *userdata) {
-        char addr[ADDRESS_STRING_MAX], cursor[JOURNAL_CURSOR_MAX];
+static int on_failures(const char *jail, const AddressPrefix *a, const JournalPosition *f, size_t n, void *userdata) {
+        char addr[ADDRESS_PREFIX_STRING_MAX], cursor[JOURNAL_CURSOR_MAX];
         Seen *s = userdata;
         int r;
 
         ASSERT_TRUE(jail && *jail);
-        ASSERT_TRUE(a->family == AF_INET || a->family == AF_INET6);
+        ASSERT_TRUE(a->address.family == AF_INET || a->address.family == AF_INET6);
+        ASSERT_TRUE(a->prefixlen <= address_family_bits(a->address.family));
         ASSERT_TRUE(n > 0);
-        fprintf(s->text, "fail %s %s", jail, address_to_string(a, addr));
+        fprintf(s->text, "fail %s %s", jail, address_prefix_to_string(a, addr));
         for (size_t i = 0; i < n; i++) {
                 fprintf(s->text, " %" PRIu64, f[i].realtime);
                 r = journal_position_to_cursor(&f[i], cursor);
@@ -76,7 +82,7 @@ static int on_failures(const char *jail, const Address *a, const JournalPosition
         }
         fputc('\n', s->text);
         if (s->writer) {
-                r = state_writer_failures(s->writer, jail, a, f, n);
+                r = state_writer_failures_prefix(s->writer, jail, a, f, n);
                 /* The writer reserves room for the longest failure field, so a line that the
                  * loader accepts near STATE_LINE_MAX may be one it would not write. */
                 ASSERT_TRUE(r == 0 || r == -E2BIG);
@@ -146,7 +152,7 @@ static char *make_file(const uint8_t *data, size_t size, size_t *ret_size) {
         f = open_memstream(&s, &len);
         ASSERT_TRUE(f);
         if (mode & 2)
-                fputs(mode & 4 ? HEADER_LINE_2 : HEADER_LINE, f);
+                fputs(mode & 8 ? HEADER_LINE_3 : mode & 4 ? HEADER_LINE_2 : HEADER_LINE, f);
         fwrite(body, 1, n, f);
         if (mode & 1) {
                 uint64_t h = UINT64_C(0xcbf29ce484222325); /* 64-bit FNV-1a, as the writer */

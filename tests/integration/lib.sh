@@ -308,18 +308,19 @@ vg_term_daemon() {
 }
 
 # vg_vpopmail_config CONF [SETTING...]: CONF with the SETTINGs (e.g. MaxRetry=3) in [Defaults],
-# and the shipped vpopmail jail in CONF.d/.
+# and the shipped vpopmail jail in CONF.d/. Unless a SETTING says IPv6Prefix=, IPv6 addresses
+# count one by one (IPv6Prefix=128): the tests written before prefix bans check what happens to
+# single addresses, several of them in one /64; test-ban-policy-prefix checks prefixes.
 vg_vpopmail_config() {
         local conf=$1
         shift
         mkdir -p "$conf.d"
         cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}/conf.d/10-vpopmail.conf" "$conf.d/" ||
                 vg_fail "cannot copy the shipped jail"
+        printf '[Defaults]\n' >"$conf"
+        [[ " $* " == *" IPv6Prefix="* ]] || printf 'IPv6Prefix=128\n' >>"$conf"
         if (($#)); then
-                printf '[Defaults]\n' >"$conf"
                 printf '%s\n' "$@" >>"$conf"
-        else
-                : >"$conf"
         fi
 }
 

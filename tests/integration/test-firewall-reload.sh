@@ -22,7 +22,7 @@ T=30 # deadline of each wait, in seconds
 
 vg_vpopmail_config "$conf" MaxRetry=3
 write_config() { # MAXRETRY [FIREWALL-LINE...]
-        printf '[Defaults]\nMaxRetry=%s\n' "$1" >"$conf"
+        printf '[Defaults]\nMaxRetry=%s\nIPv6Prefix=128\n' "$1" >"$conf"
         shift
         if (($#)); then
                 printf '[Firewall]\n' >>"$conf"

@@ -201,7 +201,7 @@ nft flush ruleset
 conf_no=$tmp/no-create.conf
 mkdir -p "$conf_no.d"
 cp "$conf.d/10-vpopmail.conf" "$conf_no.d/"
-printf '[Defaults]\nMaxRetry=3\nBanTime=%ss\n[Firewall]\nCreateTable=no\n' "$BAN_SEC" >"$conf_no"
+printf '[Defaults]\nMaxRetry=3\nBanTime=%ss\nIPv6Prefix=128\n[Firewall]\nCreateTable=no\n' "$BAN_SEC" >"$conf_no"
 
 # No table at all: refused, naming the table, and nothing is created. (The saved bans stay in
 # the state directory for the start below.)

@@ -43,7 +43,7 @@ chmod 0755 /run/vg-bin /run/vg-bin/vpopguardctl
 mkdir -p "$conf.d"
 cp "$src/conf.d/10-vpopmail.conf" "$conf.d/"
 write_config() { # MAXRETRY
-        printf '[Defaults]\nMaxRetry=%s\nFindTime=10min\nBanTime=1h\nIgnoreAddress=198.51.100.0/28\n' "$1" >"$conf"
+        printf '[Defaults]\nMaxRetry=%s\nFindTime=10min\nBanTime=1h\nIPv6Prefix=128\nIgnoreAddress=198.51.100.0/28\n' "$1" >"$conf"
 }
 write_config 3
 

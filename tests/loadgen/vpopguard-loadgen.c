@@ -64,7 +64,7 @@ typedef struct Entry {
 
 static uint64_t arg_seed = 1, arg_attackers = 10, arg_failures_min = 5, arg_failures_max = 5;
 static uint64_t arg_noise = 90, arg_decoys = 10, arg_successes = 10, arg_benign = 10, arg_ipv6 = 30;
-static uint64_t arg_entries, arg_cluster, arg_rate, arg_max_retry = 3;
+static uint64_t arg_entries, arg_cluster, arg_rate, arg_max_retry = 3, arg_ipv6_spread;
 /* 1001 us, not 1 ms: a spacing that divides find_time makes windows of exactly find_time. */
 static usec_t arg_start_usec = 1700000000ULL * USEC_PER_SEC, arg_spacing_usec = 1001;
 static usec_t arg_find_time = 600 * USEC_PER_SEC;
@@ -151,6 +151,18 @@ static void host_fill(Host *h, int family, const uint8_t *bytes) {
                 sprintf(h->full + i * 5, i < 7 ? "%02x%02x:" : "%02x%02x", bytes[2 * i], bytes[2 * i + 1]);
 }
 
+/* --ipv6-spread=1: the fourth group from a counter, so that every IPv6 address lies in a /64 of
+ * its own (short and long forms apart by the top bit) and counting per /64 (IPv6Prefix=64)
+ * decides what counting per address does. */
+static void spread_net(uint8_t *b, uint64_t counter, uint16_t half) {
+        if (counter > 0x8000) {
+                fprintf(stderr, "vpopguard-loadgen: too many IPv6 addresses for --ipv6-spread\n");
+                exit(EXIT_FAILURE);
+        }
+        uint16_t k = (uint16_t) (half | (counter - 1));
+        b[6] = k >> 8, b[7] = (uint8_t) k;
+}
+
 /* Never loopback, 0/8, multicast or reserved, so every address is bannable; never in the
  * TEST-NETs or 2001:db8::/48, which hand-written lines in the same test may use. */
 static void address_gen_next(AddressGen *g, Host *ret) {
@@ -179,6 +191,8 @@ static void address_gen_next(AddressGen *g, Host *ret) {
                         v = permute32((uint32_t) g->next6_short++, g->key4 ^ 0x5bd1e995U);
                 while ((v & 0xffff) == 0);
                 b[4] = b[5] = 0xff;
+                if (arg_ipv6_spread)
+                        spread_net(b, g->next6_short, 0);
                 b[12] = v >> 24, b[13] = v >> 16, b[14] = v >> 8, b[15] = v;
                 return host_fill(ret, AF_INET6, b);
         }
@@ -193,6 +207,8 @@ static void address_gen_next(AddressGen *g, Host *ret) {
                 if (!ok)
                         continue;
                 b[4] = g->net6 >> 8, b[5] = g->net6, b[6] = 0xa5, b[7] = 0x5a;
+                if (arg_ipv6_spread)
+                        spread_net(b, g->next6_long, 0x8000);
                 for (unsigned i = 0; i < 8; i++)
                         b[8 + i] = v >> (56 - 8 * i);
                 return host_fill(ret, AF_INET6, b);
@@ -636,6 +652,7 @@ static void help(void) {
                "  --successes=N         Login successes (default 10)\n"
                "  --benign=N            vpopmail lines that never count (default 10)\n"
                "  --ipv6=PERCENT        Share of IPv6 addresses (default 30)\n"
+               "  --ipv6-spread=1       Every IPv6 address in a /64 of its own\n"
                "  --entries=N           Total entries; noise fills up (default: from --noise)\n"
                "  --cluster=N           Each attacker's failures within ~N consecutive entries\n"
                "  --start-usec=T|now    Realtime of the first entry (default 1700000000000000)\n"
@@ -660,6 +677,7 @@ static const struct NumericOption {
         { "successes", &arg_successes, 0, 100000000 },
         { "benign", &arg_benign, 0, 100000000 },
         { "ipv6", &arg_ipv6, 0, 100 },
+        { "ipv6-spread", &arg_ipv6_spread, 0, 1 },
         { "spacing-usec", &arg_spacing_usec, 0, 1ULL << 40 },
         { "entries", &arg_entries, 0, UINT32_MAX },
         { "cluster", &arg_cluster, 0, UINT32_MAX },
