@@ -421,9 +421,9 @@ int manager_process_journal(Manager *m) {
                 }
         }
 
+        /* A failed commit retries on its own timers (the firewall) or at the next save (the
+         * state file): reading goes on meanwhile, and a run without following still ends. */
         int k = manager_commit(m, MANAGER_SAVE_WHEN_DUE);
-        if (r >= 0 && k < 0)
-                r = k;
         if (m->journal_at_end && m->n_logged_bans > 0)
                 manager_forget_logged_bans(m); /* the replay is over */
 
@@ -432,10 +432,13 @@ int manager_process_journal(Manager *m) {
         else if (!m->journal_at_end && r >= 0)
                 /* More is waiting: continue on the next loop iteration, after other events. */
                 (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
-        else if (m->journal_at_end && !m->options.follow) {
+        else if (!m->options.follow) {
+                /* At the end, or the journal cannot be read on: nothing will wake us again. */
                 manager_update_status(m);
-                return sd_event_exit(m->event, r < 0 ? r : 0);
+                return sd_event_exit(m->event, r < 0 ? r : k < 0 ? k : 0);
         }
+        if (r >= 0 && k < 0)
+                r = k;
 
         if (n > 0 || retry) {
                 manager_update_status(m);

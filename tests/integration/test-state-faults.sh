@@ -10,12 +10,16 @@
 #    (EROFS): the daemon logs that it cannot save the state, keeps banning, leaves the previous
 #    state file intact, and once the directory is writable again the next batch saves a state
 #    that has the latest cursor and every ban made in between, and that a restart loads.
+# 3. A --no-follow run over more entries than one batch, with a read-only state directory: it
+#    reads on after the failed save, bans everything, and ends with an error instead of waiting
+#    for entries that will never come.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 vg_begin state-faults "$@"
-vg_require_commands nft jq logger journalctl dd cmp mount
+vg_require_commands nft jq logger journalctl dd cmp mount sort comm
+loadgen=$(vg_loadgen)
 conf=$tmp/vpopguard.conf
 
 vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
@@ -209,5 +213,25 @@ fi
 log_has "Loaded state: $n active bans" || vg_fail "restart did not load $n bans: $(cat "$VG_DAEMON_LOG")"
 [[ -z $(find "$sd" -maxdepth 1 -name 'state.broken-*') ]] || vg_fail "the state was set aside after the faults"
 vg_term_daemon
+
+# --- 3. --no-follow, read-only state directory, a backlog of 120000 failures (30 batches)
+# in a journal directory of its own. The set keeps the bans of 1. and 2. (none from the backlog).
+mkdir -p "$tmp/backlog" "$tmp/ro-state"
+mount -t tmpfs -o size=64k,mode=0700,ro vg-state-ro "$tmp/ro-state" || vg_fail "cannot mount a read-only tmpfs"
+"$loadgen" --export --start-usec=now --seed=7 --noise=0 --successes=0 --benign=0 --decoys=0 --attackers=40000 --failures=3 \
+        --ipv6=0 --expect="$tmp/backlog.expect" | vg_export_to_journal "$tmp/backlog/backlog.journal"
+vg_nft_set_elements banned4 | LC_ALL=C sort >"$tmp/backlog.before"
+rc=0
+vg_timeout 300 "$daemon" --config="$conf" --journal-directory="$tmp/backlog" \
+        --state-directory="$tmp/ro-state" --socket= --no-follow >"$tmp/backlog.log" 2>&1 || rc=$?
+((rc != 124)) || vg_fail "the --no-follow run with an unwritable state directory did not end: $(tail -n 5 "$tmp/backlog.log")"
+((rc != 0)) || vg_fail "the --no-follow run could not save its state and still exited with status 0: $(tail -n 8 "$tmp/backlog.log")"
+grep -q 'Read-only file system' "$tmp/backlog.log" || vg_fail "no error about the state directory: $(tail -n 5 "$tmp/backlog.log")"
+vg_assert_eq 40000 "$(wc -l <"$tmp/backlog.expect")" "attackers the loadgen expects banned"
+vg_nft_set_elements banned4 | LC_ALL=C sort | comm -13 "$tmp/backlog.before" - >"$tmp/backlog.got"
+cmp -s "$tmp/backlog.expect" "$tmp/backlog.got" ||
+        vg_fail "the --no-follow run banned $(wc -l <"$tmp/backlog.got") new addresses, expected the 40000 of $tmp/backlog.expect"
+umount "$tmp/ro-state"
+grep -F 'Read-only file system' "$tmp/backlog.log" >&2
 
 vg_log "PASS"
