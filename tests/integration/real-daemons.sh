@@ -49,9 +49,9 @@ vg_real_config() {
 }
 
 # vg_real_user: an account VG_REAL_USER (VG_REAL_UID, a group of the same number, /bin/sh, home
-# /run/vg-home/VG_REAL_USER) whose password is VG_REAL_PASSWORD, as PAM's pam_unix checks it. Copies of
-# /etc/passwd, /etc/shadow and /etc/group with the account added are bind-mounted over the
-# originals in the test's mount namespace; the host's files never change.
+# /run/vg-home/VG_REAL_USER) whose password is VG_REAL_PASSWORD, as PAM's pam_unix checks it.
+# Copies of /etc/passwd, /etc/shadow and /etc/group with the account added are bind-mounted over
+# the originals in the test's mount namespace; the host's files never change.
 vg_real_user() {
         local name=$VG_REAL_USER uid=$VG_REAL_UID password=$VG_REAL_PASSWORD dir hash f
         [[ -n $VG_TMPDIR ]] || vg_fail "vg_real_user: call vg_enter_namespaces first"
