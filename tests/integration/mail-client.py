@@ -53,104 +53,78 @@ def connect(source, server, port, timeout):
     return socket.create_connection((server, port), timeout, source_address=(source, 0))
 
 
-class IMAP(imaplib.IMAP4):
-    def __init__(self, source, server, port, timeout):
-        self.source = source
-        super().__init__(server, port, timeout)
+def from_source(library_class):
+    """library_class (imaplib's or poplib's), connecting from a given source address."""
+    class Client(library_class):
+        def __init__(self, source, server, port, timeout):
+            self.source = source
+            super().__init__(server, port, timeout)
 
-    def _create_socket(self, timeout):
-        return connect(self.source, self.host, self.port, timeout)
+        def _create_socket(self, timeout):
+            return connect(self.source, self.host, self.port, timeout)
 
-
-class POP3(poplib.POP3):
-    def __init__(self, source, server, port, timeout):
-        self.source = source
-        super().__init__(server, port, timeout)
-
-    def _create_socket(self, timeout):
-        return connect(self.source, self.host, self.port, timeout)
+    return Client
 
 
-def imap_session(args):
-    client = IMAP(args.source, args.server, args.port, args.timeout)
-    if args.mode == "imap-tls":
-        client.starttls(tls_context())
-
-    def attempt(user, password):
-        try:
-            if args.mode != "imap-plain":
-                client.login(user, password)
-            else:
-                client.authenticate("PLAIN", lambda _: b"\0%s\0%s" % (user.encode(), password.encode()))
-            return True
-        except imaplib.IMAP4.error as e:
-            if "AUTHENTICATIONFAILED" not in str(e):
-                raise
-            return False
-
-    def end(how):
-        if how == "logout":
-            client.logout()
-        else:
-            client.sock.close()
-
-    return client, attempt, end
+IMAP = from_source(imaplib.IMAP4)
+POP3 = from_source(poplib.POP3)
 
 
-def pop3_session(args):
-    client = POP3(args.source, args.server, args.port, args.timeout)
-    if args.mode == "pop3-tls":
-        client.stls(tls_context())
-
-    def attempt(user, password):
-        try:
-            client.user(user)
-            client.pass_(password)
-            return True
-        except poplib.error_proto as e:
-            if b"[AUTH]" not in e.args[0]:
-                raise
-            return False
-
-    def end(how):
-        if how == "logout":
-            client.quit()
-        else:
-            client.sock.close()
-
-    return client, attempt, end
-
-
-def smtp_session(args):
-    client = smtplib.SMTP(args.server, args.port, timeout=args.timeout,
-                          source_address=(args.source, 0))
+def open_smtp(source, server, port, timeout):
+    client = smtplib.SMTP(server, port, timeout=timeout, source_address=(source, 0))
     client.ehlo("client.example.test")
     if not client.has_extn("auth"):
         raise RuntimeError("the server offers no AUTH")
+    return client
 
-    def attempt(user, password):
-        client.user, client.password = user, password
-        try:
-            if args.mode == "smtp-plain":
-                client.auth("PLAIN", client.auth_plain)
-            else:
-                client.auth("LOGIN", client.auth_login, initial_response_ok=False)
-            return True
-        except smtplib.SMTPAuthenticationError as e:
-            # 535: the password was refused; 454: the server could not check it.
-            if e.smtp_code == 454:
-                return None
-            if e.smtp_code != 535:
-                raise
-            return False
 
-    def end(how):
-        if how == "logout":
-            client.quit()
-        else:
-            client.sock.close()
+def imap_login(client, mode, user, password):
+    if mode != "imap-plain":
+        client.login(user, password)
+    else:
+        client.authenticate("PLAIN", lambda _: b"\0%s\0%s" % (user.encode(), password.encode()))
 
-    return client, attempt, end
+
+def pop3_login(client, mode, user, password):
+    client.user(user)
+    client.pass_(password)
+
+
+def smtp_login(client, mode, user, password):
+    client.user, client.password = user, password
+    if mode == "smtp-plain":
+        client.auth("PLAIN", client.auth_plain)
+    else:
+        client.auth("LOGIN", client.auth_login, initial_response_ok=False)
+
+
+def imap_refusal(e):
+    if isinstance(e, imaplib.IMAP4.error) and "AUTHENTICATIONFAILED" in str(e):
+        return "fail"
+    return None
+
+
+def pop3_refusal(e):
+    if isinstance(e, poplib.error_proto) and b"[AUTH]" in e.args[0]:
+        return "fail"
+    return None
+
+
+def smtp_refusal(e):
+    # 535: the password was refused; 454: the server could not check it.
+    if isinstance(e, smtplib.SMTPAuthenticationError):
+        return {535: "fail", 454: "tempfail"}.get(e.smtp_code)
+    return None
+
+
+# Per protocol: how to connect, the STARTTLS method, one login attempt, what an exception of
+# the attempt answers ("fail", "tempfail", or None: no answer), and how to log out.
+PROTOCOLS = {
+    "imap": (IMAP, "starttls", imap_login, imap_refusal, "logout"),
+    "pop3": (POP3, "stls", pop3_login, pop3_refusal, "quit"),
+    "smtp": (open_smtp, None, smtp_login, smtp_refusal, "quit"),
+}
+CUT = (OSError, EOFError, imaplib.IMAP4.abort, smtplib.SMTPServerDisconnected)
 
 
 def wait_for(path, timeout):
@@ -163,25 +137,32 @@ def wait_for(path, timeout):
 
 
 def session(args):
-    opener = {"imap": imap_session, "imap-plain": imap_session, "imap-tls": imap_session,
-              "pop3": pop3_session, "pop3-tls": pop3_session,
-              "smtp-plain": smtp_session, "smtp-login": smtp_session}[args.mode]
-    _, attempt, end = opener(args)
+    opener, starttls, login, refusal, logout = PROTOCOLS[args.mode.split("-")[0]]
+    client = opener(args.source, args.server, args.port, args.timeout)
+    if args.mode.endswith("-tls"):
+        getattr(client, starttls)(tls_context())
     if args.pause:
         wait_for(args.pause, 10 * args.timeout)
     results = []
     for credentials in args.attempts:
         user, _, password = credentials.partition(":")
         try:
-            ok = attempt(user, password)
-        except (OSError, EOFError, imaplib.IMAP4.abort, smtplib.SMTPServerDisconnected):
-            results.append("cut")
-            break
-        results.append({True: "ok", False: "fail", None: "tempfail"}[ok])
-        if ok is not False:
+            login(client, args.mode, user, password)
+            answer = "ok"
+        except Exception as e:  # an answer first: smtplib's errors are OSErrors too
+            answer = refusal(e)
+            if answer is None:
+                if not isinstance(e, CUT):
+                    raise
+                answer = "cut"
+        results.append(answer)
+        if answer != "fail":
             break
     if results[-1] != "cut":
-        end(args.end)
+        if args.end == "logout":
+            getattr(client, logout)()
+        else:
+            client.sock.close()
     print(" ".join(results))
 
 

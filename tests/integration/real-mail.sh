@@ -1,26 +1,25 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # tmp, ctl (vg_begin) and sock are the test's
+# shellcheck disable=SC2154 # tmp is vg_begin's
 #
 # Real mail daemons for vpopguard's integration tests (test-real-dovecot.sh,
-# test-real-postfix-sasl.sh), sourced after lib.sh and vg_begin. Debian's own dovecot and
-# postfix run in the test's namespaces with private configuration files, log through syslog
-# (/dev/log) to the test's journald, and face real clients (mail-client.py) in a second network
-# namespace:
+# test-real-postfix-sasl.sh), sourced after lib.sh and real-daemons.sh, used after
+# vg_real_begin. Debian's own dovecot and postfix run in the test's namespaces with private
+# configuration files, log through syslog (/dev/log) to the test's journald, and face real
+# clients (mail-client.py) in a second network namespace:
 #
-#   server namespace (the test's own): rm0 192.0.2.1/24, 2001:db8::1/64; dovecot, postfix,
+#   server namespace (the test's own): vg-srv 192.0.2.1/24, 2001:db8::1/64; dovecot, postfix,
 #       vpopguardd and its nftables table
-#   client namespace "rmclients": rm1 with the attackers' addresses (rm_network)
+#   the clients' namespace (vg_real_network): vg-cli with the attackers' addresses
 #
 # The clients must be outside: the daemon never counts failures from addresses of its own host.
 # Powers: nothing here touches the host. /run, /dev/log and the journal are the test's (lib.sh),
 # the namespaces die with the test, and the daemons write only below $tmp and /run.
 
-RM_SERVER4=192.0.2.1
-RM_SERVER6=2001:db8::1
-RM_NETNS=rmclients
 RM_USER=joe
 RM_PASSWORD=Right-Pass-1
+# shellcheck disable=SC2034 # for the tests: USER:PASSWORD of mail-client.py
+RM_RIGHT=$RM_USER:$RM_PASSWORD RM_WRONG=$RM_USER:wrong-password
 RM_MAIL_UID=5000 # owns the valid user's mail; needs no account
 RM_PY=/usr/bin/python3
 RM_DOVECOT_BASE=/run/rm-dovecot
@@ -45,37 +44,17 @@ rm_require() {
         vg_on_exit "journalctl -q --no-pager -o short-precise >'$tmp/journal.txt' 2>&1"
 }
 
-# rm_network ADDRESS...: the client namespace, linked to ours by a veth pair, with ADDRESSes
-# (IPv4 in 192.0.2.0/24, IPv6 in 2001:db8::/64) on its end.
-rm_network() {
-        local a
-        ip netns add "$RM_NETNS" || vg_fail "cannot create network namespace $RM_NETNS"
-        ip link add rm0 type veth peer name rm1 netns "$RM_NETNS" || vg_fail "cannot create a veth pair"
-        ip addr add "$RM_SERVER4/24" dev rm0
-        ip addr add "$RM_SERVER6/64" dev rm0 nodad
-        ip link set rm0 up
-        ip -n "$RM_NETNS" link set lo up
-        for a in "$@"; do
-                if [[ $a == *:* ]]; then
-                        ip -n "$RM_NETNS" addr add "$a/64" dev rm1 nodad
-                else
-                        ip -n "$RM_NETNS" addr add "$a/24" dev rm1
-                fi
-        done
-        ip -n "$RM_NETNS" link set rm1 up
-}
-
 # rm_client MODE SOURCE END|PORT [USER:PASSWORD...]: runs mail-client.py in the client namespace
 # against our IPv4 or IPv6 address (the family of SOURCE); prints what it prints. Its options
 # come from RM_CLIENT_TIMEOUT (seconds, default 30, times VPOPGUARD_TIMEOUT_FACTOR),
 # RM_CLIENT_PAUSE (--pause=FILE) and RM_CLIENT_PORT (--port=N).
 rm_client() {
-        local server=$RM_SERVER4 options=()
-        [[ $2 != *:* ]] || server=$RM_SERVER6
+        local server=$VG_REAL_SERVER4 options=()
+        [[ $2 != *:* ]] || server=$VG_REAL_SERVER6
         options+=(--timeout="$((${RM_CLIENT_TIMEOUT:-30} * VG_TIMEOUT_FACTOR))")
         [[ -z ${RM_CLIENT_PAUSE:-} ]] || options+=(--pause="$RM_CLIENT_PAUSE")
         [[ -z ${RM_CLIENT_PORT:-} ]] || options+=(--port="$RM_CLIENT_PORT")
-        ip netns exec "$RM_NETNS" "$RM_PY" "$VG_LIB_DIR/mail-client.py" "${options[@]}" "$1" "$2" "$server" "${@:3}"
+        vg_client "$RM_PY" "$VG_LIB_DIR/mail-client.py" "${options[@]}" "$1" "$2" "$server" "${@:3}"
 }
 
 # rm_session EXPECTED MODE SOURCE END USER:PASSWORD...: one session; fails the test unless the
@@ -104,7 +83,7 @@ rm_banning_attempt() {
         out=$(rm_client "$1" "$2" drop "$3") || vg_fail "client $* failed"
         [[ $out == fail || $out == cut ]] ||
                 vg_fail "answer to the banning attempt $*: expected 'fail' or 'cut', got '$out'"
-        vg_poll 30 rm_banned "$2"
+        vg_poll 30 vg_real_banned "$2"
 }
 
 # rm_listening PORT...: each PORT has a listening TCP socket for IPv4 and one for IPv6.
@@ -114,10 +93,6 @@ rm_listening() {
                 ss -Hltn "sport = :$p" | grep -q '^LISTEN .* 0\.0\.0\.0:' || return 1
                 ss -Hltn "sport = :$p" | grep -q '^LISTEN .* \[::\]:' || return 1
         done
-}
-
-rm_not_listening() {
-        [[ -z $(ss -Hltn "( sport = :$1 )") ]]
 }
 
 # rm_dovecot_start DIR [OPTION...]: Dovecot with IMAP and POP3 (STARTTLS optional, with a
@@ -244,7 +219,7 @@ rm_dovecot_pids() {
 }
 
 rm_dovecot_gone() {
-        [[ -z $(rm_dovecot_pids) ]] && rm_not_listening 143
+        [[ -z $(rm_dovecot_pids) ]] && ! vg_listening 143
 }
 
 # rm_journal_tail WORD: the journal's last lines whose identifier holds WORD, for failure messages
@@ -344,54 +319,18 @@ rm_vpopguard_config() {
         done
 }
 
-# rm_ctl ARGS...: vpopguardctl's stdout, with the daemon at $sock.
-rm_ctl() {
-        vg_daemon_ok
-        "$ctl" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
-}
-
-# rm_windows ADDRESS: "JAIL COUNT" of each of its failure windows, sorted.
-rm_windows() {
-        rm_ctl --json failures "$1" | jq -r '.failures[] | "\(.jail) \(.count)"' | LC_ALL=C sort
-}
-
-rm_windows_are() { # ADDRESS EXPECTED
-        [[ $(rm_windows "$1") == "$2" ]]
-}
-
-# rm_set ADDRESS: the set that holds ADDRESS's bans.
-rm_set() {
-        if [[ $1 == *:* ]]; then echo banned6; else echo banned4; fi
-}
-
-rm_banned() { # ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has "$(rm_set "$1")" "$1"
-}
-
 # rm_not_banned_at ADDRESS WINDOWS: once the daemon has counted WINDOWS ("JAIL COUNT" lines) for
 # ADDRESS, ADDRESS is in no set.
 rm_not_banned_at() {
-        vg_poll 30 rm_windows_are "$1" "$2"
-        if rm_banned "$1"; then
+        vg_poll 30 vg_real_windows_are "$1" "$2"
+        if vg_real_banned "$1"; then
                 vg_fail "$1 banned at $2"
         fi
 }
 
 # rm_bans: "ADDRESS JAIL" of each ban (ListBans), sorted.
 rm_bans() {
-        rm_ctl --json bans | jq -r '.bans[] | "\(.address) \(.jail)"' | LC_ALL=C sort
-}
-
-# rm_assert_sets "IPV4..." "IPV6...": the two sets hold exactly these addresses.
-rm_assert_sets() {
-        local want4 want6 list4 list6
-        read -ra list4 <<<"$1"
-        read -ra list6 <<<"$2"
-        want4=$(printf '%s\n' "${list4[@]}" | LC_ALL=C sort)
-        want6=$(printf '%s\n' "${list6[@]}" | LC_ALL=C sort)
-        vg_assert_eq "$want4" "$(vg_nft_set_elements banned4)" "banned4"
-        vg_assert_eq "$want6" "$(vg_nft_set_elements banned6)" "banned6"
+        vg_real_bans | cut -d' ' -f1,2 | LC_ALL=C sort
 }
 
 # rm_dropped ADDRESS PORT: a banned ADDRESS's connection to PORT times out (its packets are

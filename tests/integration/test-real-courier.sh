@@ -61,7 +61,7 @@ if [[ ${VG_IN_NAMESPACES:-} != 1 && $(id -u) -eq 0 ]]; then
         courier_unpack "$courier_root"
 fi
 
-vg_begin real-courier "$@"
+vg_real_begin real-courier "$@"
 vg_require_commands nft jq journalctl ip nsenter ss openssl python3 setpriv dpkg-query \
         /usr/sbin/courierlogger /usr/sbin/couriertcpd /usr/lib/courier/courier-authlib/authdaemond
 [[ -r /etc/courier/authdaemonrc ]] || vg_skip "no /etc/courier/authdaemonrc (courier-authdaemon)"
@@ -71,33 +71,22 @@ libexec=$courier_root/usr/lib/courier/courier
 vg_require_commands "$imapd" "$libexec/imaplogin" "$libexec/courierpop3login" "$libexec/courierpop3d"
 [[ -r $courier_root/etc/courier/imapd && -r $courier_root/etc/courier/pop3d ]] ||
         vg_skip "Courier's configuration files are missing in $courier_root/etc/courier"
-conf=$tmp/vpopguard.conf
-sock=$tmp/io.vpopguard.Manager
-log=$tmp/daemon.log
 T=60 # deadline of each wait, in seconds
-user=vgjoe
-password=Correct-Horse-7
-server4=192.0.2.1
-server6=2001:db8::1
+user=$VG_REAL_USER password=$VG_REAL_PASSWORD server4=$VG_REAL_SERVER4 server6=$VG_REAL_SERVER6
 good=(192.0.2.20 2001:db8::20)
 attackers4=(192.0.2.11 192.0.2.12 192.0.2.13 192.0.2.14)
 attackers6=(2001:db8::11 2001:db8::12)
 
 # --- vpopguardd with every shipped jail, courier switched on by a drop-in as the manual says.
-mkdir -p "$conf.d"
-cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}"/conf.d/*.conf "$conf.d/" || vg_fail "cannot copy the shipped jails"
-printf '[Defaults]\nMaxRetry=3\nBanTime=1h\n' >"$conf"
-printf '[Jail]\nName=courier\nEnabled=yes\n' >"$conf.d/50-courier-local.conf"
-"$daemon" --config="$conf" --test-config >"$tmp/effective.conf" 2>&1 ||
-        vg_fail "configuration refused: $(cat "$tmp/effective.conf")"
+vg_real_config courier
 
 vg_start_journald
 # What Courier logged, for a failed run kept with VG_KEEP_TMPDIR=1.
 vg_on_exit "journalctl -q --no-pager -o short-iso SYSLOG_IDENTIFIER=imapd SYSLOG_IDENTIFIER=pop3d SYSLOG_IDENTIFIER=authdaemond >'$tmp/courier-journal.txt' 2>&1"
-vg_real_user "$user" 4242 "$password"
+vg_real_user
 mkdir -p "/run/vg-home/$user/Maildir/"{cur,new,tmp} # what maildirmake makes
-chown -R 4242:4242 "/run/vg-home/$user/Maildir"
-vg_real_network "$server4/24" "$server6/64" "${good[@]}" 192.0.2.30 2001:db8::30 \
+chown -R "$VG_REAL_UID:$VG_REAL_UID" "/run/vg-home/$user/Maildir"
+vg_real_network "${good[@]}" 192.0.2.30 2001:db8::30 \
         "${attackers4[@]}" "${attackers6[@]}"
 vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
@@ -195,25 +184,8 @@ clients_refused() { # every spawned client ended, each refused (exit status 1)
         done
         pids=()
 }
-ctl() { # ARGS...: vpopguardctl's stdout
-        vg_daemon_ok
-        "$ctl" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
-}
-failures_of() { # ADDRESS: its failure count in the courier jail ("" without a window)
-        ctl --json --jail=courier failures "$1" | jq -r '.failures[] | .count'
-}
-failures_are() { # ADDRESS COUNT
-        [[ $(failures_of "$1") == "$2" ]]
-}
 courier_logged() { # ERE: imapd or pop3d logged a line that matches it
         journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=imapd SYSLOG_IDENTIFIER=pop3d | grep -E -- "$1" >/dev/null # not -q: journalctl would die of SIGPIPE (pipefail)
-}
-set_of() { # ADDRESS
-        [[ $1 == *:* ]] && echo banned6 || echo banned4
-}
-banned() { # ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has "$(set_of "$1")" "$1"
 }
 
 # --- A correct login of each kind: it works (so the account, PAM and the Maildir do), and
@@ -229,8 +201,8 @@ client_spawn 192.0.2.30 imap "$user" wrong-password
 client_spawn 2001:db8::30 imap "$user" wrong-password
 client_spawn 2001:db8::30 pop3 "$user" wrong-password
 clients_refused
-vg_poll "$T" failures_are 192.0.2.30 2
-vg_poll "$T" failures_are 2001:db8::30 2
+vg_poll "$T" vg_real_failures_are courier 192.0.2.30 2
+vg_poll "$T" vg_real_failures_are courier 2001:db8::30 2
 
 # --- The attackers, all at once. Their last failure may be logged after the ban, when the
 # client's packets are dropped: then it only waits for its deadline, so the test does not.
@@ -245,7 +217,7 @@ client_spawn 192.0.2.14 imap "$user" wrong-password
 client_spawn 192.0.2.14 imap "$user" wrong-password
 client_spawn 192.0.2.14 pop3 "$user" wrong-password
 for a in "${attackers4[@]}" "${attackers6[@]}"; do
-        vg_poll "$T" banned "$a"
+        vg_poll "$T" vg_real_banned "$a"
 done
 
 # --- Each kind of line was logged by the real Courier.
@@ -260,18 +232,7 @@ done
 
 # --- Exactly the attackers are banned, each by the courier jail at its MaxRetry-th failure. The
 # daemon reads the journal in order, so it has judged every line of the clients above.
-expected_bans=$(for a in "${attackers4[@]}" "${attackers6[@]}"; do echo "$a courier 3"; done | LC_ALL=C sort)
-vg_assert_eq "$expected_bans" \
-        "$(ctl --json bans | jq -r '.bans[] | "\(.address) \(.jail) \(.failures)"' | LC_ALL=C sort)" "ListBans"
-vg_assert_eq "$(printf '%s\n' "${attackers4[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4"
-vg_assert_eq "$(printf '%s\n' "${attackers6[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned6)" "banned6"
-for a in "${good[@]}"; do
-        vg_assert_eq "" "$(ctl --json failures "$a" | jq -r '.failures[] | .jail')" "failures of $a (logged in)"
-done
-vg_assert_eq 2 "$(failures_of 192.0.2.30)" "failures of 192.0.2.30"
-vg_assert_eq 2 "$(failures_of 2001:db8::30)" "failures of 2001:db8::30"
-vg_assert_eq 0 "$(ctl --json status | jq -r '.jails[] | select(.name == "courier") | .untrustedFailures')" \
-        "untrusted failures of the courier jail"
+vg_real_assert_outcome courier 3 "${attackers4[*]} ${attackers6[*]}" "${good[*]}" "192.0.2.30 2001:db8::30" 2
 
 vg_term_daemon
 vg_log "all checks passed"

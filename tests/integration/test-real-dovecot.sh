@@ -21,16 +21,15 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/real-daemons.sh
+. "$(dirname "$0")/real-daemons.sh"
 # shellcheck source=tests/integration/real-mail.sh
 . "$(dirname "$0")/real-mail.sh"
 
-vg_begin real-dovecot "$@"
+vg_real_begin real-dovecot "$@"
 rm_require
-conf=$tmp/vpopguard.conf
-sock=$tmp/io.vpopguard.Manager
 T=30 # deadline of each wait, in seconds
-right=$RM_USER:$RM_PASSWORD
-wrong=$RM_USER:wrong-password
+right=$RM_RIGHT wrong=$RM_WRONG
 unknown=nosuch:wrong-password
 
 # Attackers (a*), clients that fail less (few*), the valid user (ok*, typo*); 2nd part: v*.
@@ -38,11 +37,11 @@ a4=192.0.2.10 b4=192.0.2.11 c4=192.0.2.12 a6=2001:db8::10 b6=2001:db8::11 c6=200
 few4=192.0.2.20 few6=2001:db8::20
 ok4=192.0.2.30 ok6=2001:db8::30 typo4=192.0.2.31 typo6=2001:db8::31
 v4=192.0.2.40 v6=2001:db8::40 vtypo4=192.0.2.41 vfew6=2001:db8::42 pam4=192.0.2.50 pam6=2001:db8::50
-rm_network $a4 $b4 $c4 $a6 $b6 $c6 $few4 $few6 $ok4 $ok6 $typo4 $typo6 $v4 $v6 $vtypo4 $vfew6 $pam4 $pam6
+vg_real_network $a4 $b4 $c4 $a6 $b6 $c6 $few4 $few6 $ok4 $ok6 $typo4 $typo6 $v4 $v6 $vtypo4 $vfew6 $pam4 $pam6
 
 rm_vpopguard_config "$conf" dovecot=3
 vg_start_journald
-vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 rm_dovecot_start "$tmp/dovecot"
 
 # --- The valid user, also after a typo, over both protocols and families.
@@ -65,40 +64,40 @@ rm_not_banned_at $few6 "dovecot 2"
 rm_sessions 2 "fail" imap $a4 logout "$wrong"
 rm_not_banned_at $a4 "dovecot 2"
 rm_session "fail" imap $a4 logout "$unknown"
-vg_poll "$T" rm_banned $a4
+vg_poll "$T" vg_real_banned $a4
 
 rm_sessions 2 "fail fail" pop3 $b4 drop "$unknown" "admin:123456"
 rm_not_banned_at $b4 "dovecot 2"
 rm_session "fail" pop3 $b4 drop "$wrong"
-vg_poll "$T" rm_banned $b4
+vg_poll "$T" vg_real_banned $b4
 
 rm_sessions 2 "fail fail" imap-plain $a6 drop "$unknown" "$wrong"
 rm_not_banned_at $a6 "dovecot 2"
 rm_session "fail" imap-plain $a6 drop "$wrong"
-vg_poll "$T" rm_banned $a6
+vg_poll "$T" vg_real_banned $a6
 
 rm_sessions 2 "fail" pop3 $b6 logout "$wrong"
 rm_not_banned_at $b6 "dovecot 2"
 rm_session "fail" pop3 $b6 logout "$wrong"
-vg_poll "$T" rm_banned $b6
+vg_poll "$T" vg_real_banned $b6
 
 rm_sessions 2 "fail" imap-tls $c4 drop "$wrong"
 rm_not_banned_at $c4 "dovecot 2"
 rm_session "fail" imap-tls $c4 logout "$unknown"
-vg_poll "$T" rm_banned $c4
+vg_poll "$T" vg_real_banned $c4
 
 rm_sessions 2 "fail fail" pop3-tls $c6 drop "$wrong" "$unknown"
 rm_not_banned_at $c6 "dovecot 2"
 rm_session "fail" pop3-tls $c6 drop "$wrong"
-vg_poll "$T" rm_banned $c6
+vg_poll "$T" vg_real_banned $c6
 
 vg_assert_eq "$(printf '%s dovecot\n' $a4 $b4 $c4 $a6 $b6 $c6 | LC_ALL=C sort)" "$(rm_bans)" "ListBans"
-rm_assert_sets "$a4 $b4 $c4" "$a6 $b6 $c6"
+vg_real_assert_sets $a4 $b4 $c4 $a6 $b6 $c6
 rm_dropped $a4 143
 rm_dropped $a6 110
 rm_connects $ok4 143
 rm_connects $ok6 110
-vg_assert_eq "" "$(rm_windows $ok4)$(rm_windows $ok6)$(rm_windows $typo4)$(rm_windows $typo6)" \
+vg_assert_eq "" "$(vg_real_windows $ok4)$(vg_real_windows $ok6)$(vg_real_windows $typo4)$(vg_real_windows $typo6)" \
         "failures of the valid user's addresses"
 
 # --- auth_verbose=yes: the auth process logs each failed attempt.
@@ -112,9 +111,9 @@ rm_session "fail" pop3 $vfew6 logout "$wrong"
 rm_not_banned_at $vfew6 "dovecot 2"
 
 rm_session "fail fail" imap $v4 logout "$unknown" "$wrong"
-vg_poll "$T" rm_banned $v4
+vg_poll "$T" vg_real_banned $v4
 rm_session "fail fail" imap-plain $v6 drop "$wrong" "$unknown"
-vg_poll "$T" rm_banned $v6
+vg_poll "$T" vg_real_banned $v6
 
 auth_line() { # PATTERN: the journal holds a line of Dovecot's auth process that matches PATTERN
         journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=dovecot | grep -qE "^auth: $1\$"
@@ -139,9 +138,9 @@ pam_failure='pam_authenticate\(\) failed: Authentication failure \(Password mism
 vg_poll "$T" worker_line "pam\($RM_USER,$pam4,$session\): $pam_failure"
 vg_poll "$T" worker_line "pam\($RM_USER,$pam6,$session\): $pam_failure"
 
-rm_assert_sets "$a4 $b4 $c4 $v4" "$a6 $b6 $c6 $v6"
+vg_real_assert_sets $a4 $b4 $c4 $v4 $a6 $b6 $c6 $v6
 vg_assert_eq "$(printf '%s dovecot\n' $a4 $b4 $c4 $a6 $b6 $c6 $v4 $v6 | LC_ALL=C sort)" "$(rm_bans)" "ListBans at the end"
-vg_assert_eq "dovecot 0" "$(rm_ctl --json status | jq -r '.jails[] | "\(.name) \(.untrustedFailures)"')" \
+vg_assert_eq "dovecot 0" "$(vg_real_ctl --json status | jq -r '.jails[] | "\(.name) \(.untrustedFailures)"')" \
         "failures from untrusted senders"
 
 rm_dovecot_stop

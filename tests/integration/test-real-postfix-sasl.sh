@@ -22,16 +22,15 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/real-daemons.sh
+. "$(dirname "$0")/real-daemons.sh"
 # shellcheck source=tests/integration/real-mail.sh
 . "$(dirname "$0")/real-mail.sh"
 
-vg_begin real-postfix-sasl "$@"
+vg_real_begin real-postfix-sasl "$@"
 rm_require
-conf=$tmp/vpopguard.conf
-sock=$tmp/io.vpopguard.Manager
 T=30 # deadline of each wait, in seconds
-right=$RM_USER:$RM_PASSWORD
-wrong=$RM_USER:wrong-password
+right=$RM_RIGHT wrong=$RM_WRONG
 unknown=nosuch@example.test:wrong-password
 
 a4=192.0.2.10 a6=2001:db8::10 few6=2001:db8::20
@@ -39,11 +38,11 @@ ok4=192.0.2.30 ok6=2001:db8::30 typo4=192.0.2.31
 x4=192.0.2.50 x6=2001:db8::50 # fail in both jails
 lost4=192.0.2.60 mark4=192.0.2.61
 s4=192.0.2.70 s6=2001:db8::70 # attack the chrooted submission service
-rm_network $a4 $a6 $few6 $ok4 $ok6 $typo4 $x4 $x6 $lost4 $mark4 $s4 $s6
+vg_real_network $a4 $a6 $few6 $ok4 $ok6 $typo4 $x4 $x6 $lost4 $mark4 $s4 $s6
 
 rm_vpopguard_config "$conf" dovecot=3 postfix-sasl=4
 vg_start_journald
-vg_start_daemon "$tmp/daemon.log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
+vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 rm_postfix_setup "$tmp/postfix"
 rm_dovecot_start "$tmp/dovecot" postfix
 rm_postfix_start
@@ -84,16 +83,16 @@ for x in $x4 $x6; do
 done
 rm_banning_attempt smtp-plain $x4 "$wrong"
 rm_session "fail" imap $x6 drop "$wrong"
-vg_poll "$T" rm_banned $x6
+vg_poll "$T" vg_real_banned $x6
 
 vg_assert_eq "$(printf '%s\n' "$a4 postfix-sasl" "$a6 postfix-sasl" "$s4 postfix-sasl" "$s6 postfix-sasl" \
         "$x4 postfix-sasl" "$x6 dovecot" | LC_ALL=C sort)" "$(rm_bans)" "ListBans"
-rm_assert_sets "$a4 $s4 $x4" "$a6 $s6 $x6"
+vg_real_assert_sets $a4 $s4 $x4 $a6 $s6 $x6
 rm_dropped $a4 25
 rm_dropped $x6 25
 rm_connects $ok4 25
 rm_connects $ok6 25
-vg_assert_eq "" "$(rm_windows $ok4)$(rm_windows $ok6)" "failures of the valid user's addresses"
+vg_assert_eq "" "$(vg_real_windows $ok4)$(vg_real_windows $ok6)" "failures of the valid user's addresses"
 
 # --- Dovecot goes away between EHLO and AUTH: smtpd cannot reach its auth socket, answers 454
 # and logs "authentication failed: (reason unavailable), sasl_username=(unavailable)", which
@@ -119,12 +118,12 @@ vg_poll "$T" smtpd_line "^warning: unknown\\[$lost4\\]: SASL PLAIN authenticatio
 # A failure logged after it, from an address of its own, shows when the daemon has read it.
 rm_dovecot_start "$tmp/dovecot" postfix
 rm_session "fail" smtp-plain $mark4 logout "$wrong"
-vg_poll "$T" rm_windows_are $mark4 "postfix-sasl 1"
-vg_assert_eq "" "$(rm_windows $lost4)" "failures of $lost4"
+vg_poll "$T" vg_real_windows_are $mark4 "postfix-sasl 1"
+vg_assert_eq "" "$(vg_real_windows $lost4)" "failures of $lost4"
 
-rm_assert_sets "$a4 $s4 $x4" "$a6 $s6 $x6"
+vg_real_assert_sets $a4 $s4 $x4 $a6 $s6 $x6
 vg_assert_eq "$(printf '%s\n' 'dovecot 0' 'postfix-sasl 0')" \
-        "$(rm_ctl --json status | jq -r '.jails[] | "\(.name) \(.untrustedFailures)"' | LC_ALL=C sort)" \
+        "$(vg_real_ctl --json status | jq -r '.jails[] | "\(.name) \(.untrustedFailures)"' | LC_ALL=C sort)" \
         "failures from untrusted senders"
 rm_postfix_stop
 rm_dovecot_stop

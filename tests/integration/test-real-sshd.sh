@@ -34,34 +34,23 @@ set -euo pipefail
 # shellcheck source=tests/integration/real-daemons.sh
 . "$(dirname "$0")/real-daemons.sh"
 
-vg_begin real-sshd "$@"
+vg_real_begin real-sshd "$@"
 sshd=/usr/sbin/sshd
 vg_require_commands nft jq journalctl ip nsenter ss openssl ssh ssh-keygen sshpass "$sshd"
-conf=$tmp/vpopguard.conf
-sock=$tmp/io.vpopguard.Manager
-log=$tmp/daemon.log
 T=60 # deadline of each wait, in seconds
-user=vgjoe
-password=Correct-Horse-7
-server4=192.0.2.1
-server6=2001:db8::1
+user=$VG_REAL_USER password=$VG_REAL_PASSWORD server4=$VG_REAL_SERVER4 server6=$VG_REAL_SERVER6
 good=(192.0.2.20 2001:db8::20)
 attackers4=(192.0.2.11 192.0.2.12 192.0.2.13 192.0.2.14)
 attackers6=(2001:db8::11 2001:db8::12 2001:db8::14 2001:db8::15)
 
 # --- vpopguardd with every shipped jail, sshd switched on by a drop-in as the manual says.
-mkdir -p "$conf.d"
-cp "${VPOPGUARD_SOURCE_DIR:-$VG_SRC_DIR}"/conf.d/*.conf "$conf.d/" || vg_fail "cannot copy the shipped jails"
-printf '[Defaults]\nMaxRetry=3\nBanTime=1h\n' >"$conf"
-printf '[Jail]\nName=sshd\nEnabled=yes\n' >"$conf.d/50-sshd-local.conf"
-"$daemon" --config="$conf" --test-config >"$tmp/effective.conf" 2>&1 ||
-        vg_fail "configuration refused: $(cat "$tmp/effective.conf")"
+vg_real_config sshd
 
 vg_start_journald
 # What sshd logged, for a failed run kept with VG_KEEP_TMPDIR=1.
 vg_on_exit "journalctl -q --no-pager -o short-iso SYSLOG_IDENTIFIER=sshd >'$tmp/sshd-journal.txt' 2>&1"
-vg_real_user "$user" 4242 "$password"
-vg_real_network "$server4/24" "$server6/64" "${good[@]}" 192.0.2.30 2001:db8::30 \
+vg_real_user
+vg_real_network "${good[@]}" 192.0.2.30 2001:db8::30 \
         "${attackers4[@]}" "${attackers6[@]}"
 vg_start_daemon "$log" "$daemon" --config="$conf" --state-directory="$tmp/state" --socket="$sock"
 
@@ -124,25 +113,8 @@ without_try() { # FROM LOGIN: offers no key and leaves
         client_ssh "$1" "$2" - -o BatchMode=yes -o PreferredAuthentications=publickey \
                 -o IdentitiesOnly=yes -o IdentityFile="$tmp/no-such-key"
 }
-ctl() { # ARGS...: vpopguardctl's stdout
-        vg_daemon_ok
-        "$ctl" --socket="$sock" "$@" || vg_fail "vpopguardctl $* failed"
-}
-failures_of() { # ADDRESS: its failure count in the sshd jail ("" without a window)
-        ctl --json --jail=sshd failures "$1" | jq -r '.failures[] | .count'
-}
-failures_are() { # ADDRESS COUNT
-        [[ $(failures_of "$1") == "$2" ]]
-}
 sshd_logged() { # ERE: sshd logged a line that matches it
         journalctl -q --no-pager -o cat SYSLOG_IDENTIFIER=sshd | grep -E -- "$1" >/dev/null # not -q: journalctl would die of SIGPIPE (pipefail)
-}
-set_of() { # ADDRESS
-        [[ $1 == *:* ]] && echo banned6 || echo banned4
-}
-banned() { # ADDRESS
-        vg_daemon_ok
-        vg_nft_set_has "$(set_of "$1")" "$1"
 }
 
 # --- A correct login from each family: it works (so the account and PAM do), and sshd has
@@ -154,10 +126,10 @@ done
 
 # --- Fewer failures than MaxRetry: one wrong password; two connections without a try.
 with_password 192.0.2.30 "$user" wrong-password && vg_fail "a wrong password logged in"
-vg_poll "$T" failures_are 192.0.2.30 2
+vg_poll "$T" vg_real_failures_are sshd 192.0.2.30 2
 without_try 2001:db8::30 "$user" && vg_fail "a client without keys logged in"
 without_try 2001:db8::30 "$user" && vg_fail "a client without keys logged in"
-vg_poll "$T" failures_are 2001:db8::30 2
+vg_poll "$T" vg_real_failures_are sshd 2001:db8::30 2
 
 # --- The attackers, one after the other.
 for a in 192.0.2.11 2001:db8::11; do
@@ -178,7 +150,7 @@ with_password 192.0.2.14 "x from 192.0.2.99 port 22" wrong-password && vg_fail "
 with_password 2001:db8::14 "x from 192.0.2.98 port 22" wrong-password && vg_fail "x logged in"
 
 for a in "${attackers4[@]}" "${attackers6[@]}"; do
-        vg_poll "$T" banned "$a"
+        vg_poll "$T" vg_real_banned "$a"
 done
 
 # --- Each kind of line was logged by the real sshd (so each attacker was banned through it).
@@ -198,18 +170,7 @@ done
 # --- Exactly the attackers are banned, each by the sshd jail at its MaxRetry-th failure. The
 # daemon reads the journal in order, so it has judged every line of the clients above, which
 # came before the attackers' last ones.
-expected_bans=$(for a in "${attackers4[@]}" "${attackers6[@]}"; do echo "$a sshd 3"; done | LC_ALL=C sort)
-vg_assert_eq "$expected_bans" \
-        "$(ctl --json bans | jq -r '.bans[] | "\(.address) \(.jail) \(.failures)"' | LC_ALL=C sort)" "ListBans"
-vg_assert_eq "$(printf '%s\n' "${attackers4[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned4)" "banned4"
-vg_assert_eq "$(printf '%s\n' "${attackers6[@]}" | LC_ALL=C sort)" "$(vg_nft_set_elements banned6)" "banned6"
-for a in "${good[@]}"; do
-        vg_assert_eq "" "$(ctl --json failures "$a" | jq -r '.failures[] | .jail')" "failures of $a (logged in)"
-done
-vg_assert_eq 2 "$(failures_of 192.0.2.30)" "failures of 192.0.2.30"
-vg_assert_eq 2 "$(failures_of 2001:db8::30)" "failures of 2001:db8::30"
-vg_assert_eq 0 "$(ctl --json status | jq -r '.jails[] | select(.name == "sshd") | .untrustedFailures')" \
-        "untrusted failures of the sshd jail"
+vg_real_assert_outcome sshd 3 "${attackers4[*]} ${attackers6[*]}" "${good[*]}" "192.0.2.30 2001:db8::30" 2
 
 vg_term_daemon
 vg_log "all checks passed"
