@@ -20,7 +20,7 @@ services_config() {
         shift
         mkdir -p "$dir/vpopguard.conf.d"
         cp "$VG_SRC_DIR"/conf.d/10-*.conf "$dir/vpopguard.conf.d/"
-        printf '[Defaults]\nFindTime=14d\nBanTime=1h\n' >"$dir/vpopguard.conf"
+        printf '[Defaults]\nFindTime=14d\nBanTime=1h\nIPv6Prefix=128\n' >"$dir/vpopguard.conf"
         for name in vpopmail sshd dovecot postfix-sasl courier; do
                 printf '[Jail]\nName=%s\nMaxRetry=3\nEnabled=%s\n' "$name" \
                         "$([[ " $* " == *" $name "* ]] && echo yes || echo no)"
