@@ -9,6 +9,7 @@
 #include "local-addresses.h"
 #include "log.h"
 #include "netlink-receive.h"
+#include "sorted-array.h"
 
 /* Large enough for any datagram the kernel sends (a listing's chunks are at most 32 KiB). */
 #define RECEIVE_BUFFER (64U * 1024U)
@@ -59,17 +60,13 @@ static int local_address_compare(const LocalAddress *a, const LocalAddress *b) {
         return (int) a->prefixlen - (int) b->prefixlen;
 }
 
+static int local_address_compare_qsort(const void *a, const void *b) {
+        return local_address_compare(a, b);
+}
+
 /* The first index whose entry is not below key. */
 static size_t list_lower_bound(const AddressList *l, const LocalAddress *key) {
-        size_t lo = 0, hi = l->n;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (local_address_compare(&l->items[mid], key) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
+        return sorted_lower_bound(l->items, l->n, sizeof(LocalAddress), key, local_address_compare_qsort);
 }
 
 static bool list_contains(const AddressList *l, const Address *a) {

@@ -6,6 +6,7 @@
 #include "journal-events.h"
 #include "log.h"
 #include "manager.h"
+#include "sorted-array.h"
 
 /* A batch is committed as: nft transaction, ban events, state file. A crash after the events
  * but before the state file makes the restarted daemon replay that batch and decide the same
@@ -138,17 +139,16 @@ int manager_load_logged_bans(Manager *m) {
         return 0;
 }
 
-bool manager_take_logged_ban(Manager *m, const Address *a, const char *trigger_cursor, Ban *b) {
-        size_t lo = 0, hi = m->n_logged_bans;
+static int logged_ban_compare_address(const void *element, const void *address) {
+        const LoggedBan *l = element;
+        return address_compare(&l->address, address);
+}
 
+bool manager_take_logged_ban(Manager *m, const Address *a, const char *trigger_cursor, Ban *b) {
         /* The first event of a; a taken event keeps its place with its cursor freed. */
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (address_compare(&m->logged_bans[mid].address, a) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
+        size_t lo = sorted_lower_bound(m->logged_bans, m->n_logged_bans, sizeof(LoggedBan), a,
+                                       logged_ban_compare_address);
+
         for (size_t i = lo; i < m->n_logged_bans && address_equal(&m->logged_bans[i].address, a); i++) {
                 LoggedBan *l = &m->logged_bans[i];
                 if (!l->trigger_cursor || !streq(l->trigger_cursor, trigger_cursor))

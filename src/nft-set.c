@@ -13,6 +13,7 @@
 
 #include "macro.h"
 #include "nft-set.h"
+#include "sorted-array.h"
 
 #define NFT_SET_CHAIN "input"
 #define NFT_SET_NAME_MAX 255 /* the kernel's NFT_NAME_MAXLEN without the NUL */
@@ -601,16 +602,7 @@ static int add_index_build(const NftElement *adds, size_t n, AddIndex *ret) {
 }
 
 static size_t add_index_lower_bound(const AddIndex *x, const AddressPrefix *p) {
-        size_t lo = 0, hi = x->n;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (prefix_compare(&x->sorted[mid], p) < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
+        return sorted_lower_bound(x->sorted, x->n, sizeof(AddressPrefix), p, prefix_compare_qsort);
 }
 
 static bool add_index_has(const AddIndex *x, const AddressPrefix *p) {

@@ -122,29 +122,19 @@ make_config() { # NAME [LINE...]: a vpopguard.conf with the shipped jail and [De
 
 # ---- Journals. ----
 
-# dataset NAME LOADGEN_ARGS...: prints a directory with journal/ (the entries), expect (the
-# addresses that must be banned) and floor.out (the floor's count of entries and failures,
-# whose banned set was checked against expect). Cached by arguments and loadgen source.
-dataset() {
-        local name=$1 key dir tmp
-        shift
-        key=$(printf '%s\n' "$LOADGEN_SUM" "$FIND_SEC" "$@" | sha256sum | cut -c1-16)
+# cached_dataset NAME KEY MAKER ARGS...: prints $CACHE/NAME-KEY, made the first time by
+# "MAKER DIR NAME ARGS..." in a scratch directory DIR (with journal/ in it) that takes the
+# cache's place only once MAKER succeeded; ARGS are kept in its file args.
+cached_dataset() {
+        local name=$1 key=$2 maker=$3 dir tmp
+        shift 3
         dir=$CACHE/$name-$key
         if [[ ! -f $dir/done ]]; then
                 tmp=$dir.tmp.$$
                 rm -rf -- "$tmp"
                 mkdir -p "$tmp/journal"
                 log "Generating the journal $name ($*) into $dir; imports run at ~10-20k entries/s..."
-                "$LOADGEN" --export --minimal-fields --find-time="$FIND_SEC" --expect="$tmp/expect" "$@" |
-                        "$VG_JOURNAL_REMOTE_BIN" --output="$tmp/journal/bench.journal" - 2>"$tmp/remote.log" ||
-                        vg_fail "generating $name failed: $(tail -n 3 "$tmp/remote.log")"
-                "$FLOOR" --no-nft --directory="$tmp/journal" --find-time="$FIND_SEC" \
-                        --banned="$tmp/floor-banned" >"$tmp/floor.out" 2>"$tmp/floor.err" ||
-                        vg_fail "the floor failed on $name: $(cat "$tmp/floor.err")"
-                LC_ALL=C sort -o "$tmp/floor-banned" "$tmp/floor-banned"
-                cmp -s "$tmp/expect" "$tmp/floor-banned" ||
-                        vg_fail "the floor's bans differ from the loadgen's --expect on $name:
-$(diff "$tmp/expect" "$tmp/floor-banned" | head -5)"
+                "$maker" "$tmp" "$name" "$@"
                 printf '%s\n' "$@" >"$tmp/args"
                 touch "$tmp/done"
                 rm -rf -- "$dir"
@@ -152,6 +142,33 @@ $(diff "$tmp/expect" "$tmp/floor-banned" | head -5)"
         fi
         touch "$dir"
         echo "$dir"
+}
+
+# make_loadgen_dataset DIR NAME LOADGEN_ARGS...: the loadgen's entries into DIR/journal/, the
+# addresses they must ban into DIR/expect, and the floor's run over them into DIR/floor.out.
+make_loadgen_dataset() {
+        local tmp=$1 name=$2
+        shift 2
+        "$LOADGEN" --export --minimal-fields --find-time="$FIND_SEC" --expect="$tmp/expect" "$@" |
+                "$VG_JOURNAL_REMOTE_BIN" --output="$tmp/journal/bench.journal" - 2>"$tmp/remote.log" ||
+                vg_fail "generating $name failed: $(tail -n 3 "$tmp/remote.log")"
+        "$FLOOR" --no-nft --directory="$tmp/journal" --find-time="$FIND_SEC" \
+                --banned="$tmp/floor-banned" >"$tmp/floor.out" 2>"$tmp/floor.err" ||
+                vg_fail "the floor failed on $name: $(cat "$tmp/floor.err")"
+        LC_ALL=C sort -o "$tmp/floor-banned" "$tmp/floor-banned"
+        cmp -s "$tmp/expect" "$tmp/floor-banned" ||
+                vg_fail "the floor's bans differ from the loadgen's --expect on $name:
+$(diff "$tmp/expect" "$tmp/floor-banned" | head -5)"
+}
+
+# dataset NAME LOADGEN_ARGS...: prints a directory with journal/ (the entries), expect (the
+# addresses that must be banned) and floor.out (the floor's count of entries and failures,
+# whose banned set was checked against expect). Cached by arguments and loadgen source.
+dataset() {
+        local name=$1 key
+        shift
+        key=$(printf '%s\n' "$LOADGEN_SUM" "$FIND_SEC" "$@" | sha256sum | cut -c1-16)
+        cached_dataset "$name" "$key" make_loadgen_dataset "$@"
 }
 
 floor_value() { # FILE KEY

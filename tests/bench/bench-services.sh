@@ -30,27 +30,22 @@ services_config() {
         echo "$dir/vpopguard.conf"
 }
 
-# services_dataset ARGS...: the cached directory with journal/, expect-all, expect-vpopmail and
-# counts, keyed by the arguments and the generator's source.
+# make_services_dataset DIR NAME ARGS...: services-backlog.py's entries into DIR/journal/, and
+# its expect-all, expect-vpopmail and counts into DIR.
+make_services_dataset() {
+        local tmp=$1 name=$2
+        shift 2
+        python3 "$BENCH_DIR/services-backlog.py" --out="$tmp" "$@" |
+                "$VG_JOURNAL_REMOTE_BIN" --output="$tmp/journal/bench.journal" - 2>"$tmp/remote.log" ||
+                vg_fail "generating $name failed: $(tail -n 3 "$tmp/remote.log")"
+}
+
+# services_dataset ARGS...: the cached directory made by make_services_dataset, keyed by the
+# arguments and the generator's source.
 services_dataset() {
-        local key dir tmp gen=$BENCH_DIR/services-backlog.py
-        key=$(printf '%s\n' "$(sha256sum "$gen" | cut -c1-16)" "$@" | sha256sum | cut -c1-16)
-        dir=$CACHE/services-$key
-        if [[ ! -f $dir/done ]]; then
-                tmp=$dir.tmp.$$
-                rm -rf -- "$tmp"
-                mkdir -p "$tmp/journal"
-                log "Generating the journal services ($*) into $dir; imports run at ~10-20k entries/s..."
-                python3 "$gen" --out="$tmp" "$@" |
-                        "$VG_JOURNAL_REMOTE_BIN" --output="$tmp/journal/bench.journal" - 2>"$tmp/remote.log" ||
-                        vg_fail "generating services failed: $(tail -n 3 "$tmp/remote.log")"
-                printf '%s\n' "$@" >"$tmp/args"
-                touch "$tmp/done"
-                rm -rf -- "$dir"
-                mv -- "$tmp" "$dir"
-        fi
-        touch "$dir"
-        echo "$dir"
+        local key
+        key=$(printf '%s\n' "$(sha256sum "$BENCH_DIR/services-backlog.py" | cut -c1-16)" "$@" | sha256sum | cut -c1-16)
+        cached_dataset services "$key" make_services_dataset "$@"
 }
 
 # services_once DATASET MODE RUN: MODE all or vpopmail; sets SERVICES_TOTAL_EPS,

@@ -240,6 +240,13 @@ vg_start_daemon() {
         vg_poll 20 vg_daemon_running
 }
 
+# vg_start_daemon_n CMD...: vg_start_daemon with a log of its own for each start of the test,
+# $tmp/daemon.N.log (N = 1, 2, ...), so that a restart keeps the earlier logs to read.
+VG_DAEMON_STARTS=0
+vg_start_daemon_n() {
+        vg_start_daemon "$tmp/daemon.$((++VG_DAEMON_STARTS)).log" "$@"
+}
+
 # vg_daemon_ok: fails the test, with the end of its log, if the daemon exited.
 vg_daemon_ok() {
         vg_daemon_alive "$VG_DAEMON_PID" "$VG_DAEMON_LOG"
@@ -722,6 +729,15 @@ vg_nft_set_has() {
         vg_require_commands nft jq
         elements=$(vg__nft_set_elements "$1") || return 1
         grep -qxF -- "$2" <<<"$elements"
+}
+
+# vg_nft_element_timeout SET ADDRESS: ADDRESS's timeout in SET as nft reports it (whole
+# seconds), "none" for an element without one, "absent" if SET has no such element (or no SET).
+vg_nft_element_timeout() {
+        vg_require_commands nft jq
+        nft -j list set "$VG_NFT_FAMILY" "$VG_NFT_TABLE" "$1" 2>/dev/null |
+                jq -r --arg a "$2" '[.nftables[] | .set.elem? // [] | .[] | .elem? // {val: .}
+                        | select(.val == $a) | (.timeout // "none" | tostring)] | first // "absent"'
 }
 
 # vg_host_nft_tables: the host's tables as "FAMILY NAME" lines, read only (nft list tables).

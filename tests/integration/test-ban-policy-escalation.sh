@@ -28,21 +28,15 @@ FailRegex=^auth fail from <HOST>$
 EOC
 vg_start_journald
 
-n_starts=0
 start_daemon() {
-        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state" \
-                --socket="$sock"
+        vg_start_daemon_n "$daemon" --config="$conf" --state-directory="$state" --socket="$sock"
 }
 
 now_usec() { echo "${EPOCHREALTIME/[.,]/}"; }
 
-# ADDRESS's timeout in banned4 as nft reports it (whole seconds), empty if absent.
-element_timeout() {
-        nft -j list set inet vpopguard banned4 2>/dev/null |
-                jq -r --arg a "$1" '.nftables[] | .set.elem? // [] | .[] | .elem? // {val: .}
-                        | select(.val == $a) | (.timeout // "none" | tostring)'
-}
-in_set() { [[ -n $(element_timeout "$1") ]]; }
+# ADDRESS's timeout in banned4 as nft reports it (whole seconds).
+element_timeout() { vg_nft_element_timeout banned4 "$1"; }
+in_set() { [[ $(element_timeout "$1") != absent ]]; }
 not_in_set() { vg_daemon_ok; ! in_set "$1"; }
 
 # FIELD of the ban event number N (VPOPGUARD_BAN_COUNT=N) of ADDRESS.

@@ -25,10 +25,8 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min BanTime=1h IPv6Prefix=64 Ig
 ip -6 addr add 2001:db8:4:4::1/128 dev lo || vg_fail "cannot add a local address"
 vg_start_journald
 
-n_starts=0
 start_daemon() {
-        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state" \
-                --socket="$sock"
+        vg_start_daemon_n "$daemon" --config="$conf" --state-directory="$state" --socket="$sock"
 }
 
 # One failed login from ADDRESS, as vchkpw logs it: IPv6 text of up to 30 characters with '_'

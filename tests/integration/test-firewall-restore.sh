@@ -25,9 +25,8 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=10min "BanTime=${BAN_SEC}s"
 vg_start_journald
 
 # --- The daemon: ready once it sent READY=1; each start has its log.
-n_starts=0
 start_daemon() { # [CONFIG]
-        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="${1:-$conf}" --state-directory="$state"
+        vg_start_daemon_n "$daemon" --config="${1:-$conf}" --state-directory="$state"
 }
 
 # A daemon that must refuse to start: its exit status (not 0, and not timeout's 124).

@@ -23,9 +23,8 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 vg_start_journald
 
 # --- The daemon: started in the background, ready once it sent READY=1; each start has its log.
-n_starts=0
 start_daemon() {
-        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$state"
+        vg_start_daemon_n "$daemon" --config="$conf" --state-directory="$state"
 }
 
 # --- nft, journal and state file, as an administrator reads them.

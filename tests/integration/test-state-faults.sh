@@ -27,9 +27,8 @@ vg_vpopmail_config "$conf" MaxRetry=3 FindTime=1h BanTime=1h
 vg_start_journald
 
 # --- The daemon: ready once it sent READY=1; each start has its log.
-n_starts=0
 start_daemon() { # STATE_DIRECTORY
-        vg_start_daemon "$tmp/daemon.$((++n_starts)).log" "$daemon" --config="$conf" --state-directory="$1" --socket=
+        vg_start_daemon_n "$daemon" --config="$conf" --state-directory="$1" --socket=
 }
 
 log_has() { # TEXT: the current daemon's log has a line containing TEXT
