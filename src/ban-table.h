@@ -13,9 +13,9 @@
  * not the kernel, is the truth: the nft sets are reconciled from it.
  *
  * A ban may cover a prefix (IPv6Prefix=, IPv4Prefix=): its address is then the prefix's first
- * address. The manager keeps bans from overlapping (an interval set refuses overlapping
- * elements), and prefixes that do not overlap have different first addresses, so the address
- * stays a unique key. */
+ * address. The manager keeps bans from overlapping (see widen_to_covering() in manager-bans.c),
+ * and prefixes that do not overlap have different first addresses, so the address stays a
+ * unique key. */
 
 typedef enum BanOrigin {
         BAN_ORIGIN_JOURNAL,

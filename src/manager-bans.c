@@ -44,7 +44,8 @@ static void escalate(Manager *m, BanChange *c) {
 }
 
 /* A ban inside an active prefix ban becomes a ban of that prefix (of two bans of one element,
- * the later expiry wins): an interval set holds no element inside another. */
+ * the later expiry wins): bans never overlap, so one ban answers for each address (the one that
+ * unban lifts and bans shows), and the ban table's key stays unique. */
 static void widen_to_covering(Manager *m, Ban *b) {
         const Ban *covering = ban_table_find_covering(m->bans, &b->address);
         AddressPrefix p = ban_prefix(b);
@@ -224,21 +225,20 @@ static int kernel_transaction(Manager *m, bool all) {
         size_t n_adds = 0, n_removes = 0;
         int r;
 
+        r = collect_adds(m, all, &adds, &n_adds);
+        if (r < 0)
+                return r;
         if (all) {
+                /* Saved bans may be prefixes of a length no jail bans any more: their sets too. */
+                for (size_t i = 0; i < n_adds; i++)
+                        nft_set_require_prefix(m->nft, adds[i].address.family, adds[i].prefixlen);
                 r = nft_set_ensure(m->nft);
                 if (r < 0)
                         return r;
         }
-        r = collect_adds(m, all, &adds, &n_adds);
-        if (r < 0)
-                return r;
         r = collect_removes(m, &removes, &n_removes);
         if (r < 0)
                 return r;
-        /* When the kernel may have drifted, what it holds is looked at: an element left over
-         * inside a prefix now banned would make the interval set refuse the prefix. */
-        if (all)
-                return nft_set_reconcile(m->nft, adds, n_adds, removes, n_removes);
         return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
 }
 
@@ -552,10 +552,13 @@ int manager_nft_new(const Config *c, NftSet **ret) {
         r = nft_set_new(&c->firewall, &nft);
         if (r < 0)
                 return r;
-        for (int family = AF_INET; family != AF_UNSPEC; family = family == AF_INET ? AF_INET6 : AF_UNSPEC) {
-                unsigned len = prefix_policy_shortest(c, family);
-                if (len < address_family_bits(family))
-                        nft_set_require_interval(nft, family, len);
+        PrefixLengths lengths;
+        prefix_policy_lengths(c, &lengths);
+        for (unsigned len = 0; len <= 128; len++) {
+                if (lengths.used[0][len])
+                        nft_set_require_prefix(nft, AF_INET, len);
+                if (lengths.used[1][len])
+                        nft_set_require_prefix(nft, AF_INET6, len);
         }
         *ret = nft;
         return 0;

@@ -229,10 +229,12 @@ static int prepare_firewall(Manager *m, const Config *c, NftSet **ret, char **re
         *ret = NULL;
         if (m->options.dry_run)
                 return 0;
-        /* Another IPv4Prefix= or IPv6Prefix= may need flags interval where there was none. */
+        /* Another IPv4Prefix= or IPv6Prefix= may need a prefix set that is not there yet. */
+        PrefixLengths new_lengths, old_lengths;
+        prefix_policy_lengths(c, &new_lengths);
+        prefix_policy_lengths(m->config, &old_lengths);
         if (firewall_config_equal(&c->firewall, &m->config->firewall) &&
-            prefix_policy_shortest(c, AF_INET) == prefix_policy_shortest(m->config, AF_INET) &&
-            prefix_policy_shortest(c, AF_INET6) == prefix_policy_shortest(m->config, AF_INET6))
+            memcmp(&new_lengths, &old_lengths, sizeof(PrefixLengths)) == 0)
                 return 0;
         r = manager_nft_new(c, &nft);
         if (r >= 0)

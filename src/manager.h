@@ -201,7 +201,7 @@ int manager_process_journal(Manager *m);
 
 /* manager-bans.c: the ban pipeline, see there. */
 int manager_setup_firewall(Manager *m);
-/* The nft sets of c's [Firewall], with flags interval where a jail bans prefixes. */
+/* The nft sets of c's [Firewall], with a set for each prefix length a jail bans. */
 int manager_nft_new(const Config *c, NftSet **ret);
 /* Stage 1: changes the ban table at once and queues c, taking what it owns. */
 int manager_queue_change(Manager *m, BanChange *c);

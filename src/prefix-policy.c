@@ -20,11 +20,15 @@ bool prefix_policy_for(const JailConfig *j, const LocalAddresses *local, const A
         return false;
 }
 
-unsigned prefix_policy_shortest(const Config *c, int family) {
-        unsigned shortest = address_family_bits(family);
-
+void prefix_policy_lengths(const Config *c, PrefixLengths *ret) {
+        *ret = (PrefixLengths) {};
         for (size_t i = 0; i < c->n_jails; i++)
-                if (c->jails[i].enabled)
-                        shortest = MIN(shortest, jail_config_prefix_length(&c->jails[i], family));
-        return shortest;
+                if (c->jails[i].enabled) {
+                        unsigned l4 = jail_config_prefix_length(&c->jails[i], AF_INET);
+                        unsigned l6 = jail_config_prefix_length(&c->jails[i], AF_INET6);
+                        if (l4 < 32)
+                                ret->used[0][l4] = true;
+                        if (l6 < 128)
+                                ret->used[1][l6] = true;
+                }
 }

@@ -17,6 +17,10 @@
  * jail's prefix is shorter. local may be NULL. */
 bool prefix_policy_for(const JailConfig *j, const LocalAddresses *local, const Address *a, AddressPrefix *ret);
 
-/* The shortest IPv4Prefix= (family AF_INET) or IPv6Prefix= of the enabled jails, or the
- * family's length if there are none: whether the nft set needs flags interval. */
-unsigned prefix_policy_shortest(const Config *c, int family);
+/* The prefix lengths the enabled jails ban (IPv4Prefix= below 32, IPv6Prefix= below 128), per
+ * family (0: IPv4, 1: IPv6): each has an nft set of its own. */
+typedef struct PrefixLengths {
+        bool used[2][129];
+} PrefixLengths;
+
+void prefix_policy_lengths(const Config *c, PrefixLengths *ret);

@@ -506,29 +506,64 @@ static const NftElement *find_prefix(const NftElement *l, size_t n, const char *
         return NULL;
 }
 
-/* IPv6Prefix=64: the IPv6 set gets flags interval (the IPv4 set, not needing it, keeps its
- * flags); prefixes go in and come back out with their length. */
+/* IPv6Prefix=64: a plain set banned6_64 and a rule that masks the source to 64 bits; prefixes go
+ * in as network addresses and come back out with their set's length. */
 TEST(prefixes) {
         _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
         _cleanup_free_ NftElement *l = NULL;
         size_t n;
 
         nft("flush ruleset");
-        nft_set_require_interval(s, AF_INET6, 64);
+        nft_set_require_prefix(s, AF_INET6, 64);
+        nft_set_require_prefix(s, AF_INET6, 128); /* single addresses: nothing more */
+        nft_set_require_prefix(s, AF_INET, 0);
         ASSERT_EQ(nft_set_ensure(s), 0);
-        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned6"), "flags interval,timeout"), 1);
-        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned4"), "flags timeout"), 1);
-        ASSERT_EQ(count_lines_with(nft("list set inet vpopguard banned4"), "interval"), 0);
+        ASSERT_STREQ(nft("list ruleset"),
+                     "table inet vpopguard {\n"
+                     "\tset banned4 {\n"
+                     "\t\ttype ipv4_addr\n"
+                     "\t\tflags timeout\n"
+                     "\t}\n"
+                     "\n"
+                     "\tset banned6 {\n"
+                     "\t\ttype ipv6_addr\n"
+                     "\t\tflags timeout\n"
+                     "\t}\n"
+                     "\n"
+                     "\tset banned6_64 {\n"
+                     "\t\ttype ipv6_addr\n"
+                     "\t\tflags timeout\n"
+                     "\t}\n"
+                     "\n"
+                     "\tchain input {\n"
+                     "\t\ttype filter hook input priority -10; policy accept;\n"
+                     "\t\tip saddr @banned4 drop\n"
+                     "\t\tip6 saddr @banned6 drop\n"
+                     "\t\tip6 saddr & ffff:ffff:ffff:ffff:: == @banned6_64 drop\n"
+                     "\t}\n"
+                     "}\n");
+        ASSERT_EQ(nft_set_exists(s), 1);
 
         NftElement e[] = {
-                prefix_elem("2001:db8:1:2::", 64, 100 * USEC_PER_SEC),
+                prefix_elem("2001:db8:1:2::5", 64, 100 * USEC_PER_SEC), /* host bits: the network goes in */
                 elem("2001:db8:9::7", 100 * USEC_PER_SEC),
-                prefix_elem("2001:db8:3::", 48, USEC_INFINITY),
                 elem("192.0.2.7", 100 * USEC_PER_SEC),
         };
         ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
-        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:1:2::/64 timeout"), 1);
-        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:3::/48,"), 1);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6_64"), "2001:db8:1:2:: timeout 100s"), 1);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:1:2:"), 0);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6"), "2001:db8:9::7 timeout"), 1);
+
+        /* A length whose set was not set up yet (a saved ban of an older IPv6Prefix=) fails the
+         * transaction; the next ensure, as a repair does, sets it up. */
+        NftElement forever48 = prefix_elem("2001:db8:3::", 48, USEC_INFINITY);
+        ASSERT_EQ(nft_set_add(s, &forever48, 1), -ENOENT);
+        ASSERT_EQ(nft_set_exists(s), 0);
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        ASSERT_EQ(nft_set_add(s, &forever48, 1), 0);
+        ASSERT_EQ(count_lines_with(nft("list chain inet vpopguard input"),
+                                   "ip6 saddr & ffff:ffff:ffff:: == @banned6_48 drop"), 1);
+
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
         ASSERT_EQ(n, 4);
         ASSERT_TRUE(find_prefix(l, n, "2001:db8:1:2::", 64));
@@ -539,110 +574,171 @@ TEST(prefixes) {
 
         /* Re-adding refreshes, also the permanent prefix (removed and added afresh). */
         ASSERT_EQ(nft_set_add(s, e, ELEMENTSOF(e)), 0);
+        ASSERT_EQ(nft_set_add(s, &forever48, 1), 0);
 
-        /* A single address gives way to its prefix in one call (a plain delete first, or the
-         * interval set would refuse the prefix). */
-        NftElement wide = prefix_elem("2001:db8:9::", 64, 100 * USEC_PER_SEC), single = elem("2001:db8:9::7", 0);
+        /* A single address gives way to its prefix in one call; each is in its own set. */
+        NftElement wide = prefix_elem("2001:db8:9::", 64, USEC_INFINITY), single = elem("2001:db8:9::7", 0);
         ASSERT_EQ(nft_set_apply(s, &wide, 1, &single, 1), 0);
         free(l);
         l = NULL;
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
         ASSERT_TRUE(find_prefix(l, n, "2001:db8:9::", 64));
+        ASSERT_EQ(find_prefix(l, n, "2001:db8:9::", 64)->timeout, 0);
         ASSERT_FALSE(find_prefix(l, n, "2001:db8:9::7", 0));
         ASSERT_EQ(n, 4);
 
-        /* Also a permanent prefix (which is otherwise removed and added afresh). */
-        NftElement singles[] = { elem("2001:db8:a::1", 100 * USEC_PER_SEC), elem("2001:db8:a::2", 100 * USEC_PER_SEC) };
-        ASSERT_EQ(nft_set_add(s, singles, ELEMENTSOF(singles)), 0);
-        NftElement forever = prefix_elem("2001:db8:a::", 64, USEC_INFINITY);
-        ASSERT_EQ(nft_set_apply(s, &forever, 1, singles, ELEMENTSOF(singles)), 0);
-        free(l);
-        l = NULL;
-        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
-        ASSERT_TRUE(find_prefix(l, n, "2001:db8:a::", 64));
-        ASSERT_EQ(find_prefix(l, n, "2001:db8:a::", 64)->timeout, 0);
-        ASSERT_FALSE(find_prefix(l, n, "2001:db8:a::1", 0));
-        ASSERT_EQ(n, 5);
-        NftElement forever_gone = prefix_elem("2001:db8:a::", 64, 0);
-        ASSERT_EQ(nft_set_apply(s, NULL, 0, &forever_gone, 1), 0);
+        /* Removed and added in one call: present. */
+        ASSERT_EQ(nft_set_apply(s, &e[0], 1, &e[0], 1), 0);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet vpopguard banned6_64"), "2001:db8:1:2::"), 1);
 
-        /* Removing a prefix, present or not. */
-        NftElement gone[] = { prefix_elem("2001:db8:1:2::", 64, 0), prefix_elem("2001:db8:77::", 64, 0) };
+        /* Removing prefixes, present or not; the single set is not touched. */
+        NftElement gone[] = { prefix_elem("2001:db8:1:2::", 64, 0), prefix_elem("2001:db8:77::", 64, 0),
+                              prefix_elem("2001:db8:9::", 64, 0), prefix_elem("2001:db8:3::", 48, 0) };
         ASSERT_EQ(nft_set_apply(s, NULL, 0, gone, ELEMENTSOF(gone)), 0);
         free(l);
         l = NULL;
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
-        ASSERT_FALSE(find_prefix(l, n, "2001:db8:1:2::", 64));
-        ASSERT_EQ(n, 3);
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(find_prefix(l, n, "192.0.2.7", 0));
+
+        /* An element someone else put in with host bits is listed as the network the rule matches. */
+        nft("add element inet vpopguard banned6_64 { 2001:db8:4:4::9 }");
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(s, &l, &n), 0);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:4:4::", 64));
 }
 
-/* After a crash the kernel may hold a single address inside a prefix now banned, which the
- * interval set would refuse the prefix for: a reconcile deletes what is in the way; removals of
- * elements that are not there any more are no error. */
-TEST(reconcile_overlaps) {
-        _cleanup_(nft_set_freep) NftSet *s = new_set(NULL, NULL, true);
+/* IPv4Prefix=24 in an "ip" table: the rule masks with 255.255.255.0. */
+TEST(prefixes_ipv4) {
+        _cleanup_(nft_set_freep) NftSet *s = new_set("ip", "vpg4", true);
         _cleanup_free_ NftElement *l = NULL;
         size_t n;
 
         nft("flush ruleset");
-        nft_set_require_interval(s, AF_INET6, 64);
+        nft_set_require_prefix(s, AF_INET, 24);
+        nft_set_require_prefix(s, AF_INET6, 64); /* no IPv6 set in an "ip" table: nothing */
         ASSERT_EQ(nft_set_ensure(s), 0);
-        NftElement old[] = { elem("2001:db8:5::1", 100 * USEC_PER_SEC), elem("2001:db8:5::2", 100 * USEC_PER_SEC),
-                             elem("2001:db8:6::1", 100 * USEC_PER_SEC) };
-        ASSERT_EQ(nft_set_add(s, old, ELEMENTSOF(old)), 0);
-
-        NftElement wide = prefix_elem("2001:db8:5::", 64, 100 * USEC_PER_SEC);
-        ASSERT_TRUE(nft_set_add(s, &wide, 1) < 0); /* refused while they are there */
-        NftElement absent = elem("2001:db8:5::9", 0);
-        ASSERT_EQ(nft_set_reconcile(s, &wide, 1, &absent, 1), 0);
+        ASSERT_EQ(count_lines_with(nft("list chain ip vpg4 input"), "ip saddr & 255.255.255.0 == @banned4_24 drop"), 1);
+        ASSERT_EQ(count_lines_with(nft("list table ip vpg4"), "set "), 2);
+        NftElement e = prefix_elem("198.51.100.77", 24, 100 * USEC_PER_SEC);
+        ASSERT_EQ(nft_set_add(s, &e, 1), 0);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set ip vpg4 banned4_24"), "198.51.100.0 timeout"), 1);
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
-        ASSERT_EQ(n, 2);
-        ASSERT_TRUE(find_prefix(l, n, "2001:db8:5::", 64));
-        ASSERT_TRUE(find_prefix(l, n, "2001:db8:6::1", 0));
+        ASSERT_EQ(n, 1);
+        ASSERT_TRUE(find_prefix(l, n, "198.51.100.0", 24));
 }
 
-/* CreateTable=no: a set without the interval flag that a prefix length needs is refused, and the
- * error says which nft command makes it right. CreateTable=yes makes it anew, with its rules. */
-TEST(interval_flag_missing) {
-        _cleanup_(nft_set_freep) NftSet *no = new_set(NULL, "existing", false), *yes = new_set(NULL, "existing", true);
-        _cleanup_free_ NftElement *l = NULL;
-        size_t n;
+/* Runs the nft commands an error tells the admin to run ("... with: nft A; nft B"), as a shell
+ * would: without the quotes. */
+static void run_advice(const char *error) {
+        const char *p = strstr(error, "with: nft ");
+        char cmd[1024];
+
+        ASSERT_TRUE(p);
+        p += strlen("with: nft ");
+        while (p) {
+                const char *end = strstr(p, "; nft ");
+                size_t len = end ? (size_t) (end - p) : strcspn(p, "(");
+                size_t k = 0;
+
+                ASSERT_LT(len, sizeof(cmd));
+                for (size_t i = 0; i < len; i++)
+                        if (p[i] != '\'')
+                                cmd[k++] = p[i];
+                cmd[k] = 0;
+                fprintf(stderr, "   running: nft %s\n", cmd);
+                nft(cmd);
+                p = end ? end + strlen("; nft ") : NULL;
+        }
+}
+
+/* CreateTable=no: a missing prefix set, a missing or wrong rule, and a set with flags interval
+ * are refused, and the error names the nft commands that make it right (which the test runs). */
+TEST(create_table_no_prefix_sets) {
+        _cleanup_(nft_set_freep) NftSet *no = new_set(NULL, "existing", false);
 
         nft("flush ruleset");
         nft("add table inet existing\n"
             "add set inet existing banned4 { type ipv4_addr; flags timeout; }\n"
-            "add set inet existing banned6 { type ipv6_addr; flags timeout; }\n");
-        ASSERT_EQ(nft_set_ensure(no), 0); /* nothing needs the flag yet */
-        nft_set_require_interval(no, AF_INET6, 64);
+            "add set inet existing banned6 { type ipv6_addr; flags timeout; }\n"
+            "add chain inet existing filter_in { type filter hook input priority 0; }\n"
+            "add rule inet existing filter_in ip6 saddr @banned6 drop\n");
+        ASSERT_EQ(nft_set_ensure(no), 0); /* nothing needs a prefix set yet */
+        nft_set_require_prefix(no, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(no), -ENOENT);
+        fprintf(stderr, "   error: %s\n", nft_set_error(no));
+        ASSERT_TRUE(strstr(nft_set_error(no), "Set inet existing banned6_64 does not exist (for bans of /64 prefixes, IPv6Prefix=64)"));
+        ASSERT_TRUE(strstr(nft_set_error(no), "nft add set inet existing banned6_64 '{ type ipv6_addr; flags timeout; }'"));
+        /* In the chain where the admin drops single addresses. */
+        ASSERT_TRUE(strstr(nft_set_error(no), "nft add rule inet existing filter_in ip6 saddr and ffff:ffff:ffff:ffff:: @banned6_64 drop"));
+        ASSERT_EQ(count_lines_with(nft("list table inet existing"), "banned6_64"), 0); /* CreateTable=no changes nothing */
+
+        /* The set alone, or a rule with another mask, is not enough. */
+        nft("add set inet existing banned6_64 { type ipv6_addr; flags timeout; }\n"
+            "add rule inet existing filter_in ip6 saddr & ffff:ffff:ffff:: @banned6_64 drop\n"
+            "add rule inet existing filter_in ip saddr & 255.255.255.0 @banned4 drop\n");
+        ASSERT_EQ(nft_set_ensure(no), -ENOENT);
+        fprintf(stderr, "   error: %s\n", nft_set_error(no));
+        ASSERT_TRUE(strstr(nft_set_error(no), "No rule of table inet existing matches the source address masked to /64 against set banned6_64"));
+        run_advice(nft_set_error(no));
+        ASSERT_EQ(nft_set_ensure(no), 0);
+        ASSERT_STREQ(nft_set_error(no), "");
+
+        /* A set with flags interval (an older version asked for it) is refused too. */
+        nft("flush chain inet existing filter_in\n"
+            "delete set inet existing banned6_64\n"
+            "add set inet existing banned6_64 { type ipv6_addr; flags interval,timeout; }\n"
+            "add rule inet existing filter_in ip6 saddr & ffff:ffff:ffff:ffff:: @banned6_64 drop\n");
         ASSERT_EQ(nft_set_ensure(no), -EMEDIUMTYPE);
         fprintf(stderr, "   error: %s\n", nft_set_error(no));
-        ASSERT_TRUE(strstr(nft_set_error(no), "banned6 has type ipv6_addr without flag interval (IPv6Prefix=64 needs it)"));
-        ASSERT_TRUE(strstr(nft_set_error(no), "nft add set inet existing banned6 '{ type ipv6_addr; flags interval,timeout; }'"));
-        ASSERT_EQ(count_lines_with(nft("list table inet existing"), "interval"), 0); /* CreateTable=no changes nothing */
-
-        nft("delete set inet existing banned6\n"
-            "add set inet existing banned6 { type ipv6_addr; flags interval,timeout; }\n");
+        ASSERT_TRUE(strstr(nft_set_error(no), "banned6_64 has type ipv6_addr with flag interval"));
+        ASSERT_TRUE(strstr(nft_set_error(no), "nft delete set inet existing banned6_64; nft add set inet existing banned6_64 "
+                                              "'{ type ipv6_addr; flags timeout; }'"));
+        nft("flush chain inet existing filter_in");
+        run_advice(nft_set_error(no));
+        nft("add rule inet existing filter_in ip6 saddr and ffff:ffff:ffff:ffff:: @banned6_64 drop");
         ASSERT_EQ(nft_set_ensure(no), 0);
 
-        /* A missing set: the command to create it. */
-        nft("delete set inet existing banned6\n");
-        ASSERT_EQ(nft_set_ensure(no), -ENOENT);
-        ASSERT_TRUE(strstr(nft_set_error(no), "nft add set inet existing banned6 '{ type ipv6_addr; flags interval,timeout; }'"));
-
-        /* CreateTable=yes upgrades a set of an older version, keeping the rules in place. */
-        nft("add set inet existing banned6 { type ipv6_addr; flags timeout; }\n"
-            "add chain inet existing input { type filter hook input priority -10; policy accept; }\n"
-            "add rule inet existing input ip6 saddr @banned6 drop\n"
-            "add element inet existing banned6 { 2001:db8::1 timeout 100s }\n");
-        nft_set_require_interval(yes, AF_INET6, 64);
-        ASSERT_EQ(nft_set_ensure(yes), 0);
-        ASSERT_EQ(count_lines_with(nft("list set inet existing banned6"), "flags interval,timeout"), 1);
-        ASSERT_EQ(count_lines_with(nft("list chain inet existing input"), " drop\n"), 2);
         NftElement wide = prefix_elem("2001:db8::", 64, 100 * USEC_PER_SEC);
-        ASSERT_EQ(nft_set_add(yes, &wide, 1), 0);
+        ASSERT_EQ(nft_set_add(no, &wide, 1), 0);
+        ASSERT_EQ(count_lines_with(nft_with(0, "list set inet existing banned6_64"), "2001:db8:: timeout"), 1);
+}
+
+/* CreateTable=yes upgrades the table of the previous version (banned6 with flags interval,timeout
+ * holding a /64 and an address): no set keeps the interval flag, each prefix length has its
+ * set and rule. The old elements go with the old set: the caller puts its bans back. */
+TEST(upgrade_interval_set) {
+        _cleanup_(nft_set_freep) NftSet *yes = new_set(NULL, NULL, true);
+        _cleanup_free_ NftElement *l = NULL;
+        size_t n;
+
+        nft("flush ruleset");
+        nft("add table inet vpopguard\n"
+            "add set inet vpopguard banned4 { type ipv4_addr; flags timeout; }\n"
+            "add set inet vpopguard banned6 { type ipv6_addr; flags interval,timeout; }\n"
+            "add chain inet vpopguard input { type filter hook input priority -10; policy accept; }\n"
+            "add rule inet vpopguard input ip saddr @banned4 drop\n"
+            "add rule inet vpopguard input ip6 saddr @banned6 drop\n"
+            "add element inet vpopguard banned6 { 2001:db8::/64 timeout 100s, 2001:db8:5::1 timeout 100s }\n"
+            "add element inet vpopguard banned4 { 192.0.2.1 timeout 100s }\n");
+        nft_set_require_prefix(yes, AF_INET6, 64);
+        ASSERT_EQ(nft_set_ensure(yes), 0);
+        ASSERT_EQ(count_lines_with(nft("list table inet vpopguard"), "interval"), 0);
+        ASSERT_EQ(count_lines_with(nft("list chain inet vpopguard input"), " drop\n"), 3);
         ASSERT_EQ(nft_set_list(yes, &l, &n), 0);
-        ASSERT_EQ(n, 1);
-        ASSERT_EQ(nft_set_ensure(yes), 0); /* idempotent */
+        ASSERT_EQ(n, 1); /* only the set that was not recreated kept its element */
+        ASSERT_TRUE(find_prefix(l, n, "192.0.2.1", 0));
+
+        NftElement back[] = { prefix_elem("2001:db8::", 64, 100 * USEC_PER_SEC), elem("2001:db8:5::1", 100 * USEC_PER_SEC) };
+        ASSERT_EQ(nft_set_add(yes, back, ELEMENTSOF(back)), 0);
+        ASSERT_EQ(nft_set_ensure(yes), 0); /* idempotent: the elements stay */
+        free(l);
+        l = NULL;
+        ASSERT_EQ(nft_set_list(yes, &l, &n), 0);
+        ASSERT_EQ(n, 3);
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8::", 64));
+        ASSERT_TRUE(find_prefix(l, n, "2001:db8:5::1", 0));
 }
 
 int main(void) {
@@ -669,8 +765,9 @@ int main(void) {
         RUN(family_ip_and_ip6);
         RUN(flush_and_recreate);
         RUN(prefixes);
-        RUN(reconcile_overlaps);
-        RUN(interval_flag_missing);
+        RUN(prefixes_ipv4);
+        RUN(create_table_no_prefix_sets);
+        RUN(upgrade_interval_set);
 
         nft_ctx_free(checker);
         return 0;

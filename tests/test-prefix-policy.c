@@ -54,22 +54,31 @@ TEST(prefix_for) {
         assert_policy(&k, "2001:db8:1::1", "2001:db8:1::1", true);
 }
 
-TEST(shortest) {
+TEST(lengths) {
         JailConfig jails[3] = {
                 { .enabled = true, .ipv4_prefix = 32, .ipv6_prefix = 128 },
                 { .enabled = false, .ipv4_prefix = 16, .ipv6_prefix = 32 },
                 { .enabled = true, .ipv4_prefix = 28, .ipv6_prefix = 128 },
         };
         Config c = { .jails = jails, .n_jails = 3 };
+        PrefixLengths l;
 
-        ASSERT_EQ(prefix_policy_shortest(&c, AF_INET), 28);
-        ASSERT_EQ(prefix_policy_shortest(&c, AF_INET6), 128); /* a disabled jail needs nothing */
-        jails[2].ipv6_prefix = 64;
-        ASSERT_EQ(prefix_policy_shortest(&c, AF_INET6), 64);
+        prefix_policy_lengths(&c, &l);
+        ASSERT_TRUE(l.used[0][28]);
+        ASSERT_FALSE(l.used[0][32]); /* single addresses need no prefix set */
+        ASSERT_FALSE(l.used[0][16]); /* a disabled jail needs nothing */
+        for (unsigned len = 0; len <= 128; len++)
+                ASSERT_FALSE(l.used[1][len]);
+        jails[0].ipv6_prefix = 64;
+        jails[2].ipv6_prefix = 48;
+        prefix_policy_lengths(&c, &l);
+        ASSERT_TRUE(l.used[1][64]);
+        ASSERT_TRUE(l.used[1][48]);
+        ASSERT_FALSE(l.used[1][32]);
 }
 
 int main(void) {
         RUN(prefix_for);
-        RUN(shortest);
+        RUN(lengths);
         return 0;
 }
