@@ -202,6 +202,17 @@ vg_assert_eq 0 "$(interval_sets)" "interval sets in the table after the upgrade"
 has_masked_rule || vg_fail "no masked rule after the upgrade"
 vg_term_daemon
 
+# --- 4c. IPv6Prefix= changes to 48: the saved /64 ban keeps its set and rule while it lasts,
+# next to the set and rule for /48.
+sed -i 's/^IPv6Prefix=64$/IPv6Prefix=48/' "$conf"
+start_daemon
+vg_poll "$T" vg_nft_set_has banned6_64 2001:db8:3:3::
+has_masked_rule || vg_fail "no masked rule for the saved /64 ban after IPv6Prefix=48"
+vg_assert_eq "" "$(vg_nft_set_elements banned6_48)" "banned6_48 after IPv6Prefix=48"
+grep -qF 'ip6 saddr & ffff:ffff:ffff:: == @banned6_48 drop' <<<"$(nft list chain "$VG_NFT_FAMILY" "$VG_NFT_TABLE" input)" ||
+        vg_fail "no masked rule for banned6_48"
+vg_term_daemon
+
 # --- 5. CreateTable=no and no prefix set: refused at start, with the commands that make it
 # right; run as given, they are enough.
 nft flush ruleset
