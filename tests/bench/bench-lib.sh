@@ -49,14 +49,16 @@ nft_reset() {
         done
 }
 
-# set_elements TABLE: every element of both sets, sorted as the loadgen sorts --expect; a prefix
-# as ADDRESS/LENGTH.
+# set_elements TABLE: every element of the table's sets, sorted as the loadgen sorts --expect; a
+# prefix as ADDRESS/LENGTH: vpopguardd keeps those as network addresses in a set per length,
+# named "<set>_<length>" (banned6_64).
 set_elements() {
         nft -j list table inet "$1" 2>/dev/null |
-                jq -r '.nftables[] | select(.set) | .set.elem // [] | .[]
+                jq -r '.nftables[] | select(.set) | .set
+                        | ((.name | capture("_(?<len>[0-9]+)$").len) // null) as $len
+                        | .elem // [] | .[]
                         | if type == "object" and has("elem") then .elem.val else . end
-                        | if type == "object" and has("prefix") then "\(.prefix.addr)/\(.prefix.len)" else . end
-                        | tostring' | LC_ALL=C sort
+                        | tostring | if $len then "\(.)/\($len)" else . end' | LC_ALL=C sort
 }
 
 # check_bans SCENARIO TARGET EXPECT: compares the target's sets with EXPECT (sentinel removed);
