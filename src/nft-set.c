@@ -279,6 +279,15 @@ static bool next_set(const NftSet *s, unsigned *iter, SetRef *ret) {
         return false;
 }
 
+/* The mask of a prefix set's rule: 255.255.255.0 for /24, ffff:ffff:ffff:ffff:: for /64. */
+static Address prefix_mask(const SetRef *r) {
+        Address mask = { .family = r->family };
+
+        memset(mask.bytes, 0xff, sizeof(mask.bytes));
+        address_mask(&mask, r->prefixlen);
+        return mask;
+}
+
 static const char *set_type(const SetRef *r) {
         return r->family == AF_INET ? "ipv4_addr" : "ipv6_addr";
 }
@@ -289,11 +298,9 @@ static const char *rule_text(const SetRef *r, char buf[static 2 * NFT_SET_NAME_M
         const char *proto = r->family == AF_INET ? "ip" : "ip6";
 
         if (set_ref_is_prefix(r)) {
-                Address mask = { .family = r->family };
+                Address mask = prefix_mask(r);
                 char m[ADDRESS_STRING_MAX];
 
-                memset(mask.bytes, 0xff, sizeof(mask.bytes));
-                address_mask(&mask, r->prefixlen);
                 (void) snprintf(buf, 2 * NFT_SET_NAME_MAX, "%s saddr and %s @%s drop", proto,
                                 address_to_string(&mask, m), r->name);
         } else
@@ -306,17 +313,12 @@ static bool object_is_ours(json_t *o, const NftSet *s) {
                streq_ptr(json_string_value(json_object_get(o, "table")), s->table);
 }
 
-/* The object ("set", "rule", ...) of the item in a JSON listing, if it is of that kind. */
-static json_t *item_object(json_t *item, const char *kind) {
-        return json_object_get(item, kind);
-}
-
 static bool table_exists(json_t *root, const NftSet *s) {
         json_t *item;
         size_t i;
 
         json_array_foreach(json_object_get(root, "nftables"), i, item) {
-                json_t *t = item_object(item, "table");
+                json_t *t = json_object_get(item, "table");
                 if (t && streq_ptr(json_string_value(json_object_get(t, "family")), s->family) &&
                     streq_ptr(json_string_value(json_object_get(t, "name")), s->table))
                         return true;
@@ -329,7 +331,7 @@ static json_t *find_set(json_t *root, const NftSet *s, const char *name) {
         size_t i;
 
         json_array_foreach(json_object_get(root, "nftables"), i, item) {
-                json_t *set = item_object(item, "set");
+                json_t *set = json_object_get(item, "set");
                 if (set && object_is_ours(set, s) && streq_ptr(json_string_value(json_object_get(set, "name")), name))
                         return set;
         }
@@ -353,7 +355,7 @@ static bool match_is_rule_for(json_t *match, const SetRef *r) {
         char at[NFT_SET_NAME_MAX + 2];
         json_t *left = json_object_get(match, "left"), *payload;
         const char *mask;
-        Address a, want = { .family = r->family };
+        Address a, want = prefix_mask(r);
 
         (void) snprintf(at, sizeof(at), "@%s", r->name);
         if (!streq_ptr(json_string_value(json_object_get(match, "right")), at) ||
@@ -363,8 +365,6 @@ static bool match_is_rule_for(json_t *match, const SetRef *r) {
                 json_t *and = json_object_get(left, "&");
                 payload = json_array_get(and, 0);
                 mask = json_string_value(json_array_get(and, 1));
-                memset(want.bytes, 0xff, sizeof(want.bytes));
-                address_mask(&want, r->prefixlen);
                 if (json_array_size(and) != 2 || !mask || address_parse(mask, strlen(mask), &a) < 0 ||
                     !address_equal(&a, &want))
                         return false;
@@ -381,7 +381,7 @@ static const char *find_rule(json_t *root, const NftSet *s, const SetRef *r) {
         size_t i, k;
 
         json_array_foreach(json_object_get(root, "nftables"), i, item) {
-                json_t *rule = item_object(item, "rule");
+                json_t *rule = json_object_get(item, "rule");
                 if (!rule || !object_is_ours(rule, s))
                         continue;
                 json_array_foreach(json_object_get(rule, "expr"), k, e) {
