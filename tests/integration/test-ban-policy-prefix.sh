@@ -11,13 +11,13 @@
 # prefix ban survives SIGKILL, a flushed set and a restart, "nft flush ruleset", and the upgrade
 # from the table of the previous version (prefixes in banned6 with flags interval). With
 # CreateTable=no, a missing prefix set is refused at start with the nft commands that make it
-# right, and those commands are enough.
+# right, and those commands are enough. Packets from inside a banned /64 are dropped.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 vg_begin prefix "$@"
-vg_require_commands nft jq logger journalctl ip
+vg_require_commands nft jq logger journalctl ip nsenter python3 unshare
 state=$tmp/state
 conf=$tmp/vpopguard.conf
 sock=$tmp/io.vpopguard.Manager
@@ -66,6 +66,50 @@ vg_assert_eq 2001:db8:1:2:: "$(banned6_64)" "banned6_64 after three failures fro
 vg_assert_eq "" "$(banned6)" "banned6 after three failures from one /64"
 has_masked_rule || vg_fail "no masked rule for banned6_64: $(nft list chain "$VG_NFT_FAMILY" "$VG_NFT_TABLE" input)"
 vg_assert_eq 0 "$(interval_sets)" "interval sets in the table"
+
+# Packets: a peer namespace behind a veth pair sends UDP from an address of the banned /64 that
+# never failed (2001:db8:1:2::77) and from one of another /64; a table of the test counts, after
+# vpopguard's chain, what got through from each. Each round sends the banned one first, so once
+# the other has come through three times, the banned one had every chance to.
+peer_ns_ready() { [[ $(readlink "/proc/$peer/ns/net") != "$(readlink /proc/self/ns/net)" ]]; }
+in_peer() { nsenter --net="/proc/$peer/ns/net" "$@"; }
+send_from() {
+        in_peer python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.sendto(b"x", ("2001:db8:ff::1", 9))' "$1"
+}
+received_from() { # ADDRESS: packets from ADDRESS past vpopguard's chain
+        nft -j list chain inet vgcount input | jq --arg a "$1" '[.nftables[] | .rule? // empty
+                | select(.expr[0].match.right == $a) | .expr[1].counter.packets] | first'
+}
+through_three_times() {
+        send_from 2001:db8:1:2::77
+        send_from 2001:db8:1:3::77
+        (($(received_from 2001:db8:1:3::77) >= 3))
+}
+vg_spawn "$tmp/peer.log" unshare -n sleep 1000000
+peer=$VG_LAST_PID
+vg_poll 10 peer_ns_ready
+ip link add vg0 type veth peer name vg1 netns "$peer"
+ip link set vg0 up
+ip -6 addr add 2001:db8:ff::1/64 dev vg0 nodad
+in_peer ip link set vg1 up
+in_peer ip -6 addr add 2001:db8:ff::2/64 dev vg1 nodad
+in_peer ip -6 addr add 2001:db8:1:2::77/128 dev vg1 nodad
+in_peer ip -6 addr add 2001:db8:1:3::77/128 dev vg1 nodad
+nft -f - <<END
+table inet vgcount {
+        chain input {
+                type filter hook input priority 0; policy accept;
+                ip6 saddr 2001:db8:1:2::77 counter
+                ip6 saddr 2001:db8:1:3::77 counter
+        }
+}
+END
+vg_poll "$T" through_three_times
+vg_assert_eq 0 "$(received_from 2001:db8:1:2::77)" "packets from inside the banned /64 past vpopguard's chain"
+nft delete table inet vgcount
 vg_poll 10 has_event "$VG_MESSAGE_BAN" 2001:db8:1:2::/64
 vg_assert_eq 2001:db8:1:2::/64 "$(event_field "$VG_MESSAGE_BAN" 2001:db8:1:2::/64 VPOPGUARD_PREFIX)" \
         "VPOPGUARD_PREFIX of the /64 ban"
