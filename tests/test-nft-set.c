@@ -295,6 +295,10 @@ TEST(many_in_one_call) {
         fprintf(stderr, "   nft_set_add() of %zu elements: %.3f s\n", N, now_sec() - t);
 
         t = now_sec();
+        ASSERT_EQ(nft_set_ensure(s), 0);
+        fprintf(stderr, "   nft_set_ensure() with %zu elements: %.3f s\n", N, now_sec() - t);
+
+        t = now_sec();
         ASSERT_EQ(nft_set_list(s, &l, &n), 0);
         fprintf(stderr, "   nft_set_list() of %zu elements: %.3f s\n", n, now_sec() - t);
         ASSERT_EQ(n, N);
