@@ -341,11 +341,11 @@ int config_assign_fleet(const ConfigAssignment *a) {
                 }
                 return 0;
         }
-        if (streq(k, "Relay")) {
+        if (streq(k, "Relay") || streq(k, "CountFailures")) {
                 r = *v ? parse_bool(v) : 0;
                 if (r < 0)
                         return invalid(a, "expected a boolean (yes or no)");
-                fl->relay = r;
+                *(streq(k, "Relay") ? &fl->relay : &fl->count) = r;
                 return 0;
         }
         return invalid(a, "unknown key");

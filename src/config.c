@@ -361,7 +361,7 @@ void config_dump(const Config *c, FILE *f) {
         if (c->fleet.peers) {
                 fprintf(f, "\n[Fleet]\nDirectory=%s\n", c->fleet.directory);
                 dump_list(f, "Peer", c->fleet.peers);
-                fprintf(f, "Relay=%s\n", c->fleet.relay ? "yes" : "no");
+                fprintf(f, "Relay=%s\nCountFailures=%s\n", c->fleet.relay ? "yes" : "no", c->fleet.count ? "yes" : "no");
         }
 
         for (size_t i = 0; i < c->n_jails; i++) {

@@ -58,6 +58,7 @@ typedef struct FleetConfig {
         char *directory; /* Directory=, absolute */
         char **peers;    /* Peer=: the senders whose ban events are applied; none: no fleet */
         bool relay;      /* Relay=: what this host applies from a peer's own decision, its peers apply too */
+        bool count;      /* CountFailures=: the failures in the peers' journals count as if logged here */
 } FleetConfig;
 
 typedef struct JailConfig {

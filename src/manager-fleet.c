@@ -123,7 +123,11 @@ static int peer_open(FleetPeer *p, char **paths, char *files) {
         r = sd_journal_open_files(&j, (const char **) paths, 0);
         if (r < 0)
                 return log_warning_errno(r, "Failed to open the journal files of fleet peer %s: %m", p->name);
-        r = sd_journal_add_match(j, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN, 0);
+        /* The jails' matches, each group followed by a disjunction, then the ban events. */
+        for (size_t i = 0; m->config->fleet.count && i < m->n_jails && r >= 0; i++)
+                r = jail_add_journal_matches(m->jails[i], j);
+        if (r >= 0)
+                r = sd_journal_add_match(j, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN, 0);
         if (r >= 0)
                 r = sd_journal_add_match(j, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN, 0);
         if (r < 0)
@@ -235,7 +239,20 @@ static void read_entry(sd_journal *j, FleetEntry *e) {
                 e->realtime_usec = 0;
 }
 
-/* Reads what is new in the peer's files and commits what it applied. */
+static bool is_ban_event(sd_journal *j) {
+        const void *data;
+        size_t len;
+
+        if (sd_journal_get_data(j, "MESSAGE_ID", &data, &len) < 0)
+                return false;
+        return (len == strlen("MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN) &&
+                memcmp(data, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN, len) == 0) ||
+               (len == strlen("MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN) &&
+                memcmp(data, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN, len) == 0);
+}
+
+/* Reads what is new in the peer's files (with CountFailures=, the jails' entries too) and
+ * commits what it applied and decided. */
 static int peer_process(FleetPeer *p) {
         Manager *m = p->manager;
         usec_t now = now_realtime();
@@ -250,6 +267,12 @@ static int peer_process(FleetPeer *p) {
                 r = sd_journal_next(p->journal);
                 if (r <= 0)
                         break;
+                if (m->config->fleet.count && !is_ban_event(p->journal)) {
+                        r = manager_judge_peer_entry(m, p->journal, now);
+                        if (r < 0)
+                                break;
+                        goto next;
+                }
                 read_entry(p->journal, &e);
                 FleetVerdict v = fleet_entry_judge(&e, m->fleet_machine);
                 if (v == FLEET_VERDICT_MALFORMED && ++p->malformed_tries < FLEET_MALFORMED_TRIES &&
@@ -267,16 +290,17 @@ static int peer_process(FleetPeer *p) {
                         r = e.kind == FLEET_ENTRY_BAN ? apply_ban(m, p, &e, now) : apply_unban(m, p, &e, now);
                 if (r < 0)
                         break;
-
+        next:;
                 char *cursor = NULL;
                 if (sd_journal_get_cursor(p->journal, &cursor) >= 0) {
                         free(p->cursor);
                         p->cursor = cursor;
+                        m->state_dirty = true;
                 }
         }
         if (r < 0)
                 log_warning_errno(r, "Failed to read the ban events of fleet peer %s: %m", p->name);
-        if (m->n_changes > 0)
+        if (n > 0)
                 (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE);
         if (n == MANAGER_BATCH_MAX) {
                 /* More is waiting: the rescan comes at once, after other events. */
@@ -326,6 +350,41 @@ static int on_fleet_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+int manager_fleet_restore_position(Manager *m, const char *peer, const char *cursor) {
+        int r = strv_extend(&m->fleet_saved, peer);
+        return r < 0 ? r : strv_extend(&m->fleet_saved, cursor);
+}
+
+int manager_fleet_save_positions(Manager *m, StateWriter *w) {
+        for (size_t i = 0; i < m->n_fleet_peers; i++) {
+                const FleetPeer *p = m->fleet_peers[i];
+                if (!p->cursor)
+                        continue;
+                int r = state_writer_peer_cursor(w, p->name, p->cursor);
+                if (r < 0 && r != -EINVAL)
+                        return r;
+        }
+        return 0;
+}
+
+static int peer_new(Manager *m, const char *name, FleetPeer **ret) {
+        FleetPeer *p = calloc(1, sizeof(FleetPeer));
+
+        if (!p || !(p->name = strdup(name))) {
+                free(p);
+                return -ENOMEM;
+        }
+        p->manager = m;
+        /* Where the last run left off, if it read this peer in the same directory. */
+        for (char **s = m->fleet_saved; s && s[0] && s[1]; s += 2)
+                if (streq(s[0], name) && !p->cursor && !(p->cursor = strdup(s[1]))) {
+                        fleet_peer_free(p);
+                        return -ENOMEM;
+                }
+        *ret = p;
+        return 0;
+}
+
 /* Follows the peers of the current configuration; a peer that stays keeps its position. */
 int manager_start_fleet(Manager *m) {
         char **peers = m->config->fleet.peers;
@@ -342,6 +401,9 @@ int manager_start_fleet(Manager *m) {
                 else
                         sd_id128_to_string(id, m->fleet_machine);
         }
+        /* Another directory: other files, and none of the positions in the old ones hold. */
+        if (m->fleet_directory_open && !streq(m->fleet_directory_open, m->config->fleet.directory))
+                m->fleet_saved = strv_free(m->fleet_saved);
         if (n > 0) {
                 kept = calloc(n, sizeof(FleetPeer *));
                 if (!kept)
@@ -354,15 +416,19 @@ int manager_start_fleet(Manager *m) {
                 /* Another directory: the files are others, the position too. */
                 if (kept[i] && !streq_ptr(m->fleet_directory_open, m->config->fleet.directory))
                         kept[i] = fleet_peer_free(kept[i]);
-                if (!kept[i]) {
-                        kept[i] = calloc(1, sizeof(FleetPeer));
-                        if (!kept[i] || !(kept[i]->name = strdup(peers[i]))) {
-                                for (size_t k = 0; k <= i; k++)
-                                        fleet_peer_free(kept[k]);
-                                free(kept);
-                                return log_oom();
-                        }
-                        kept[i]->manager = m;
+                if (kept[i]) {
+                        /* The jails' matches may have changed: the next rescan opens it again. */
+                        kept[i]->io = sd_event_source_disable_unref(kept[i]->io);
+                        sd_journal_close(kept[i]->journal);
+                        kept[i]->journal = NULL;
+                        free(kept[i]->files);
+                        kept[i]->files = NULL;
+                }
+                if (!kept[i] && peer_new(m, peers[i], &kept[i]) < 0) {
+                        for (size_t k = 0; k < i; k++)
+                                fleet_peer_free(kept[k]);
+                        free(kept);
+                        return log_oom();
                 }
         }
         manager_stop_fleet(m);
@@ -370,6 +436,8 @@ int manager_start_fleet(Manager *m) {
         m->n_fleet_peers = n;
         free(m->fleet_directory_open);
         m->fleet_directory_open = strdup(m->config->fleet.directory);
+        if (!m->fleet_directory_open)
+                return log_oom();
         if (n == 0)
                 return 0;
         r = event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, 0, 0, true, on_fleet_timer, m);

@@ -34,6 +34,7 @@ Manager *manager_free(Manager *m) {
         manager_close_journal(m);
         manager_stop_fleet(m);
         free(m->fleet_directory_open);
+        strv_free(m->fleet_saved);
         manager_close_varlink(m);
         manager_forget_logged_bans(m);
         if (journal_sender_queued(m->events) > 0 && journal_sender_flush(m->events, MANAGER_FLUSH_TIMEOUT_USEC) < 0)

@@ -166,6 +166,7 @@ typedef struct Manager {
         FleetPeer **fleet_peers;           /* [Fleet] Peer=, in order (manager-fleet.c) */
         size_t n_fleet_peers;
         char *fleet_directory_open;        /* the [Fleet] Directory= the peers' positions are in */
+        char **fleet_saved;                /* from the state file: peer, cursor, peer, cursor, ... */
         sd_event_source *fleet_timer;      /* looks for the peers' files, reads them again */
         bool fleet_more;                   /* a peer's batch was full */
         char fleet_machine[33];            /* our machine ID: our own decisions relayed back are skipped */
@@ -210,6 +211,9 @@ int manager_open_journal(Manager *m);
 void manager_close_journal(Manager *m);
 /* Reads up to MANAGER_BATCH_MAX entries and commits them. */
 int manager_process_journal(Manager *m);
+/* Judges the current entry of j, a fleet peer's journal ([Fleet] CountFailures=), as one of ours:
+ * its failures count and its bans go the usual way. */
+int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now);
 
 /* manager-bans.c: the ban pipeline, see there. */
 int manager_setup_firewall(Manager *m);
@@ -262,6 +266,10 @@ void manager_close_lookback(Manager *m);
  * position). */
 int manager_start_fleet(Manager *m);
 void manager_stop_fleet(Manager *m);
+/* The positions in the peers' files, saved with the state (the state's snapshot of the ban
+ * table holds what was applied up to them). */
+int manager_fleet_restore_position(Manager *m, const char *peer, const char *cursor);
+int manager_fleet_save_positions(Manager *m, StateWriter *w);
 
 /* manager-recover.c */
 /* Reads the ban events logged after the saved state (a crash between logging and saving). */

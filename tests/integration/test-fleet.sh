@@ -8,7 +8,7 @@
 #   hostN --systemd-journal-upload--> collector's systemd-journal-remote (remote-10.77.0.1N.journal)
 #   collector --systemd-journal-upload--> hostN's systemd-journal-remote (remote-10.77.0.1.journal)
 #
-# The collector's vpopguardd counts failures across the hosts' journals (--journal-directory) and
+# The collector's vpopguardd counts failures across the hosts' journals (CountFailures=yes) and
 # applies, and relays (Relay=yes), the hosts' own bans; the hosts apply the collector's. An
 # unlisted sender (10.77.0.99) uploads too. Asserted: an attacker spread over the hosts is banned
 # on every host; a host's own ban reaches the others, and does not come back to it; forged ban
@@ -195,6 +195,10 @@ forge() {
                 vg_fail "forging on $1 as $2 failed"
 }
 
+if [[ -n ${FLEET_DEBUG:-} ]]; then
+        vg_on_exit 'for n in collector host1; do echo "== $n"; on $n ls -la /var/log/journal/remote; on $n "$ctl" status; on $n journalctl -D /var/log/journal/remote -o short-iso-precise --no-pager -n 40 SYSLOG_IDENTIFIER=vpopmail; done >&2'
+fi
+
 # --- The fleet.
 for node in collector "${HOSTS[@]}" intruder; do
         node_up "$node"
@@ -208,7 +212,7 @@ for node in collector "${HOSTS[@]}"; do
         {
                 printf '\n[Fleet]\n'
                 if [[ $node == collector ]]; then
-                        printf 'Peer=%s\nRelay=yes\n' "$peers"
+                        printf 'Peer=%s\nRelay=yes\nCountFailures=yes\n' "$peers"
                 else
                         printf 'Peer=%s\n' "$COLLECTOR"
                 fi
@@ -221,8 +225,7 @@ grep -qxF "Peer=${IP[host2]}" "$tmp/test-config.out" || vg_fail "--test-config l
 for node in collector "${HOSTS[@]}"; do
         remote_up "$node"
 done
-# The collector counts the hosts' journals; the hosts their own.
-guard_up collector --journal-directory=/var/log/journal/remote
+guard_up collector
 for node in "${HOSTS[@]}"; do
         guard_up "$node"
 done
@@ -295,5 +298,53 @@ on host3 "$ctl" unban 192.0.2.60 >/dev/null || vg_fail "unban on host3 failed"
 on host1 "$ctl" unban 192.0.2.50 >/dev/null || vg_fail "unban on host1 failed"
 vg_poll $T banned_nowhere 192.0.2.60
 vg_poll $T banned_nowhere 192.0.2.50
+
+# --- 5. The collector down and back: its journal-remote and vpopguardd stop while the hosts log
+# a new spread attack; the hosts' uploads are started again (as Restart= would) and resume after
+# the cursors they saved; the collector's vpopguardd resumes after its saved peer positions.
+vg_kill "${REMOTE[collector]}"
+vg_stop_daemon "${GUARD[collector]}" "$tmp/collector/daemon.log" $T
+for node in "${HOSTS[@]}"; do
+        fail_on "$node" 192.0.2.80 2
+done
+for node in "${HOSTS[@]}"; do
+        vg_kill "${UPLOAD[$node>collector]}"
+        grep -q '^LAST_CURSOR=' "$tmp/$node/upload-collector.state" || vg_fail "$node's upload saved no cursor"
+done
+remote_up collector
+guard_up collector
+for node in "${HOSTS[@]}"; do
+        upload_up "$node" collector
+done
+vg_poll $T banned_everywhere 192.0.2.80
+# A barrier behind everything the hosts sent before.
+fail_on host3 192.0.2.64 5
+vg_poll $T banned_everywhere 192.0.2.64
+# Nothing was sent twice (host2's one ban of .60 is in the collector's file of it once), and
+# nothing applied twice: .60, lifted by hand since, did not come back on the collector.
+host2_bans_of_60=$(on collector journalctl -q -o cat -D /var/log/journal/remote MESSAGE_ID=$VG_MESSAGE_BAN \
+        VPOPGUARD_ADDRESS=192.0.2.60 _MACHINE_ID="$(cat "$tmp/host2/machine-id")" | wc -l)
+vg_assert_eq 1 "$host2_bans_of_60" "host2's ban events of .60 that reached the collector"
+for node in collector "${HOSTS[@]}"; do
+        vg_assert_eq 1 "$(ban_events "$node" 192.0.2.60)" "ban events of .60 on $node after the restart"
+        vg_assert_eq 1 "$(ban_events "$node" 192.0.2.61)" "ban events of .61 on $node after the restart"
+done
+banned_nowhere 192.0.2.60 || vg_fail "192.0.2.60, unbanned before the restart, is banned again"
+
+# --- 6. host3 cut off for longer than a ban: the collector bans two addresses by hand, one for a
+# few seconds, one for an hour. Back, host3 gets only the running one, ending when it ends on
+# the collector (same clock here), not an hour after it arrived.
+vg_kill "${UPLOAD[collector>host3]}"
+on collector "$ctl" ban 192.0.2.90 --time=2s >/dev/null || vg_fail "short ban on the collector failed"
+on collector "$ctl" ban 192.0.2.91 --time=1h >/dev/null || vg_fail "long ban on the collector failed"
+vg_poll $T banned_on host1 192.0.2.91
+vg_poll $T not_banned_on collector 192.0.2.90
+upload_up collector host3
+vg_poll $T banned_on host3 192.0.2.91
+vg_assert_eq 0 "$(ban_events host3 192.0.2.90)" "ban events on host3 of the ban that ran out while it was away"
+expires=$(ban_field collector 192.0.2.91 expiresUSec)
+for node in "${HOSTS[@]}"; do
+        vg_assert_eq "$expires" "$(ban_field "$node" 192.0.2.91 expiresUSec)" "end of the collector's ban on $node"
+done
 
 vg_log "fleet: all checks passed"
