@@ -46,11 +46,17 @@ static bool machine_id_valid(const char *s) {
 }
 
 void fleet_entry_add_field(FleetEntry *e, const void *data, size_t len) {
-        char buf[ADDRESS_PREFIX_STRING_MAX + 64];
+        char buf[256]; /* more than any value we read: FLEET_PEER_NAME_MAX, an address, a number */
         const char *v;
 
-        if (len < 2 || len > sizeof buf + 64)
+        if (len < 2 || len > 2 * sizeof buf)
                 return;
+        /* Only its presence matters. */
+        if (len > strlen(VPOPGUARD_FIELD_FLEET_PEER "=") &&
+            memcmp(data, VPOPGUARD_FIELD_FLEET_PEER "=", strlen(VPOPGUARD_FIELD_FLEET_PEER "=")) == 0) {
+                e->fleet_applied = true;
+                return;
+        }
         if ((v = field(data, len, "MESSAGE_ID", buf, sizeof buf)))
                 e->kind = streq(v, VPOPGUARD_MESSAGE_BAN) ? FLEET_ENTRY_BAN :
                           streq(v, VPOPGUARD_MESSAGE_UNBAN) ? FLEET_ENTRY_UNBAN : _FLEET_ENTRY_KIND_INVALID;
@@ -58,22 +64,17 @@ void fleet_entry_add_field(FleetEntry *e, const void *data, size_t len) {
                 e->has_prefix = address_prefix_parse(v, &e->prefix) >= 0;
         else if ((v = field(data, len, "VPOPGUARD_JAIL", buf, sizeof buf))) {
                 e->has_jail = jail_name_is_valid(v);
-                if (e->has_jail)
-                        strcpy(e->jail, v);
+                strcpy(e->jail, e->has_jail ? v : "");
         } else if ((v = field(data, len, "VPOPGUARD_EXPIRES_USEC", buf, sizeof buf)))
                 e->has_expires = parse_usec(v, &e->expires_usec);
         else if ((v = field(data, len, "VPOPGUARD_BAN_USEC", buf, sizeof buf)))
                 e->permanent = streq(v, "infinity");
         else if ((v = field(data, len, "VPOPGUARD_UNBAN_REASON", buf, sizeof buf)))
                 snprintf(e->unban_reason, sizeof e->unban_reason, "%s", v);
-        else if ((v = field(data, len, "_MACHINE_ID", buf, sizeof buf))) {
-                if (machine_id_valid(v))
-                        strcpy(e->machine, v);
-        } else if ((v = field(data, len, VPOPGUARD_FIELD_FLEET_ORIGIN, buf, sizeof buf))) {
-                if (machine_id_valid(v))
-                        strcpy(e->origin_machine, v);
-        } else if (field(data, len, VPOPGUARD_FIELD_FLEET_PEER, buf, sizeof buf))
-                e->fleet_applied = true;
+        else if ((v = field(data, len, "_MACHINE_ID", buf, sizeof buf)))
+                strcpy(e->machine, machine_id_valid(v) ? v : "");
+        else if ((v = field(data, len, VPOPGUARD_FIELD_FLEET_ORIGIN, buf, sizeof buf)))
+                strcpy(e->origin_machine, machine_id_valid(v) ? v : "");
         else if ((v = field(data, len, VPOPGUARD_FIELD_FLEET_RELAY, buf, sizeof buf)))
                 e->relay = streq(v, "1");
         else if ((v = field(data, len, "VPOPGUARD_DRY_RUN", buf, sizeof buf)))
