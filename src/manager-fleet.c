@@ -81,12 +81,13 @@ static int peer_glob(Manager *m, const FleetPeer *p, glob_t *g, char **ret) {
                 len += strlen(g->gl_pathv[i]) + 1;
         if (len == 0)
                 return 0;
-        joined = malloc(len);
+        joined = malloc(len + 1);
         if (!joined)
                 return -ENOMEM;
-        joined[0] = 0;
+        char *end = joined;
         for (size_t i = 0; i < g->gl_pathc; i++)
-                strcat(strcat(joined, g->gl_pathv[i]), "\n");
+                end = stpcpy(stpcpy(end, g->gl_pathv[i]), "\n");
+        *end = 0;
         *ret = TAKE_PTR(joined);
         return 0;
 }
@@ -115,9 +116,11 @@ static int peer_seek(FleetPeer *p) {
 static int on_peer_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_fleet_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* Takes files (the joined paths) in every case. */
 static int peer_open(FleetPeer *p, char **paths, char *files) {
         Manager *m = p->manager;
         _cleanup_(sd_journal_closep) sd_journal *j = NULL;
+        _cleanup_free_ char *owned = files;
         int r;
 
         r = sd_journal_open_files(&j, (const char **) paths, 0);
@@ -137,11 +140,17 @@ static int peer_open(FleetPeer *p, char **paths, char *files) {
         sd_journal_close(p->journal);
         p->journal = TAKE_PTR(j);
         free(p->files);
-        p->files = files;
+        p->files = TAKE_PTR(owned);
 
         r = peer_seek(p);
-        if (r < 0)
+        if (r < 0) {
+                /* Not read from an unknown position: the next rescan opens it again. */
+                sd_journal_close(p->journal);
+                p->journal = NULL;
+                free(p->files);
+                p->files = NULL;
                 return log_warning_errno(r, "Failed to position the journal of fleet peer %s: %m", p->name);
+        }
         int fd = sd_journal_get_fd(p->journal);
         if (fd >= 0)
                 r = sd_event_add_io(m->event, &p->io, fd, (uint32_t) sd_journal_get_events(p->journal), on_peer_io, p);
@@ -330,8 +339,7 @@ static void peer_rescan(FleetPeer *p) {
         if (r < 0)
                 log_oom();
         else if (files && !streq_ptr(files, p->files)) {
-                if (peer_open(p, g.gl_pathv, files) < 0)
-                        free(files);
+                (void) peer_open(p, g.gl_pathv, files);
         } else
                 free(files);
         globfree(&g);

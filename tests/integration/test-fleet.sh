@@ -344,4 +344,8 @@ for node in "${HOSTS[@]}"; do
         vg_assert_eq "$expires" "$(ban_field "$node" 192.0.2.91 expiresUSec)" "end of the collector's ban on $node"
 done
 
+# Every vpopguardd ends cleanly (under the sanitizers: without a leak or an error).
+for node in collector "${HOSTS[@]}"; do
+        vg_stop_daemon "${GUARD[$node]}" "$tmp/$node/daemon.log" $T
+done
 vg_log "fleet: all checks passed"
