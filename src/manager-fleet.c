@@ -284,11 +284,20 @@ static int peer_process(FleetPeer *p) {
                 }
                 read_entry(p->journal, &e);
                 FleetVerdict v = fleet_entry_judge(&e, m->fleet_machine);
-                if (v == FLEET_VERDICT_MALFORMED && ++p->malformed_tries < FLEET_MALFORMED_TRIES &&
-                    sd_journal_next(p->journal) == 0) {
-                        /* The newest entry: perhaps still being written. Again at the next rescan. */
-                        r = peer_seek(p);
-                        break;
+                if (v == FLEET_VERDICT_MALFORMED && p->malformed_tries + 1 < FLEET_MALFORMED_TRIES) {
+                        r = sd_journal_next(p->journal);
+                        if (r == 0) {
+                                /* The newest entry: perhaps still being written. Again at the next rescan. */
+                                p->malformed_tries++;
+                                r = peer_seek(p);
+                                break;
+                        }
+                        /* Others follow it: it is complete, and malformed. Back onto it. */
+                        if (r > 0)
+                                r = sd_journal_previous(p->journal);
+                        if (r < 0)
+                                break;
+                        r = 0;
                 }
                 p->malformed_tries = 0;
                 if (v == FLEET_VERDICT_UNTRUSTED)

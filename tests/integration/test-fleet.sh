@@ -14,8 +14,10 @@
 # on every host; a host's own ban reaches the others, and does not come back to it; forged ban
 # events (an unlisted sender; a local user on a listed host) ban nothing; a manual unban lifts a
 # ban everywhere; the collector down and back (journal-remote and vpopguardd restarted) loses
-# nothing and applies nothing twice; a host cut off for longer than a ban gets only the bans
-# still running, with their remaining time.
+# nothing and applies nothing twice, and the hosts ban on their own meanwhile; a host cut off for
+# longer than a ban gets only the bans still running, with their remaining time; a peer with a
+# clock ahead, a duplicated entry and an unban stamped before its ban (a reload adds that peer).
+# The vpopguardds end with exit status 0.
 #
 # Debian 12's journal-remote cannot check client certificates (built without --trust): it names
 # a sender's file after the connection's source address, so the peers are listed by address.
@@ -195,10 +197,6 @@ forge() {
                 vg_fail "forging on $1 as $2 failed"
 }
 
-if [[ -n ${FLEET_DEBUG:-} ]]; then
-        vg_on_exit 'for n in collector host1; do echo "== $n"; on $n ls -la /var/log/journal/remote; on $n "$ctl" status; on $n journalctl -D /var/log/journal/remote -o short-iso-precise --no-pager -n 40 SYSLOG_IDENTIFIER=vpopmail; done >&2'
-fi
-
 # --- The fleet.
 for node in collector "${HOSTS[@]}" intruder; do
         node_up "$node"
@@ -307,6 +305,9 @@ vg_stop_daemon "${GUARD[collector]}" "$tmp/collector/daemon.log" $T
 for node in "${HOSTS[@]}"; do
         fail_on "$node" 192.0.2.80 2
 done
+# A host bans on its own meanwhile; the others get that ban once the collector is back.
+fail_on host1 192.0.2.81 5
+vg_poll $T banned_on host1 192.0.2.81
 for node in "${HOSTS[@]}"; do
         vg_kill "${UPLOAD[$node>collector]}"
         grep -q '^LAST_CURSOR=' "$tmp/$node/upload-collector.state" || vg_fail "$node's upload saved no cursor"
@@ -317,6 +318,7 @@ for node in "${HOSTS[@]}"; do
         upload_up "$node" collector
 done
 vg_poll $T banned_everywhere 192.0.2.80
+vg_poll $T banned_everywhere 192.0.2.81
 # A barrier behind everything the hosts sent before.
 fail_on host3 192.0.2.64 5
 vg_poll $T banned_everywhere 192.0.2.64
@@ -343,6 +345,40 @@ expires=$(ban_field collector 192.0.2.91 expiresUSec)
 for node in "${HOSTS[@]}"; do
         vg_assert_eq "$expires" "$(ban_field "$node" 192.0.2.91 expiresUSec)" "end of the collector's ban on $node"
 done
+
+# --- 7. A peer whose clock is 10 minutes ahead, that sends an entry twice and an unban stamped
+# before its ban (its clock stepped back): its file made from export format, as journal-remote
+# writes one, and the peer added by a reload. Each entry counts once, in the file's order, and
+# no ban lasts longer than it had left.
+printf '\nPeer=%s\n' "$NET.98" >>"$tmp/host1/vpopguard.conf"
+on host1 "$ctl" reload >/dev/null || vg_fail "reload of host1 failed"
+event() { # ID REALTIME ADDRESS EXPIRES [FIELD...]
+        local f
+        printf '__REALTIME_TIMESTAMP=%s\n_UID=0\n_TRANSPORT=journal\n_MACHINE_ID=%032d\nMESSAGE_ID=%s\n' "$2" 98 "$1"
+        printf 'MESSAGE=test\nVPOPGUARD_JAIL=vpopmail\nVPOPGUARD_ADDRESS=%s\nVPOPGUARD_PREFIX=%s/32\n' "$3" "$3"
+        printf 'VPOPGUARD_BAN_USEC=3600000000\nVPOPGUARD_EXPIRES_USEC=%s\n' "$4"
+        for f in "${@:5}"; do
+                printf '%s\n' "$f"
+        done
+        echo
+}
+now=$(date +%s%6N)
+ahead=$((now + 600000000))
+{
+        event $VG_MESSAGE_BAN "$ahead" 192.0.2.95 $((ahead + 3600000000))
+        event $VG_MESSAGE_BAN "$ahead" 192.0.2.95 $((ahead + 3600000000))
+        event $VG_MESSAGE_BAN "$((ahead + 1))" 192.0.2.96 $((ahead + 3600000000))
+        event $VG_MESSAGE_UNBAN "$((ahead - 5000000))" 192.0.2.96 $((ahead + 3600000000)) VPOPGUARD_UNBAN_REASON=manual
+        event $VG_MESSAGE_BAN "$((ahead + 2))" 192.0.2.97 $((ahead + 3600000000))
+} | on host1 "$VG_JOURNAL_REMOTE_BIN" --output="/var/log/journal/remote/remote-$NET.98.journal" - 2>"$tmp/skewed.log" ||
+        vg_fail "journal-remote failed: $(cat "$tmp/skewed.log")"
+vg_poll $T banned_on host1 192.0.2.97
+banned_on host1 192.0.2.95 || vg_fail "the skewed peer's ban of .95 was not applied"
+not_banned_on host1 192.0.2.96 || vg_fail "the skewed peer's unban of .96 was not applied"
+vg_assert_eq 1 "$(ban_events host1 192.0.2.95)" "ban events on host1 of the duplicated entry"
+latest=$(($(date +%s%6N) + 3600000000))
+(($(ban_field host1 192.0.2.95 expiresUSec) <= latest)) ||
+        vg_fail "the skewed peer's ban lasts longer than an hour: $(ban_field host1 192.0.2.95 expiresUSec) > $latest"
 
 # Every vpopguardd ends cleanly (under the sanitizers: without a leak or an error).
 for node in collector "${HOSTS[@]}"; do
