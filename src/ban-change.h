@@ -30,6 +30,14 @@ typedef enum UnbanReason {
         _UNBAN_REASON_INVALID = -EINVAL,
 } UnbanReason;
 
+/* A change applied for a fleet peer (manager-fleet.c) is logged with where it came from, so that
+ * the peers that read this host's events can tell it from a decision of this host's own. */
+typedef struct BanChangeFleet {
+        char peer[FLEET_PEER_NAME_MAX + 1]; /* the sender whose journal file held it; "" if none */
+        char origin_machine[33];            /* the machine ID of the host that decided it */
+        bool relay;                         /* [Fleet] Relay=yes: this host's peers apply it too */
+} BanChangeFleet;
+
 typedef struct BanChange {
         BanChangeKind kind;
         Ban ban;                  /* the ban decided, lifted or run out */
@@ -38,6 +46,7 @@ typedef struct BanChange {
         usec_t find_time;         /* BAN_CHANGE_BAN from the journal: the jail's window */
         JournalPosition *causes;  /* BAN_CHANGE_BAN from the journal: its failures, oldest first; owned */
         size_t n_causes;
+        BanChangeFleet fleet;     /* set for changes applied for a fleet peer */
 } BanChange;
 
 /* "ban", "unban", "expire": the names Monitor() streams. */

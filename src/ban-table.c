@@ -9,6 +9,7 @@
 static const char * const ban_origin_table[_BAN_ORIGIN_MAX] = {
         [BAN_ORIGIN_JOURNAL] = "journal",
         [BAN_ORIGIN_MANUAL] = "manual",
+        [BAN_ORIGIN_FLEET] = "fleet",
 };
 
 const char *ban_origin_to_string(BanOrigin o) {

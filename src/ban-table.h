@@ -20,14 +20,16 @@
 typedef enum BanOrigin {
         BAN_ORIGIN_JOURNAL,
         BAN_ORIGIN_MANUAL,
+        BAN_ORIGIN_FLEET, /* decided by a fleet peer, applied here (manager-fleet.c) */
         _BAN_ORIGIN_MAX,
         _BAN_ORIGIN_INVALID = -EINVAL,
 } BanOrigin;
 
-const char *ban_origin_to_string(BanOrigin o);  /* "journal", "manual" */
+const char *ban_origin_to_string(BanOrigin o);  /* "journal", "manual", "fleet" */
 BanOrigin ban_origin_from_string(const char *s);
 
 #define JAIL_NAME_MAX 64
+#define FLEET_PEER_NAME_MAX 128 /* a fleet sender's name, see config.h */
 
 typedef struct Ban {
         Address address;      /* with the bits beyond prefixlen clear */

@@ -296,6 +296,61 @@ int config_assign_firewall(const ConfigAssignment *a) {
         return invalid(a, "unknown key");
 }
 
+bool fleet_peer_name_is_valid(const char *s) {
+        size_t n = 0;
+
+        if (!s || s[0] == '.')
+                return false;
+        for (; s[n]; n++)
+                if (n >= FLEET_PEER_NAME_MAX || (!char_is_alpha(s[n]) && !char_is_digit(s[n]) && !strchr("_.:-", s[n])))
+                        return false;
+        return n >= 1;
+}
+
+int config_assign_fleet(const ConfigAssignment *a) {
+        FleetConfig *fl = &a->builder->config->fleet;
+        const char *v = a->value, *k = a->key;
+        int r;
+
+        if (streq(k, "Directory")) {
+                v = *v ? v : DEFAULT_FLEET_DIRECTORY;
+                if (v[0] != '/' || strlen(v) > 4096 || strpbrk(v, "*?[\\"))
+                        return invalid(a, "expected an absolute path without glob characters");
+                return replace_string(&fl->directory, v);
+        }
+        if (streq(k, "Peer")) {
+                /* Names separated by spaces; an empty value clears the list. */
+                if (!*v) {
+                        fl->peers = strv_free(fl->peers);
+                        return 0;
+                }
+                for (const char *w = v; *(w += strspn(w, " \t")); w += strcspn(w, " \t")) {
+                        _cleanup_free_ char *name = strndup(w, strcspn(w, " \t"));
+
+                        if (!name)
+                                return -ENOMEM;
+                        if (!fleet_peer_name_is_valid(name))
+                                return invalid(a, "expected sender names as journal-remote writes them into file "
+                                                  "names: letters, digits, '_', '.', ':' and '-'");
+                        r = list_is_full(a, strv_length(fl->peers));
+                        if (r != 0)
+                                return MIN(r, 0);
+                        r = strv_extend(&fl->peers, name);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        if (streq(k, "Relay") || streq(k, "CountFailures")) {
+                r = *v ? parse_bool(v) : 0;
+                if (r < 0)
+                        return invalid(a, "expected a boolean (yes or no)");
+                *(streq(k, "Relay") ? &fl->relay : &fl->count) = r;
+                return 0;
+        }
+        return invalid(a, "unknown key");
+}
+
 static int assign_regex(const ConfigAssignment *a, char ***l, RegexKind kind) {
         _cleanup_free_ char *message = NULL;
         Regex *re = NULL;

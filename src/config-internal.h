@@ -45,6 +45,7 @@ typedef struct ConfigAssignment {
 /* Check and apply one assignment: problems are reported, the return value is 0 or -ENOMEM.
  * For [Defaults] pass &builder->defaults and set NULL; for a jail its JAIL_SET_* mask. */
 int config_assign_firewall(const ConfigAssignment *a);
+int config_assign_fleet(const ConfigAssignment *a);
 int config_assign_jail(const ConfigAssignment *a, JailConfig *j, unsigned *set);
 
 int config_builder_init(ConfigBuilder *b, ConfigErrors *errors);

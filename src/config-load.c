@@ -16,6 +16,7 @@
 typedef enum SectionKind {
         SECTION_NONE,     /* before the first header of a file */
         SECTION_FIREWALL,
+        SECTION_FLEET,
         SECTION_DEFAULTS,
         SECTION_JAIL,
         SECTION_UNKNOWN,  /* its assignments are ignored; the header was reported */
@@ -134,6 +135,8 @@ static int flush_section(ConfigBuilder *b, const char *file, Section *s) {
                                 r = item_error(b, file, s, it, it->error);
                         else if (s->kind == SECTION_FIREWALL)
                                 r = config_assign_firewall(&a);
+                        else if (s->kind == SECTION_FLEET)
+                                r = config_assign_fleet(&a);
                         else if (s->kind == SECTION_DEFAULTS)
                                 r = config_assign_jail(&a, &b->defaults, NULL);
                 }
@@ -176,6 +179,7 @@ static int parse_header(ConfigBuilder *b, const char *file, unsigned line, char 
                 SectionKind kind;
         } sections[] = {
                 { "Firewall", SECTION_FIREWALL },
+                { "Fleet",    SECTION_FLEET },
                 { "Defaults", SECTION_DEFAULTS },
                 { "Jail",     SECTION_JAIL },
         };
@@ -189,7 +193,7 @@ static int parse_header(ConfigBuilder *b, const char *file, unsigned line, char 
         *s = (Section) { .kind = SECTION_UNKNOWN, .line = line };
         if (l < 3 || text[l - 1] != ']' || memchr(text + 1, '[', l - 2) || memchr(text + 1, ']', l - 2))
                 return config_errors_add(b->errors, file, line, NULL, text, NULL,
-                                         "invalid section header, expected [Firewall], [Defaults] or [Jail]");
+                                         "invalid section header, expected [Firewall], [Fleet], [Defaults] or [Jail]");
         text[l - 1] = 0;
         s->name = text + 1;
         for (size_t i = 0; i < ELEMENTSOF(sections); i++)

@@ -126,6 +126,8 @@ Config *config_free(Config *c) {
         free(c->firewall.table);
         free(c->firewall.set4);
         free(c->firewall.set6);
+        free(c->fleet.directory);
+        strv_free(c->fleet.peers);
         for (size_t i = 0; i < c->n_jails; i++)
                 jail_config_done(&c->jails[i]);
         free(c->jails);
@@ -167,8 +169,10 @@ int config_builder_init(ConfigBuilder *b, ConfigErrors *errors) {
                 .set6 = strdup(DEFAULT_SET6),
                 .create_table = true,
         };
+        c->fleet.directory = strdup(DEFAULT_FLEET_DIRECTORY);
         c->files = calloc(1, sizeof(char *));
-        if (!c->firewall.family || !c->firewall.table || !c->firewall.set4 || !c->firewall.set6 || !c->files)
+        if (!c->firewall.family || !c->firewall.table || !c->firewall.set4 || !c->firewall.set6 || !c->files ||
+            !c->fleet.directory)
                 return -ENOMEM;
         return 0;
 }
@@ -353,6 +357,12 @@ void config_dump(const Config *c, FILE *f) {
                 "CreateTable=%s\n",
                 c->firewall.family, c->firewall.table, c->firewall.set4, c->firewall.set6,
                 c->firewall.create_table ? "yes" : "no");
+        /* Only when used: the dumps of configurations without a fleet stay as they were. */
+        if (c->fleet.peers) {
+                fprintf(f, "\n[Fleet]\nDirectory=%s\n", c->fleet.directory);
+                dump_list(f, "Peer", c->fleet.peers);
+                fprintf(f, "Relay=%s\nCountFailures=%s\n", c->fleet.relay ? "yes" : "no", c->fleet.count ? "yes" : "no");
+        }
 
         for (size_t i = 0; i < c->n_jails; i++) {
                 const JailConfig *j = &c->jails[i];

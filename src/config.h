@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "address.h"
+#include "ban-table.h"
 #include "failregex.h"
 #include "time-util.h"
 
@@ -50,6 +51,16 @@ typedef struct FirewallConfig {
         bool create_table; /* yes */
 } FirewallConfig;
 
+/* [Fleet]: ban decisions of other hosts, read from the journal files that
+ * systemd-journal-remote writes per sender (--split-mode=host: DIR/remote-NAME.journal). */
+#define DEFAULT_FLEET_DIRECTORY "/var/log/journal/remote"
+typedef struct FleetConfig {
+        char *directory; /* Directory=, absolute */
+        char **peers;    /* Peer=: the senders whose ban events are applied; none: no fleet */
+        bool relay;      /* Relay=: what this host applies from a peer's own decision, its peers apply too */
+        bool count;      /* CountFailures=: the failures in the peers' journals count as if logged here */
+} FleetConfig;
+
 typedef struct JailConfig {
         char *name;           /* [A-Za-z0-9_.-]{1,64} */
         bool enabled;         /* default yes */
@@ -81,6 +92,7 @@ typedef struct JailConfig {
 
 typedef struct Config {
         FirewallConfig firewall;
+        FleetConfig fleet;
         JailConfig *jails; /* in order of first appearance */
         size_t n_jails;
         char **files;      /* the files read, in the order applied */
@@ -146,6 +158,9 @@ unsigned jail_config_prefix_length(const JailConfig *j, int family);
 bool nft_name_is_valid(const char *s);
 /* [A-Za-z0-9_.-]{1,64}, also for jail names from elsewhere (e.g. a varlink parameter). */
 bool jail_name_is_valid(const char *s);
+/* A sender's name as journal-remote puts it into a file name (a host name or an address):
+ * [A-Za-z0-9_.:-]{1,FLEET_PEER_NAME_MAX}, not starting with '.'; nothing a glob would expand. */
+bool fleet_peer_name_is_valid(const char *s);
 /* "FIELD=VALUE" with FIELD of [A-Z0-9_], not starting with a digit, at most 64 characters;
  * VALUE may be empty. */
 bool journal_match_is_valid(const char *s);

@@ -41,6 +41,10 @@ static const Metric daemon_metrics[] = {
         { "vpopguard_journal_last_entry_timestamp_seconds", METRIC_SECONDS, "lastEntryUSec",
           "When the last journal entry that vpopguardd processed was logged, seconds since the epoch. No sample "
           "before the first entry since the start." },
+        { "vpopguard_fleet_peers", METRIC_GAUGE, "fleetPeers",
+          "Fleet peers whose ban events are applied ([Fleet] Peer=)." },
+        { "vpopguard_fleet_untrusted_entries", METRIC_COUNTER, "fleetUntrustedEntries",
+          "Ban events in fleet peers' journal files that their vpopguardd did not log, not applied." },
 };
 
 static const Metric jail_metrics[] = {
@@ -62,6 +66,8 @@ static const Metric jail_metrics[] = {
           "Journal entries without a readable MESSAGE (or _UID), not judged." },
         { "vpopguard_journald_suppressed_messages", METRIC_COUNTER, "suppressedMessages",
           "Messages of the units that log for the jail that journald's rate limit dropped, never seen." },
+        { "vpopguard_fleet_bans_applied", METRIC_COUNTER, "fleetBansApplied",
+          "Bans that fleet peers decided, applied here." },
 };
 
 static void write_metadata(FILE *f, const Metric *m) {

@@ -209,5 +209,6 @@ int jail_take_failures(Jail *j, Jail *old) {
         j->entries_unreadable = old->entries_unreadable;
         j->unbans_total = old->unbans_total;
         j->expired_total = old->expired_total;
+        j->fleet_bans_applied = old->fleet_bans_applied;
         return 0;
 }

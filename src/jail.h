@@ -48,6 +48,7 @@ typedef struct Jail {
         uint64_t entries_unreadable; /* its entries without a readable MESSAGE (or _UID), not judged */
         uint64_t unbans_total;       /* its bans lifted before their time (committed) */
         uint64_t expired_total;      /* its bans that ran out (committed) */
+        uint64_t fleet_bans_applied; /* bans of its name that fleet peers decided, applied here */
 } Jail;
 
 int jail_new(const JailConfig *config, Jail **ret);

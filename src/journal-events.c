@@ -91,6 +91,9 @@ static void fields_add_ban_message(Fields *f, const BanChange *c, const char *ad
                          (unsigned) b->fallback_prefixlen);
         if (b->origin == BAN_ORIGIN_MANUAL)
                 fields_add(f, "MESSAGE=%sBanned %s %s (%s): by hand.", dry, address, span, jail);
+        else if (c->fleet.peer[0])
+                fields_add(f, "MESSAGE=%sBanned %s %s (%s): decided in the fleet, received from %s.", dry, address,
+                           span, jail, c->fleet.peer);
         else
                 fields_add(f, "MESSAGE=%sBanned %s %s (%s): %u failures within %s.%s", dry, address, span,
                            jail, b->failures, window, fallback);
@@ -130,11 +133,18 @@ int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run
         } else {
                 fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
                 fields_add(f, "PRIORITY=%d", LOG_NOTICE);
-                fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s.", dry, address, c->ban.jail, unban_text(c));
+                fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s%s%s.", dry, address, c->ban.jail, unban_text(c),
+                           c->fleet.peer[0] ? " in the fleet, received from " : "", c->fleet.peer);
         }
         fields_add_ban(f, &c->ban, address);
         if (dry_run)
                 fields_add(f, "VPOPGUARD_DRY_RUN=1");
+        if (c->fleet.peer[0]) {
+                fields_add(f, VPOPGUARD_FIELD_FLEET_PEER "=%s", c->fleet.peer);
+                fields_add(f, VPOPGUARD_FIELD_FLEET_ORIGIN "=%s", c->fleet.origin_machine);
+                if (c->fleet.relay)
+                        fields_add(f, VPOPGUARD_FIELD_FLEET_RELAY "=1");
+        }
         if (c->kind != BAN_CHANGE_BAN)
                 fields_add(f, "VPOPGUARD_UNBAN_REASON=%s",
                            c->kind == BAN_CHANGE_EXPIRE ? "expired" : unban_reason_to_string(c->reason));

@@ -11,6 +11,11 @@
 #define VPOPGUARD_MESSAGE_UNBAN "16f9f8826ed04c4b9f2a2591444632bc"
 #define VPOPGUARD_MESSAGE_ENTRIES_MISSED "a88198937379434e853764a891c2a4cf"
 
+/* Fields of the events of changes applied for a fleet peer (BanChange.fleet). */
+#define VPOPGUARD_FIELD_FLEET_PEER "VPOPGUARD_FLEET_PEER"
+#define VPOPGUARD_FIELD_FLEET_ORIGIN "VPOPGUARD_FLEET_ORIGIN_MACHINE_ID"
+#define VPOPGUARD_FIELD_FLEET_RELAY "VPOPGUARD_FLEET_RELAY"
+
 /* The event of one change: a ban (its causes' cursors become VPOPGUARD_CAUSE_CURSOR= fields),
  * an unban (VPOPGUARD_UNBAN_REASON=manual, ignored or local) or an expiry (VPOPGUARD_UNBAN_REASON=expired).
  * sender NULL: sent with sd_journal_sendv(), which blocks while journald is behind. Failing to

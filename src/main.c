@@ -212,6 +212,9 @@ static int run(int argc, char *argv[]) {
         r = manager_open_journal(m);
         if (r < 0)
                 return r;
+        r = manager_start_fleet(m);
+        if (r < 0)
+                return r;
         r = manager_setup_varlink(m);
         if (r < 0)
                 return r;

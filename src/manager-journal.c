@@ -319,6 +319,40 @@ static int process_entry(Manager *m, usec_t now, bool final) {
         return entry_done(m);
 }
 
+int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now) {
+        const EntryJudge judge = {
+                .jails = m->jails,
+                .n_jails = m->n_jails,
+                .index = m->jail_index,
+                .bans = m->bans,
+                .local = m->local,
+                .on_ban = on_judged_ban,
+                .userdata = m,
+        };
+        EntryJudgement verdict;
+        JournalEntry e;
+        int r;
+
+        if (!m->reader || !m->jail_index)
+                return 0;
+        r = journal_entry_read(m->reader, j, &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read a journal entry of a fleet peer: %m");
+        /* Final: journal-remote writes whole entries, and a peer's file has no journald behind it
+         * that would still be linking one. */
+        r = entry_judge(&judge, &e, now, true, &verdict);
+        if (r < 0)
+                return r == -ENOMEM ? log_oom() : log_error_errno(r, "Failed to judge a journal entry: %m");
+        if (verdict.unreadable)
+                count_unreadable(m);
+        if (verdict.untrusted_jail)
+                warn_untrusted(m, verdict.untrusted_jail, verdict.untrusted_uid);
+        if (verdict.matched)
+                m->entries_matched++;
+        m->entries_read++;
+        return 0;
+}
+
 /* The current entry is incomplete (see process_entry()). If journald has written a later entry
  * since, it has finished this one: it is read again now, for good. If it is the newest, the
  * journal is left so that the next read returns it again, and ENTRY_RETRY says to come back. */

@@ -165,6 +165,9 @@ int manager_save_state(Manager *m, bool wait) {
                 if (r < 0)
                         goto fail;
         }
+        r = manager_fleet_save_positions(m, w);
+        if (r < 0)
+                goto fail;
         r = state_writer_finish(w);
         if (r < 0)
                 goto fail;
@@ -199,6 +202,10 @@ static int on_cursor(const char *cursor, void *userdata) {
         free(m->cursor);
         m->cursor = c;
         return 0;
+}
+
+static int on_peer_cursor(const char *peer, const char *cursor, void *userdata) {
+        return manager_fleet_restore_position(userdata, peer, cursor);
 }
 
 /* Bans must not overlap (see ban-table.h); a file edited by hand may have them do so. A ban
@@ -273,6 +280,7 @@ int manager_load_state(Manager *m) {
                 .ban = on_ban,
                 .failures = on_failures,
                 .history = on_history,
+                .peer_cursor = on_peer_cursor,
         };
         _cleanup_free_ char *error = NULL;
         int r;

@@ -169,7 +169,7 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 while (ban_table_next(m->bans, &iter, &b))
                         banned += streq(b->jail, jc->name) && b->expires_usec > now;
                 json_array_append_new(jails, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                                                       "s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I}",
+                                                       "s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I}",
                         "name", jc->name,
                         "enabled", jc->enabled,
                         "maxRetry", (json_int_t) jc->max_retry,
@@ -186,10 +186,11 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                         "untrustedFailures", json_int_clamp(j ? j->untrusted_failures : 0),
                         "entriesUnreadable", json_int_clamp(j ? j->entries_unreadable : 0),
                         "unbansTotal", json_int_clamp(j ? j->unbans_total : 0),
-                        "expiredTotal", json_int_clamp(j ? j->expired_total : 0)));
+                        "expiredTotal", json_int_clamp(j ? j->expired_total : 0),
+                        "fleetBansApplied", json_int_clamp(j ? j->fleet_bans_applied : 0)));
         }
 
-        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+        return varlink_call_reply(call, json_pack("{s:s, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:I}",
                 "version", VPOPGUARD_VERSION,
                 "startedUSec", (json_int_t) m->started_usec,
                 /* A cursor names an entry, and its x= is a hash of the entry's fields. */
@@ -201,7 +202,9 @@ static int vl_method_get_status(VarlinkCall *call, json_t *parameters, void *use
                 "jails", jails ?: json_array(),
                 /* Open to all like the counters: a time names no entry, the cursor would. */
                 "lastEntryUSec", m->cursor_realtime > 0 ? json_integer(json_int_clamp(m->cursor_realtime)) : json_null(),
-                "journalLagUSec", journal_lag(m, now)));
+                "journalLagUSec", journal_lag(m, now),
+                "fleetPeers", (json_int_t) m->n_fleet_peers,
+                "fleetUntrustedEntries", json_int_clamp(m->fleet_untrusted)));
 }
 
 static int vl_method_list_bans(VarlinkCall *call, json_t *parameters, void *userdata) {

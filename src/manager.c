@@ -32,6 +32,9 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         manager_close_journal(m);
+        manager_stop_fleet(m);
+        free(m->fleet_directory_open);
+        strv_free(m->fleet_saved);
         manager_close_varlink(m);
         manager_forget_logged_bans(m);
         if (journal_sender_queued(m->events) > 0 && journal_sender_flush(m->events, MANAGER_FLUSH_TIMEOUT_USEC) < 0)
@@ -293,6 +296,8 @@ int manager_reload(Manager *m, char **ret_message) {
 
         manager_set_jails(m, c, jails, n);
         r = manager_attach_journal(m, &journal);
+        if (r >= 0)
+                r = manager_start_fleet(m);
         if (r < 0) {
                 /* Only an allocation or epoll can fail here, after the point of no return. */
                 (void) sd_event_exit(m->event, r);

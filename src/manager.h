@@ -82,6 +82,7 @@ typedef struct ManagerOptions {
 } ManagerOptions;
 
 typedef struct LoggedBan LoggedBan;
+typedef struct FleetPeer FleetPeer;
 typedef struct StateSyncJob StateSyncJob;
 
 typedef struct ManagerSubscriber {
@@ -161,6 +162,18 @@ typedef struct Manager {
         uint64_t unreadable_logged;        /* entries_unreadable then */
         usec_t untrusted_logged_usec;      /* when the last warning about an untrusted sender was logged */
         uint64_t bans_total;
+
+        FleetPeer **fleet_peers;           /* [Fleet] Peer=, in order (manager-fleet.c) */
+        size_t n_fleet_peers;
+        char *fleet_directory_open;        /* the [Fleet] Directory= the peers' positions are in */
+        char **fleet_saved;                /* from the state file: peer, cursor, peer, cursor, ... */
+        sd_event_source *fleet_timer;      /* looks for the peers' files, reads them again */
+        bool fleet_more;                   /* a peer's batch was full */
+        char fleet_machine[33];            /* our machine ID: our own decisions relayed back are skipped */
+        uint64_t fleet_untrusted;          /* ban events in a peer's files that its vpopguardd did not log */
+        uint64_t fleet_malformed;          /* ban events of a peer's vpopguardd lacking a field */
+        usec_t fleet_untrusted_logged_usec;
+
         usec_t started_usec;
         usec_t max_find_time;
 } Manager;
@@ -198,6 +211,9 @@ int manager_open_journal(Manager *m);
 void manager_close_journal(Manager *m);
 /* Reads up to MANAGER_BATCH_MAX entries and commits them. */
 int manager_process_journal(Manager *m);
+/* Judges the current entry of j, a fleet peer's journal ([Fleet] CountFailures=), as one of ours:
+ * its failures count and its bans go the usual way. */
+int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now);
 
 /* manager-bans.c: the ban pipeline, see there. */
 int manager_setup_firewall(Manager *m);
@@ -244,6 +260,16 @@ int manager_track_suppression(Manager *m);
 NoteOutcome manager_process_note(Manager *m, bool final);
 /* The look-back handle serves one batch at most. */
 void manager_close_lookback(Manager *m);
+
+/* manager-fleet.c: the bans of the fleet peers, from the files systemd-journal-remote writes. */
+/* Follows the peers of the current [Fleet] (again after a reload; a peer that stays keeps its
+ * position). */
+int manager_start_fleet(Manager *m);
+void manager_stop_fleet(Manager *m);
+/* The positions in the peers' files, saved with the state (the state's snapshot of the ban
+ * table holds what was applied up to them). */
+int manager_fleet_restore_position(Manager *m, const char *peer, const char *cursor);
+int manager_fleet_save_positions(Manager *m, StateWriter *w);
 
 /* manager-recover.c */
 /* Reads the ban events logged after the saved state (a crash between logging and saving). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "config.h"
 #include "log.h"
 #include "macro.h"
 #include "state-file-internal.h"
@@ -20,6 +21,10 @@ typedef struct Window {
         size_t first, n;  /* range of Loader.positions */
 } Window;
 
+typedef struct PeerCursor {
+        const char *peer, *cursor; /* into the file's buffer */
+} PeerCursor;
+
 typedef struct Loader {
         uint64_t version;
         const char *cursor;
@@ -31,6 +36,8 @@ typedef struct Loader {
         size_t n_windows, n_windows_allocated;
         JournalPosition *positions;
         size_t n_positions, n_positions_allocated;
+        PeerCursor *peers;
+        size_t n_peers, n_peers_allocated;
         char **error;
 } Loader;
 
@@ -39,6 +46,7 @@ static void loader_done(Loader *l) {
         free(l->history);
         free(l->windows);
         free(l->positions);
+        free(l->peers);
 }
 
 /* Returns p resized to hold at least need elements (p itself if it does), or NULL. */
@@ -266,6 +274,26 @@ static int parse_failures(Loader *l, size_t line, char *p) {
         return 0;
 }
 
+/* "peer NAME CURSOR": once per name, at most CONFIG_LIST_MAX (as many as Peer= may list). */
+static int parse_peer(Loader *l, size_t line, char *p) {
+        const char *peer = next_field(&p);
+        PeerCursor *grown;
+
+        if (!fleet_peer_name_is_valid(peer) || !p || !cursor_text_valid(p))
+                return load_error(l, -EBADMSG, line, "invalid peer position");
+        for (size_t i = 0; i < l->n_peers; i++)
+                if (streq(l->peers[i].peer, peer))
+                        return load_error(l, -EBADMSG, line, "second position of a peer");
+        if (l->n_peers >= CONFIG_LIST_MAX)
+                return load_error(l, -EBADMSG, line, "too many peer positions");
+        grown = grow_array(l->peers, &l->n_peers_allocated, l->n_peers + 1, sizeof(PeerCursor));
+        if (!grown)
+                return -ENOMEM;
+        l->peers = grown;
+        l->peers[l->n_peers++] = (PeerCursor) { peer, p };
+        return 0;
+}
+
 static int parse_record(Loader *l, size_t line, char *p) {
         char q[64];
         const char *type;
@@ -290,6 +318,8 @@ static int parse_record(Loader *l, size_t line, char *p) {
                 l->cursor = p;
                 return 0;
         }
+        if (streq(type, "peer") && l->version >= 4)
+                return parse_peer(l, line, p);
         if (streq(type, "end"))
                 return load_error(l, -EBADMSG, line, "trailer before the end of the file");
         return load_error(l, -EBADMSG, line, "unknown record \"%s\"", quote(type, q));
@@ -413,6 +443,11 @@ static int load(char *buf, size_t size, const StateCallbacks *cb, void *userdata
         }
         for (size_t i = 0; cb->history && i < l.n_history; i++) {
                 r = cb->history(&l.history[i], userdata);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; cb->peer_cursor && i < l.n_peers; i++) {
+                r = cb->peer_cursor(l.peers[i].peer, l.peers[i].cursor, userdata);
                 if (r < 0)
                         return r;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/random.h>
 
+#include "config.h"
 #include "macro.h"
 #include "state-file-internal.h"
 #include "text-put.h"
@@ -198,6 +199,22 @@ int state_writer_cursor(StateWriter *w, const char *cursor) {
                 return r;
         w->has_cursor = true;
         return 0;
+}
+
+int state_writer_peer_cursor(StateWriter *w, const char *peer, const char *cursor) {
+        char *p;
+        int r;
+
+        if (!fleet_peer_name_is_valid(peer) || !cursor || !cursor_text_valid(cursor))
+                return -EINVAL;
+        r = writer_line_begin(w, &p);
+        if (r < 0)
+                return r;
+        p = stpcpy(p, "peer ");
+        p = stpcpy(p, peer);
+        *p++ = ' ';
+        p = stpcpy(p, cursor);
+        return writer_line_end(w, p, true);
 }
 
 int state_writer_ban(StateWriter *w, const Ban *b) {

@@ -24,7 +24,8 @@
 /* Version 2 added each ban's number and the ban history; version 3 prefixes ("2001:db8::/64")
  * where ban and fail records name an address. Older files still load (version 1: their bans
  * count as first bans, with no history). */
-#define STATE_FILE_VERSION 3
+/* Version 4 added the fleet peers' positions ("peer NAME CURSOR") and the origin "fleet". */
+#define STATE_FILE_VERSION 4
 /* Temporary files are named STATE_FILE_TEMP_PREFIX plus six random characters; stale ones
  * (from a crash) are removed by the next state_writer_open(). */
 #define STATE_FILE_TEMP_PREFIX ".#state."
@@ -42,6 +43,9 @@ int state_writer_open(const char *dir, StateWriter **ret);
 /* At most one cursor (-EEXIST for a second one); -EINVAL if it is empty, longer than
  * STATE_CURSOR_MAX or has bytes outside 0x21..0x7e. */
 int state_writer_cursor(StateWriter *w, const char *cursor);
+/* The position in a fleet peer's journal files (manager-fleet.c), once per peer: -EINVAL for
+ * an invalid name (fleet_peer_name_is_valid()) or cursor (as above). */
+int state_writer_peer_cursor(StateWriter *w, const char *peer, const char *cursor);
 /* -EINVAL for an invalid jail name, address family or origin. */
 int state_writer_ban(StateWriter *w, const Ban *b);
 /* One address's ban history. -EINVAL for a count of 0 or an invalid address. */
@@ -71,6 +75,7 @@ typedef struct StateCallbacks {
         int (*ban)(const Ban *b, void *userdata);
         int (*failures)(const char *jail, const AddressPrefix *p, const JournalPosition *failures, size_t n, void *userdata);
         int (*history)(const BanRecord *r, void *userdata);
+        int (*peer_cursor)(const char *peer, const char *cursor, void *userdata);
 } StateCallbacks;
 
 /* Reads dir/STATE_FILE_NAME. The whole file is verified (version, every line, trailer) before
@@ -79,7 +84,8 @@ typedef struct StateCallbacks {
  * version (with *ret_error, allocated, e.g. "line 17: invalid address \"1.2.3\""); a
  * callback's negative return is passed through. *ret_error (may be NULL) is written only
  * together with -EBADMSG or -EPROTONOSUPPORT. Callbacks run in this order: the cursor, then
- * the bans, then the failure windows, then the ban history, each in file order; any of them may be NULL. The
+ * the bans, then the failure windows, then the ban history, then the peers' positions, each in
+ * file order; any of them may be NULL. The
  * pointers they get are valid only during the call. */
 int state_load(const char *dir, const StateCallbacks *cb, void *userdata, char **ret_error);
 /* The same for the contents of a file in memory (tests and fuzzers). */

@@ -499,6 +499,52 @@ TEST(space_separated_lists) {
         ASSERT_TRUE(strstr(errors, "IgnoreAddress=192.0.2.0/24 mail.example.com") != NULL);
 }
 
+/* [Fleet]: the peers as a list (empty clears it), the booleans, the directory; the dump shows
+ * the section only when there are peers, and reads back the same. */
+TEST(fleet) {
+        _cleanup_free_ char *errors = NULL, *dump = NULL;
+        Config *c = NULL;
+        int r;
+
+        errors = load_text(MINIMAL_JAIL, &c, &r);
+        ASSERT_EQ(r, 0);
+        ASSERT_TRUE(!c->fleet.peers && !c->fleet.relay && !c->fleet.count);
+        ASSERT_STREQ(c->fleet.directory, DEFAULT_FLEET_DIRECTORY);
+        dump = dump_string(c);
+        ASSERT_TRUE(!strstr(dump, "[Fleet]"));
+        config_free(c);
+
+        free(errors);
+        errors = load_text("[Fleet]\nPeer=gone\nPeer=\nPeer=10.0.0.1  fd00::1\tcollector.example.com\nPeer=h_2\n"
+                           "Relay=yes\nCountFailures=on\nDirectory=/srv/remote\n" MINIMAL_JAIL, &c, &r);
+        ASSERT_STREQ(errors, "");
+        ASSERT_EQ(strv_length(c->fleet.peers), 4);
+        ASSERT_STREQ(c->fleet.peers[0], "10.0.0.1");
+        ASSERT_STREQ(c->fleet.peers[1], "fd00::1");
+        ASSERT_STREQ(c->fleet.peers[2], "collector.example.com");
+        ASSERT_STREQ(c->fleet.peers[3], "h_2");
+        ASSERT_TRUE(c->fleet.relay && c->fleet.count);
+        ASSERT_STREQ(c->fleet.directory, "/srv/remote");
+        free(dump);
+        dump = dump_string(c);
+        ASSERT_TRUE(strstr(dump, "\n[Fleet]\nDirectory=/srv/remote\nPeer=10.0.0.1\nPeer=fd00::1\n"
+                                 "Peer=collector.example.com\nPeer=h_2\nRelay=yes\nCountFailures=yes\n"));
+        assert_round_trip(c);
+        config_free(c);
+
+        static const char * const bad[] = {
+                "Peer=../etc", "Peer=a/b", "Peer=*", "Peer=.hidden", "Peer=a?b", "Relay=maybe",
+                "CountFailures=2", "Directory=relative", "Directory=/a/*", "Unknown=1",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = xasprintf("[Fleet]\n%s\n" MINIMAL_JAIL, bad[i]);
+                free(errors);
+                errors = load_text(text, NULL, &r);
+                ASSERT_EQ(r, -EINVAL);
+                ASSERT_TRUE(strstr(errors, bad[i]) != NULL);
+        }
+}
+
 /* IPv4Prefix= and IPv6Prefix=: per jail, inherited from [Defaults], within their ranges. */
 TEST(prefix_lengths) {
         _cleanup_free_ char *text = NULL;
@@ -891,6 +937,7 @@ int main(int argc, char *argv[]) {
         RUN(space_separated_lists);
         RUN(trusted_users);
         RUN(prefix_lengths);
+        RUN(fleet);
         RUN(host_format);
 
         _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", scratch);

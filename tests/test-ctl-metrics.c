@@ -32,12 +32,13 @@ TEST(golden) {
         _cleanup_free_ char *text = metrics_of(
                 "{\"version\":\"1\",\"startedUSec\":1700000000123456,\"cursor\":null,\"entriesRead\":40,"
                 "\"entriesMatched\":12,\"entriesUnreadable\":3,\"bansActive\":2,"
-                "\"lastEntryUSec\":1700000100000001,\"journalLagUSec\":2500000,"
+                "\"lastEntryUSec\":1700000100000001,\"journalLagUSec\":2500000,\"fleetPeers\":1,"
+                "\"fleetUntrustedEntries\":2,"
                 "\"jails\":[{\"name\":\"vpopmail\",\"enabled\":true,\"maxRetry\":5,\"findTimeUSec\":600000000,"
                 "\"banTimeUSec\":3600000000,\"tracked\":4,\"banned\":2,\"failuresTotal\":11,\"bansTotal\":3,"
                 "\"suppressedMessages\":7,\"suppressionEvents\":1,\"lastSuppressedUSec\":1,"
                 "\"lastSuppressedUnit\":\"x.service\",\"untrustedFailures\":1,\"entriesUnreadable\":3,"
-                "\"unbansTotal\":1,\"expiredTotal\":0},"
+                "\"unbansTotal\":1,\"expiredTotal\":0,\"fleetBansApplied\":4},"
                 "{\"name\":\"sshd\",\"enabled\":false,\"maxRetry\":3,\"findTimeUSec\":1,\"banTimeUSec\":1,"
                 "\"tracked\":0,\"banned\":0,\"failuresTotal\":0,\"bansTotal\":0}]}");
 
@@ -65,6 +66,13 @@ TEST(golden) {
                 "# HELP vpopguard_journal_last_entry_timestamp_seconds When the last journal entry that vpopguardd "
                 "processed was logged, seconds since the epoch. No sample before the first entry since the start.\n"
                 "vpopguard_journal_last_entry_timestamp_seconds 1700000100.000001\n"
+                "# TYPE vpopguard_fleet_peers gauge\n"
+                "# HELP vpopguard_fleet_peers Fleet peers whose ban events are applied ([Fleet] Peer=).\n"
+                "vpopguard_fleet_peers 1\n"
+                "# TYPE vpopguard_fleet_untrusted_entries counter\n"
+                "# HELP vpopguard_fleet_untrusted_entries Ban events in fleet peers' journal files that their "
+                "vpopguardd did not log, not applied.\n"
+                "vpopguard_fleet_untrusted_entries_total 2\n"
                 "# TYPE vpopguard_failures counter\n"
                 "# HELP vpopguard_failures Failures counted towards a ban.\n"
                 "vpopguard_failures_total{jail=\"vpopmail\"} 11\n"
@@ -100,6 +108,9 @@ TEST(golden) {
                 "# HELP vpopguard_journald_suppressed_messages Messages of the units that log for the jail that "
                 "journald's rate limit dropped, never seen.\n"
                 "vpopguard_journald_suppressed_messages_total{jail=\"vpopmail\"} 7\n"
+                "# TYPE vpopguard_fleet_bans_applied counter\n"
+                "# HELP vpopguard_fleet_bans_applied Bans that fleet peers decided, applied here.\n"
+                "vpopguard_fleet_bans_applied_total{jail=\"vpopmail\"} 4\n"
                 "# EOF\n");
 }
 

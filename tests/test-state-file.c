@@ -106,11 +106,18 @@ static int on_history(const BanRecord *r, void *userdata) {
         return seen_add(userdata, describe_history(r));
 }
 
+static int on_peer_cursor(const char *peer, const char *cursor, void *userdata) {
+        char *s = NULL;
+        ASSERT_TRUE(asprintf(&s, "peer %s %s", peer, cursor) > 0);
+        return seen_add(userdata, s);
+}
+
 static const StateCallbacks callbacks = {
         .cursor = on_cursor,
         .ban = on_ban,
         .failures = on_failures,
         .history = on_history,
+        .peer_cursor = on_peer_cursor,
 };
 
 static Address addr(const char *s) {
@@ -318,7 +325,7 @@ TEST(round_trip) {
 
         data = read_state_file(dir, &size);
         fprintf(stderr, "%s", data);
-        ASSERT_TRUE(strncmp(data, "vpopguard-state 3\n", 18) == 0);
+        ASSERT_TRUE(strncmp(data, "vpopguard-state 4\n", 18) == 0);
         ASSERT_TRUE(strstr(data, "\nend 11 "));
         ASSERT_TRUE(strstr(data, "\nban vpopmail 2001:db8:1:2::/64 3 10 20 journal 1\n"));
         ASSERT_TRUE(strstr(data, "\nfail other 2001:db8:9:9::/64 5\n"));
@@ -350,8 +357,8 @@ TEST(empty_state) {
         ASSERT_EQ(state_writer_commit(w), -ESTALE);
         assert_loads(dir, NULL);
         data = read_state_file(dir, &size);
-        /* FNV-1a 64 of "vpopguard-state 3\n", computed independently. */
-        ASSERT_STREQ(data, "vpopguard-state 3\nend 0 dc349ae9be3001ae\n");
+        /* FNV-1a 64 of "vpopguard-state 4\n", computed independently. */
+        ASSERT_STREQ(data, "vpopguard-state 4\nend 0 dc4c64e9be4437cd\n");
         remove_dir(dir);
 }
 
@@ -590,8 +597,8 @@ TEST(damage) {
                 { "vpopguard-state \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 1 \nend 0 dc3b62e9be35c134\n", -EBADMSG, "invalid header" },
                 { "vpopguard-state 99999999999999999999999\n", -EBADMSG, "invalid header" },
-                { "vpopguard-state 4\n", -EPROTONOSUPPORT, "version 4 is newer" },
-                { "vpopguard-state 4 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 4 is newer" },
+                { "vpopguard-state 5\n", -EPROTONOSUPPORT, "version 5 is newer" },
+                { "vpopguard-state 5 zstd\nwhatever\n", -EPROTONOSUPPORT, "version 5 is newer" },
                 { "vpopguard-state 17\nend 0 0000000000000000\n", -EPROTONOSUPPORT, "version 17 is newer" },
         };
         char nul[] = "vpopguard-state 1\n\0nd 0 dc3b62e9be35c134\n";
@@ -936,6 +943,55 @@ TEST(filesystem_errors) {
         ASSERT_EQ(WEXITSTATUS(status), 0);
 }
 
+/* Version 4's fleet peers' positions: written and read back in order, checked like the cursor,
+ * one per peer, and unknown to older versions. */
+TEST(version_4_peers) {
+        _cleanup_(state_writer_freep) StateWriter *w = NULL;
+        _cleanup_free_ char *data = NULL, *error = NULL;
+        Seen seen = { .keep = true };
+        char dir[64];
+        size_t size;
+
+        make_dir(dir);
+        ASSERT_OK(state_writer_open(dir, &w));
+        ASSERT_OK(state_writer_cursor(w, "s=1;i=2"));
+        ASSERT_OK(state_writer_peer_cursor(w, "10.77.0.1", "s=a;i=1"));
+        ASSERT_OK(state_writer_peer_cursor(w, "collector.example", "s=b;i=2"));
+        ASSERT_EQ(state_writer_peer_cursor(w, "a/b", "s=c"), -EINVAL);
+        ASSERT_EQ(state_writer_peer_cursor(w, "*", "s=c"), -EINVAL);
+        ASSERT_EQ(state_writer_peer_cursor(w, "ok", "two words"), -EINVAL);
+        ASSERT_EQ(state_writer_peer_cursor(w, "ok", ""), -EINVAL);
+        ASSERT_OK(state_writer_commit(w));
+        ASSERT_EQ(state_load(dir, &callbacks, &seen, &error), 0);
+        ASSERT_EQ(strv_length(seen.calls), 3);
+        ASSERT_STREQ(seen.calls[0], "cursor s=1;i=2");
+        ASSERT_STREQ(seen.calls[1], "peer 10.77.0.1 s=a;i=1");
+        ASSERT_STREQ(seen.calls[2], "peer collector.example s=b;i=2");
+        seen.calls = strv_free(seen.calls);
+        remove_dir(dir);
+
+        static const struct {
+                unsigned version;
+                const char *line;
+                const char *msg;
+        } table[] = {
+                { 3, "peer a s=1", "unknown record" },
+                { 4, "peer a", "invalid peer position" },
+                { 4, "peer .a s=1", "invalid peer position" },
+                { 4, "peer a/b s=1", "invalid peer position" },
+                { 4, "peer a s=1 s=2", "invalid peer position" },
+                { 4, "peer a s=1\npeer a s=2", "second position of a peer" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                char records[256];
+                snprintf(records, sizeof records, "%s\n", table[i].line);
+                data = make_file_version(table[i].version, records, strchr(table[i].line, '\n') ? 2 : 1, &size);
+                assert_bad(data, size, -EBADMSG, table[i].msg);
+                free(data);
+                data = NULL;
+        }
+}
+
 int main(void) {
         RUN(round_trip);
         RUN(empty_state);
@@ -949,6 +1005,7 @@ int main(void) {
         RUN(bad_records);
         RUN(version_2_records);
         RUN(version_3_prefixes);
+        RUN(version_4_peers);
         RUN(fuzz);
         RUN(filesystem_errors);
         RUN(million_windows);

@@ -223,7 +223,7 @@ elements6=$(vg_nft_set_elements banned6)
 vg_term_daemon
 grep -q 'Received SIGTERM' "$tmp/daemon.log" || vg_fail "no SIGTERM message in the daemon's log"
 
-vg_assert_eq "vpopguard-state 3" "$(head -n 1 "$state/state")" "state file header"
+vg_assert_eq "vpopguard-state 4" "$(head -n 1 "$state/state")" "state file header"
 [[ $(tail -n 1 "$state/state") == "end "* ]] || vg_fail "state file has no end line"
 vg_assert_eq "$last" "$(state_cursor)" "saved cursor after SIGTERM"
 nft list table "$VG_NFT_FAMILY" "$VG_NFT_TABLE" >/dev/null || vg_fail "the table is gone after the daemon exited"

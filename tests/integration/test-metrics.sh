@@ -81,6 +81,7 @@ vg_assert_eq "vpopguard_active_bans{jail=vpopmail} 1.0
 vpopguard_bans_total{jail=vpopmail} 2.0
 vpopguard_expired_bans_total{jail=vpopmail} 1.0
 vpopguard_failures_total{jail=vpopmail} 7.0
+vpopguard_fleet_bans_applied_total{jail=vpopmail} 0.0
 vpopguard_journald_suppressed_messages_total{jail=vpopmail} 0.0
 vpopguard_tracked_addresses{jail=vpopmail} 1.0
 vpopguard_unbans_total{jail=vpopmail} 1.0
@@ -89,6 +90,8 @@ vpopguard_untrusted_failures_total{jail=vpopmail} 0.0" "$(cat "$tmp/jail-samples
 vg_assert_eq 7.0 "$(sample vpopguard_journal_entries_read_total <"$tmp/samples")" "entries read"
 vg_assert_eq 7.0 "$(sample vpopguard_journal_entries_matched_total <"$tmp/samples")" "entries matched"
 vg_assert_eq 0.0 "$(sample vpopguard_journal_lag_seconds <"$tmp/samples")" "journal lag"
+vg_assert_eq 0.0 "$(sample vpopguard_fleet_peers <"$tmp/samples")" "fleet peers"
+vg_assert_eq 0.0 "$(sample vpopguard_fleet_untrusted_entries_total <"$tmp/samples")" "untrusted fleet entries"
 # A parser's double keeps the microseconds only approximately: the text has them exactly.
 vg_assert_eq "vpopguard_journal_last_entry_timestamp_seconds $((last_usec / 1000000)).$(printf %06d $((last_usec % 1000000)))" \
         "$(grep '^vpopguard_journal_last_entry_timestamp_seconds ' "$tmp/metrics")" "last entry's timestamp"

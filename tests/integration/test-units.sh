@@ -46,6 +46,7 @@ catalog=$(installed_path /units/vpopguard.catalog)
 ctl=$(installed_path /src/vpopguardctl)
 metrics_service=$(installed_path /units/vpopguard-metrics.service)
 metrics_timer=$(installed_path /units/vpopguard-metrics.timer)
+fleet_upload=$(installed_path /units/vpopguard-fleet-upload@.service)
 vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_service")" "service and metrics service unit directory"
 vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_timer")" "service and metrics timer unit directory"
 textfile_dir=/var/lib/prometheus/node-exporter
@@ -91,6 +92,15 @@ out=$(verify_output "$tmp/units/vpopguard.service" "$tmp/units/vpopguard.socket"
 [[ -z $out ]] || vg_fail "systemd-analyze verify printed:"$'\n'"$out"
 out=$(verify_output "$tmp/units/vpopguard-metrics.service" "$tmp/units/vpopguard-metrics.timer")
 [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the metrics units:"$'\n'"$out"
+# The fleet's upload template, as an instance for one host (it runs Debian's journal-upload).
+if [[ -x /lib/systemd/systemd-journal-upload ]]; then
+        cp "$root$fleet_upload" "$tmp/units/vpopguard-fleet-upload@192.0.2.1.service"
+        # Its Documentation= names systemd-journal-upload(8) too: the system's man pages as well.
+        out=$(MANPATH=${MANPATH:-}: verify_output "$tmp/units/vpopguard-fleet-upload@192.0.2.1.service")
+        [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the fleet upload unit:"$'\n'"$out"
+else
+        vg_skip_part "no systemd-journal-upload: the fleet upload unit is not verified"
+fi
 
 # --- Exposure score.
 # exposure UNIT: its overall exposure level, which must be at most max_exposure.
