@@ -235,11 +235,19 @@ static int kernel_transaction(Manager *m, bool all) {
         r = collect_removes(m, &removes, &n_removes);
         if (r < 0)
                 return r;
+        if (!all)
+                return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
         /* When the kernel may have drifted, what it holds is looked at: an element left over
-         * inside a prefix now banned would make the interval set refuse the prefix. */
-        if (all)
-                return nft_set_reconcile(m->nft, adds, n_adds, removes, n_removes);
-        return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
+         * inside a prefix now banned would make the interval set refuse the prefix. Every ban
+         * goes back in, with the monitor deaf meanwhile (see nft_monitor_pause()). */
+        bool paused = nft_monitor_pause(m->nft_monitor) >= 0;
+        r = nft_set_reconcile(m->nft, adds, n_adds, removes, n_removes);
+        if (paused) {
+                int k = nft_monitor_resume(m->nft_monitor);
+                if (k < 0)
+                        log_warning_errno(k, "Cannot watch nftables for changes by others any more: %m");
+        }
+        return r;
 }
 
 /* Stage 2. */
