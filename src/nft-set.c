@@ -190,11 +190,11 @@ static int errno_from_nft(const char *text) {
         return -EIO;
 }
 
-static int run(NftSet *s, const char *cmd, bool json, json_t **ret) {
+static int run_with(NftSet *s, const char *cmd, unsigned flags, json_t **ret) {
         const char *out, *err;
         int r;
 
-        nft_ctx_output_set_flags(s->ctx, OUTPUT_FLAGS_BASE | (json ? NFT_CTX_OUTPUT_JSON : 0));
+        nft_ctx_output_set_flags(s->ctx, OUTPUT_FLAGS_BASE | flags);
         r = nft_run_cmd_from_buffer(s->ctx, cmd);
         /* Fetching rewinds the buffers, so do it every time. */
         out = nft_ctx_get_output_buffer(s->ctx);
@@ -216,6 +216,10 @@ static int run(NftSet *s, const char *cmd, bool json, json_t **ret) {
                 *ret = j;
         }
         return 0;
+}
+
+static int run(NftSet *s, const char *cmd, bool json, json_t **ret) {
+        return run_with(s, cmd, json ? NFT_CTX_OUTPUT_JSON : 0, ret);
 }
 
 /* Command text is written to a memstream (stdio grows it geometrically, so 100 000 elements
@@ -258,12 +262,14 @@ static bool set_has_flag(json_t *set, const char *flag) {
         return false;
 }
 
-/* Lists the sets of our table without their elements (cheap even with 100 000 elements). */
+/* Lists the sets of our table without their elements. Terse: without it libnftables 1.0.6
+ * fetches every element first, and the kernel lists a set in time quadratic in its size (19 s
+ * for 500 000 elements, against 0.04 s terse), at every start, reload and repair. */
 static int query_sets(NftSet *s, json_t **ret) {
         char cmd[64 + NFT_SET_NAME_MAX];
 
         (void) snprintf(cmd, sizeof(cmd), "list sets table %s %s", s->family, s->table);
-        return run(s, cmd, true, ret);
+        return run_with(s, cmd, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_TERSE, ret);
 }
 
 static const char *set_flags_text(bool interval) {
