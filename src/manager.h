@@ -46,6 +46,8 @@
 #define MANAGER_REPAIR_DELAY_USEC (100 * USEC_PER_MSEC)
 /* After a repair because notifications were lost, the next such repair waits this long. */
 #define MANAGER_REPAIR_LOST_INTERVAL_USEC (30 * USEC_PER_SEC)
+/* Elements per transaction when every ban goes back into the kernel (manager-bans.c). */
+#define MANAGER_RESTORE_CHUNK 50000U
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
