@@ -71,7 +71,7 @@ static int list_text_reply(VarlinkCall *call, ListText *t) {
 }
 
 /* The one place a BanEntry is spelled out: ListBans() writes it as text, the rest parse it. */
-static void ban_write(FILE *f, const Ban *b) {
+void manager_ban_write(FILE *f, const Ban *b) {
         char address[ADDRESS_PREFIX_STRING_MAX];
         AddressPrefix p = ban_prefix(b);
 
@@ -89,7 +89,7 @@ static json_t *ban_to_json(const Ban *b) {
 
         if (!f)
                 return NULL;
-        ban_write(f, b);
+        manager_ban_write(f, b);
         if (fclose(f) != 0)
                 return NULL;
         return json_loads(text, 0, NULL);
@@ -247,13 +247,15 @@ static int vl_method_list_bans(VarlinkCall *call, json_t *parameters, void *user
         jail = string_param(parameters, "jail");
         if (!jail_name_ok(m, call, jail))
                 return 0;
+        if (varlink_call_wants_more(call))
+                return manager_list_bans_stream(m, call, jail);
 
         r = list_text_begin(&t, "bans");
         if (r < 0)
                 return r;
         while (ban_table_next(m->bans, &iter, &b))
                 if (b->expires_usec > now && (!jail || streq(b->jail, jail)))
-                        ban_write(list_text_next(&t), b);
+                        manager_ban_write(list_text_next(&t), b);
         return list_text_reply(call, &t);
 }
 
