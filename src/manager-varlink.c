@@ -148,8 +148,8 @@ static json_t *journal_lag(Manager *m, usec_t now) {
         return json_integer(json_int_clamp(now > m->cursor_realtime ? now - m->cursor_realtime : 0));
 }
 
-/* The active bans of each configured jail, in one pass over the table: a pass per jail cost
- * 20 ms per jail with a million bans. *ret allocated, indexed like m->config->jails. */
+/* The active bans of each configured jail, in one pass over the table rather than one per
+ * jail, each over a million bans at worst. *ret allocated, indexed like m->config->jails. */
 static int count_bans_per_jail(Manager *m, usec_t now, size_t **ret) {
         size_t *counts = calloc(MAX(m->config->n_jails, 1U), sizeof(size_t)), iter = 0, last = 0;
         const Ban *b;

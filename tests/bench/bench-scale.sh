@@ -12,6 +12,8 @@
 #             bans one new address at a time (nft-probe.py bans): its longest ban latency
 #             during the ListBans against the longest before it
 #   flush     `nft flush ruleset` while running: time until the kernel holds the N bans again
+#   restart   SIGTERM (which saves the state of N bans) and a start with the bans still in
+#             the kernel, until READY=1
 # Element checks go through nft-probe.py (one netlink lookup per address): nft lists a set in
 # time quadratic in its size.
 
@@ -95,7 +97,9 @@ scale_once() { # N
                         t1=$EPOCHREALTIME
                         error "$scen" vpopguardd "ListBans failed: $(head -c 300 "$T/scale-bans-$n.err")"
                 fi
-                read -r max lat < <(scale_latencies "$out" "$t0" "$t1")
+                # The prober's first bans wait for journald and the daemon to warm up.
+                tail -n +6 "$out" >"$out.steady"
+                read -r max lat < <(scale_latencies "$out.steady" "$t0" "$t1")
                 record "$scen" vpopguardd listbans_max_ban_ms "$max"
                 record "$scen" vpopguardd listbans_bans_meanwhile "$lat"
                 t0=$EPOCHREALTIME
@@ -108,7 +112,8 @@ scale_once() { # N
                 # Ten more bans after the calls: the baseline's other end.
                 v=$(wc -l <"$out")
                 wait_until 60 scale_probe_lines "$out" $((v + 10)) || true
-                read -r base _ < <(scale_latencies "$out" 0 "$t0")
+                tail -n +6 "$out" >"$out.steady"
+                read -r base _ < <(scale_latencies "$out.steady" 0 "$t0")
                 record "$scen" vpopguardd ban_ms_max_otherwise "$base"
         fi
         : >"$stop"
@@ -128,6 +133,22 @@ scale_once() { # N
                 error "$scen" vpopguardd "not restored within 600 s of nft flush ruleset"
         fi
         record "$scen" vpopguardd repairs "$(daemon_log "vpopguardd-$scen" | grep -c 'putting back' || true)"
+
+        # A restart with the bans still in the kernel (an upgrade): SIGTERM saves the state.
+        t0=$EPOCHREALTIME
+        stop_target
+        record "$scen" vpopguardd stop_with_save_sec "$(calc "$EPOCHREALTIME - $t0")"
+        record "$scen" vpopguardd saved_state_bytes "$(stat -c %s "$state/state")"
+        t0=$EPOCHREALTIME
+        vg_spawn_daemon "$T/$scen-restart.log" "${DAEMON_CMD[@]}"
+        TARGET_PID=$VG_DAEMON_PID
+        if wait_until 600 vg_daemon_ready; then
+                record "$scen" vpopguardd restart_sec "$(calc "$EPOCHREALTIME - $t0")"
+                c=$(scale_count "$gen/expect")
+                ((c == n)) || error "$scen" vpopguardd "$c of $n bans in the sets after the restart"
+        else
+                error "$scen" vpopguardd "not ready within 600 s of a restart"
+        fi
         stop_target
         daemon_log "vpopguardd-$scen" >>"$T/$scen.log"
         nft flush ruleset
