@@ -152,9 +152,9 @@ static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* The state file is rewritten at most every MANAGER_SAVE_INTERVAL_USEC (it holds every failure
- * window, so rewriting it after each of a burst's many small batches would cost more than
- * judging them); this timer writes what the last batches changed. */
+/* The state file is rewritten at most every manager_save_interval() (it holds every failure
+ * window and ban, so rewriting it after each of a burst's many small batches would cost more
+ * than judging them); this timer writes what the last batches changed. */
 static void schedule_save(Manager *m, usec_t when) {
         int r = event_reset_time(m->event, &m->save_timer, CLOCK_MONOTONIC, when, 10 * USEC_PER_MSEC, false,
                                  on_save_timer, m);
@@ -337,7 +337,7 @@ static void fan_out(Manager *m) {
 
 /* Stage 4: writes the state file if it is due, and only once the events are in journald's socket. */
 static int save_when_safe(Manager *m, ManagerSave save) {
-        usec_t now = now_monotonic(), next = m->state_saved_monotonic + MANAGER_SAVE_INTERVAL_USEC;
+        usec_t now = now_monotonic(), next = usec_add(m->state_saved_monotonic, manager_save_interval(m->state_save_cost));
         int r;
 
         if (!m->state_dirty || m->options.dry_run)
