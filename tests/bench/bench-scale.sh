@@ -41,7 +41,7 @@ scale_probe_lines() { # OUT N: the prober has written N lines
 
 scale_once() { # N
         local n=$1 scen=scale-$1 gen=$T/scale-gen-$1 state=$T/state-scale-$1 v t0 t1 s0 s1 c
-        local stop=$T/scale-probe-stop out=$T/scale-probe-$1.txt bans lat base max k
+        local stop=$T/scale-probe-stop out=$T/scale-probe-$1.txt bans lat base max k lb0
         mkdir -p "$gen"
         "$STATEGEN" --bans="$n" --directory="$gen" --expect="$gen/expect" >"$gen/out" ||
                 { error "$scen" vpopguardd "the state file could not be written"; return; }
@@ -86,7 +86,7 @@ scale_once() { # N
         if ! wait_until 60 scale_probe_lines "$out" 20; then
                 error "$scen" vpopguardd "the ban prober did not get going: $(tail -n 3 "$T/scale-probe-$n.log")"
         else
-                t0=$EPOCHREALTIME
+                t0=$EPOCHREALTIME lb0=$EPOCHREALTIME
                 if "$CTL" --socket="$T/ctl.sock" --json bans >"$T/scale-bans-$n.json" 2>"$T/scale-bans-$n.err"; then
                         t1=$EPOCHREALTIME
                         bans=$(grep -o '"address"' "$T/scale-bans-$n.json" | wc -l)
@@ -109,12 +109,9 @@ scale_once() { # N
                 record "$scen" vpopguardd getstatus_sec "$(calc "$t1 - $t0")"
                 [[ $(jq -r .bansActive "$T/scale-status-$n.json") -ge $n ]] ||
                         error "$scen" vpopguardd "GetStatus: bansActive $(jq -r .bansActive "$T/scale-status-$n.json")"
-                # Ten more bans after the calls: the baseline's other end.
-                v=$(wc -l <"$out")
-                wait_until 60 scale_probe_lines "$out" $((v + 10)) || true
                 tail -n +6 "$out" >"$out.steady"
-                read -r base _ < <(scale_latencies "$out.steady" 0 "$t0")
-                record "$scen" vpopguardd ban_ms_max_otherwise "$base"
+                read -r base _ < <(scale_latencies "$out.steady" 0 "$lb0")
+                record "$scen" vpopguardd ban_ms_max_before_listbans "$base"
         fi
         : >"$stop"
         wait_until 130 vg_pid_exited "$k" || true
