@@ -117,7 +117,7 @@ static usec_t longest_history(const Manager *m) {
 
 int manager_save_state(Manager *m, bool wait) {
         StateWriter *w = NULL;
-        usec_t now = now_realtime();
+        usec_t now = now_realtime(), began = now_monotonic();
         const Ban *b;
         size_t iter;
         int r;
@@ -172,6 +172,7 @@ int manager_save_state(Manager *m, bool wait) {
         if (r < 0)
                 goto fail;
         m->state_dirty = false; /* this snapshot holds everything so far */
+        m->state_save_cost = now_monotonic() - began;
 
         /* fsync takes tens of milliseconds on a busy disk: meanwhile the loop goes on banning. */
         if (!wait && start_sync(m, w))

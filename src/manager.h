@@ -40,12 +40,25 @@
  * state is a snapshot between two committed batches, so a crash replays more, but still decides
  * exactly the same bans. */
 #define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
+/* Writing the state holds up the event loop for as long as it takes (0.6-1.5 s with a million
+ * bans): the next save waits at least this many times that long, so that saving takes at most
+ * a tenth of the loop's time however many bans there are. */
+#define MANAGER_SAVE_COST_FACTOR 10U
+
+/* When the next save may come: the interval, or more after a costly save. */
+static inline usec_t manager_save_interval(usec_t last_save_cost) {
+        usec_t wait = last_save_cost > USEC_INFINITY / MANAGER_SAVE_COST_FACTOR ? USEC_INFINITY
+                                                                                : last_save_cost * MANAGER_SAVE_COST_FACTOR;
+        return MAX((usec_t) MANAGER_SAVE_INTERVAL_USEC, wait);
+}
 /* How long an exit or reload waits for journald to take the queued ban events. */
 #define MANAGER_FLUSH_TIMEOUT_USEC (10 * USEC_PER_SEC)
 /* After another process changed nftables, wait this long for it to finish, then repair. */
 #define MANAGER_REPAIR_DELAY_USEC (100 * USEC_PER_MSEC)
 /* After a repair because notifications were lost, the next such repair waits this long. */
 #define MANAGER_REPAIR_LOST_INTERVAL_USEC (30 * USEC_PER_SEC)
+/* Elements per transaction when every ban goes back into the kernel (manager-bans.c). */
+#define MANAGER_RESTORE_CHUNK 50000U
 /* journald wakes readers at most every 250 ms. While entries keep arriving, the journal is also
  * re-read every MANAGER_EAGER_INTERVAL_USEC, until nothing new came for MANAGER_EAGER_WINDOW_USEC:
  * bans land within milliseconds during an attack, and an idle daemon does not wake up. */
@@ -117,6 +130,7 @@ typedef struct Manager {
         bool state_dirty;                  /* something changed since the last save */
         usec_t state_saved_usec;           /* mtime of the state file found at start */
         usec_t state_saved_monotonic;      /* when we last wrote it */
+        usec_t state_save_cost;            /* how long the last save held up the event loop */
         usec_t state_failed_monotonic;     /* when writing it last failed, 0 once it works again */
         bool journal_at_end;
         SuppressionTracker *suppression;   /* journald's rate-limit notes per jail (manager-journal.c) */

@@ -143,6 +143,24 @@ fail:
         return r;
 }
 
+static int set_membership(NftMonitor *m, int option) {
+        int group = NFNLGRP_NFTABLES;
+
+        if (!m)
+                return 0;
+        if (setsockopt(m->fd, SOL_NETLINK, option, &group, sizeof group) < 0)
+                return -errno;
+        return 0;
+}
+
+int nft_monitor_pause(NftMonitor *m) {
+        return set_membership(m, NETLINK_DROP_MEMBERSHIP);
+}
+
+int nft_monitor_resume(NftMonitor *m) {
+        return set_membership(m, NETLINK_ADD_MEMBERSHIP);
+}
+
 NftMonitor *nft_monitor_free(NftMonitor *m) {
         if (!m)
                 return NULL;

@@ -19,3 +19,11 @@ typedef void (*NftMonitorCallback)(void *userdata, bool lost);
 
 int nft_monitor_new(sd_event *event, NftMonitorCallback callback, void *userdata, NftMonitor **ret);
 NftMonitor *nft_monitor_free(NftMonitor *m);
+
+/* Leave and rejoin the notification group, around our own transactions that put back every
+ * ban: they announce every element, and a million notifications are far more than the socket
+ * holds; the overflow called for another full restore, and that one for the next, every 30 s.
+ * What another process changes while paused goes unseen; notifications queued before the
+ * pause are still read. Both accept NULL (no monitor). */
+int nft_monitor_pause(NftMonitor *m);
+int nft_monitor_resume(NftMonitor *m);

@@ -187,6 +187,26 @@ int varlink_call_error_invalid_parameter(VarlinkCall *c, const char *name) {
         return varlink_call_error(c, VARLINK_ERROR_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name));
 }
 
+int varlink_call_notify_text(VarlinkCall *c, const char *parameters) {
+        assert(c);
+        assert(parameters);
+
+        if (!c->more)
+                return -EINVAL;
+        if (c->ended)
+                return -EALREADY;
+        if (!c->connection || c->connection->failed)
+                return -ENOTCONN;
+        return varlink_connection_send_text(c->connection,
+                                            (const char *[]) { "{\"parameters\":", parameters, ",\"continues\":true}" }, 3);
+}
+
+size_t varlink_call_pending_output(const VarlinkCall *c) {
+        if (!c->connection || c->connection->failed)
+                return 0;
+        return c->connection->out_end - c->connection->out_start;
+}
+
 int varlink_call_notify(VarlinkCall *c, json_t *parameters) {
         json_auto_t *p = parameters, *m = NULL;
 

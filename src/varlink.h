@@ -184,6 +184,11 @@ int varlink_call_reply_text(VarlinkCall *c, const char *parameters);
  * Steals the reference to parameters. -ENOBUFS if the client does not read fast enough (the
  * connection is then closed). */
 int varlink_call_notify(VarlinkCall *c, json_t *parameters);
+/* The same with the parameters as text, as varlink_call_reply_text() takes them. */
+int varlink_call_notify_text(VarlinkCall *c, const char *parameters);
+/* Bytes of replies queued for the call's client and not yet read by it; 0 once it is gone. A
+ * long stream waits while this is high, rather than run into the output limit. */
+size_t varlink_call_pending_output(const VarlinkCall *c);
 /* Ends the call with an error such as "io.vpopguard.Manager.NoSuchJail"; parameters may be
  * NULL. Steals the reference. */
 int varlink_call_error(VarlinkCall *c, const char *error, json_t *parameters);

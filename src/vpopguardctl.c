@@ -314,6 +314,41 @@ static int call(const char *method, json_t *parameters, json_t **ret) {
         return 0;
 }
 
+/* Calls method with "more" and hands out its replies as one: the arrays under key of all of
+ * them joined (ListBans streams a long list in chunks). A server that answers at once is fine. */
+static int call_joined(const char *method, json_t *parameters, const char *key, json_t **ret) {
+        _cleanup_(varlink_client_freep) VarlinkClient *c = NULL;
+        json_auto_t *joined = NULL;
+        bool continues = true;
+        int r;
+
+        r = start_call(method, parameters, VARLINK_CALL_MORE, &c);
+        if (r != 0)
+                return r;
+        varlink_client_set_timeout(c, CALL_TIMEOUT_USEC);
+        while (continues) {
+                _cleanup_free_ char *error = NULL;
+                json_auto_t *reply = NULL;
+
+                r = varlink_client_receive(c, &reply, &error, &continues);
+                if (r < 0)
+                        return transport_error(method, socket_path(), r);
+                if (error)
+                        return remote_error(method, error, reply);
+                if (!joined) {
+                        joined = TAKE_PTR(reply);
+                        continue;
+                }
+                json_t *all = json_object_get(joined, key), *more = json_object_get(reply, key);
+                if (!json_is_array(all) || !json_is_array(more))
+                        return log_error_errno(EBADMSG, "%s: a reply without the array \"%s\".", method, key), EXIT_REMOTE;
+                if (json_array_extend(all, more) < 0)
+                        return log_oom(), EXIT_REMOTE;
+        }
+        *ret = TAKE_PTR(joined);
+        return 0;
+}
+
 /* Prints a reply: as one line of JSON with --json, else with the human printer (if any). */
 static int print_reply(json_t *reply, int (*human)(FILE *f, json_t *reply, usec_t now, bool legend)) {
         int r;
@@ -398,7 +433,11 @@ static int verb_bans(char **args) {
                 return log_oom(), EXIT_REMOTE;
         if (jail)
                 r = set_string(parameters, "jail", jail);
-        return r != 0 ? r : call_and_print("ListBans", parameters, ctl_print_bans);
+        if (r != 0)
+                return r;
+        json_auto_t *reply = NULL;
+        r = call_joined("ListBans", parameters, "bans", &reply);
+        return r != 0 ? r : print_reply(reply, ctl_print_bans);
 }
 
 static int verb_failures(char **args) {

@@ -6,7 +6,7 @@
 # and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
-#                            [--only=backlog,services,prefix,live,burst,idle,memory,contended,profile]
+#                            [--only=backlog,services,prefix,live,burst,idle,memory,contended,profile,scale]
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
@@ -22,6 +22,9 @@
 #             while 64 connections of UID 1000 pipeline varlink calls (plain: what anybody may
 #             ask; journal: as a member of systemd-journal, ListBans and ListFailures; regex:
 #             64 KiB TestMessage calls, the worst before issue #11)
+#   scale     N active bans: the state file's size and write time, restore after a reboot and
+#             after `nft flush ruleset`, ListBans and GetStatus and the longest ban latency during
+#             them, the kernel's memory per element (bench-scale.sh)
 #   prefix    the backlog with IPv6Prefix=128 and with IPv6Prefix=64 (the default) in turn, on a
 #             journal whose IPv6 addresses each lie in a /64 of their own: the cost of counting
 #             per /64. (Everything else runs with IPv6Prefix=128: the floor counts per address.)
@@ -48,7 +51,7 @@ arg_smoke=0
 arg_f2b=0
 arg_out=
 arg_repeat=
-arg_only=backlog,services,prefix,live,burst,idle,memory,contended,profile
+arg_only=backlog,services,prefix,live,burst,idle,memory,contended,profile,scale
 for a in "$@"; do
         case $a in
         --smoke) arg_smoke=1 ;;
@@ -69,9 +72,9 @@ done
 [[ -z $arg_repeat || $arg_repeat =~ ^[1-9][0-9]*$ ]] || { echo "run-bench.sh: bad --repeat" >&2; exit 2; }
 for a in ${arg_only//,/ }; do
         case $a in
-        backlog | services | prefix | live | burst | idle | memory | contended | profile) ;;
+        backlog | services | prefix | live | burst | idle | memory | contended | profile | scale) ;;
         *)
-                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, services, prefix, live, burst, idle, memory, contended, profile)" >&2
+                echo "run-bench.sh: unknown scenario '$a' in --only (backlog, services, prefix, live, burst, idle, memory, contended, profile, scale)" >&2
                 exit 2
                 ;;
         esac
@@ -147,8 +150,9 @@ LOADGEN=${VPOPGUARD_LOADGEN:-$B/tests/vpopguard-loadgen}
 FLOOR=$B/tests/bench/vpopguard-bench-floor
 SEND=$B/tests/bench/vpopguard-bench-send
 STAMP=$B/tests/bench/vpopguard-bench-stamp
+STATEGEN=$B/tests/bench/vpopguard-bench-state
 REPORT=$BENCH_DIR/bench-report.py
-for p in "$DAEMON" "$CTL" "$LOADGEN" "$FLOOR" "$SEND" "$STAMP"; do
+for p in "$DAEMON" "$CTL" "$LOADGEN" "$FLOOR" "$SEND" "$STAMP" "$STATEGEN"; do
         [[ -x $p ]] || vg_fail "missing $p"
 done
 
@@ -177,6 +181,7 @@ if ((arg_smoke)); then
         IDLE_SECONDS=1
         MEMORY_SIZES=(10000 50000)
         CONTENDED_SECONDS=3
+        SCALE_SIZES=(2000)
 else
         REPEAT=${arg_repeat:-3}
         BACKLOG_ENTRIES=1000000 BACKLOG_ATTACKERS=20000 BACKLOG_INNOCENT=10000
@@ -188,7 +193,10 @@ else
         IDLE_SECONDS=30
         MEMORY_SIZES=(100000 1000000)
         CONTENDED_SECONDS=20
+        SCALE_SIZES=(100000 1000000)
 fi
+[[ -z ${VPOPGUARD_BENCH_SCALE_SIZES:-} ]] || read -ra SCALE_SIZES <<<"$VPOPGUARD_BENCH_SCALE_SIZES"
+
 TARGETS=(vpopguardd floor)
 F2B_TARGETS=(vpopguardd floor)
 # fail2ban bans ~10 addresses/s (a shell and an nft process per ban): one run per scenario.
@@ -202,6 +210,7 @@ fi
 . "$BENCH_DIR/bench-scenarios.sh"
 . "$BENCH_DIR/bench-services.sh"
 . "$BENCH_DIR/fail2ban.sh"
+. "$BENCH_DIR/bench-scale.sh"
 
 # The floor counts per address, and the loadgen's IPv6 addresses share two /64s: vpopguardd does
 # the same work with IPv6Prefix=128 (the prefix scenario measures the default, 64).
@@ -209,6 +218,7 @@ CONF=$(make_config main IPv6Prefix=128)
 CONF_MEMORY=$(make_config memory MaxTrackedAddresses=1000000 IPv6Prefix=128)
 CONF_PREFIX128=$(make_config prefix128 IPv6Prefix=128)
 CONF_PREFIX64=$(make_config prefix64)
+CONF_SCALE=$(make_config scale IPv6Prefix=128)
 
 # systemd as PID 1 raises the queue of every unix datagram socket, journald's among them, from the
 # kernel's 10 to 512 datagrams; this network namespace starts with 10 like any other.
@@ -245,6 +255,7 @@ if wanted burst; then scenario_burst; fi
 if wanted idle; then scenario_idle; fi
 if wanted memory; then scenario_memory; fi
 if wanted contended; then scenario_contended; fi
+if wanted scale; then scenario_scale; fi
 if ((!arg_smoke)) && wanted profile; then
         scenario_profile
 fi

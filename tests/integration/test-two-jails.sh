@@ -4,7 +4,8 @@
 # One journal entry, two jails: the shipped vpopmail jail (MaxRetry=3, BanTime=1h) and a jail
 # "strict" of our own whose JournalMatch= and FailRegex= accept the same "password fail" lines
 # (MaxRetry=2, BanTime=2h, and it ignores 192.0.2.20). Asserts what an admin would check:
-#   - each entry counts once in each jail: GetStatus failuresTotal per jail and vpopguardctl
+#   - each entry counts once in each jail: GetStatus failuresTotal per jail (and banned, the
+#     active bans of each) and vpopguardctl
 #     failures (one window per jail), while entriesMatched counts the entry once;
 #   - each jail bans by its own MaxRetry= and BanTime=: strict bans 192.0.2.10 at its 2nd
 #     failure, vpopmail bans 192.0.2.20 (which strict ignores) at its 3rd and not before;
@@ -49,8 +50,8 @@ windows() { # ADDRESS: "JAIL COUNT" of each of its failure windows
 windows_are() { # ADDRESS EXPECTED
         [[ $(windows "$1") == "$2" ]]
 }
-status() { # the counters: "entriesRead entriesMatched" then "JAIL failuresTotal bansTotal" per jail
-        ctl --json status | jq -r '"\(.entriesRead) \(.entriesMatched)", (.jails[] | "\(.name) \(.failuresTotal) \(.bansTotal)")'
+status() { # the counters: "entriesRead entriesMatched" then "JAIL failuresTotal bansTotal banned" per jail
+        ctl --json status | jq -r '"\(.entriesRead) \(.entriesMatched)", (.jails[] | "\(.name) \(.failuresTotal) \(.bansTotal) \(.banned)")'
 }
 ban_event() { # ADDRESS FIELD: FIELD of its ban event
         journalctl -q --no-pager -o export "MESSAGE_ID=$BAN_ID" "VPOPGUARD_ADDRESS=$1" | sed -n "s/^$2=//p"
@@ -65,8 +66,8 @@ timeout_of() { # ADDRESS: the timeout of its element in banned4, in seconds
 vg_log_failures 192.0.2.10 1
 vg_poll "$T" windows_are 192.0.2.10 "$(printf '%s\n' 'strict 1' 'vpopmail 1')"
 vg_assert_eq "1 1
-vpopmail 1 0
-strict 1 0" "$(status)" "counters after one entry"
+vpopmail 1 0 0
+strict 1 0 0" "$(status)" "counters after one entry"
 ctl failures 192.0.2.10 >"$tmp/failures.txt"
 grep -qE '^192\.0\.2\.10 +vpopmail +1 ' "$tmp/failures.txt" || vg_fail "failures table, vpopmail: $(cat "$tmp/failures.txt")"
 grep -qE '^192\.0\.2\.10 +strict +1 ' "$tmp/failures.txt" || vg_fail "failures table, strict: $(cat "$tmp/failures.txt")"
@@ -79,8 +80,8 @@ vg_assert_eq "strict 2 7200000000" \
         "$(ban_event 192.0.2.10 VPOPGUARD_JAIL) $(ban_event 192.0.2.10 VPOPGUARD_FAILURES) $(ban_event 192.0.2.10 VPOPGUARD_BAN_USEC)" \
         "ban event of 192.0.2.10 (jail failures duration)"
 vg_assert_eq "2 2
-vpopmail 2 0
-strict 2 1" "$(status)" "counters after the strict ban"
+vpopmail 2 0 0
+strict 2 1 1" "$(status)" "counters after the strict ban"
 
 # --- 192.0.2.20, which strict ignores: vpopmail alone counts it, and bans at 3, not at 2.
 vg_log_failures 192.0.2.20 2
@@ -97,8 +98,8 @@ vg_assert_eq "vpopmail 3 3600000000" \
         "$(ban_event 192.0.2.20 VPOPGUARD_JAIL) $(ban_event 192.0.2.20 VPOPGUARD_FAILURES) $(ban_event 192.0.2.20 VPOPGUARD_BAN_USEC)" \
         "ban event of 192.0.2.20 (jail failures duration)"
 vg_assert_eq "5 5
-vpopmail 5 1
-strict 2 1" "$(status)" "counters at the end"
+vpopmail 5 1 1
+strict 2 1 1" "$(status)" "counters at the end"
 
 # --- One shared set, each element with its jail's BanTime.
 vg_assert_eq "$(printf '%s\n' 192.0.2.10 192.0.2.20)" "$(vg_nft_set_elements banned4)" "banned4"
