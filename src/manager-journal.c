@@ -268,13 +268,9 @@ static void warn_untrusted(Manager *m, Jail *jail, uid_t uid) {
                     name, name);
 }
 
-/* journald makes an entry visible before it has linked the entry's new data objects (the MESSAGE
- * of a line never seen before, a _UID new in this journal file), and until it has, sd-journal
- * takes such a field for corrupt and reports it absent. So an entry that a jail accepts but that
- * lacks MESSAGE, or lacks the _UID that TrustedUID= needs, is not judged unless `final`:
- * ENTRY_INCOMPLETE is returned before anything is counted, and the caller reads it again. */
-static int process_entry(Manager *m, usec_t now, bool final) {
-        const EntryJudge judge = {
+/* What judges the entries of this journal and of the fleet's peers alike. */
+static EntryJudge manager_entry_judge(Manager *m) {
+        return (EntryJudge) {
                 .jails = m->jails,
                 .n_jails = m->n_jails,
                 .index = m->jail_index,
@@ -283,6 +279,24 @@ static int process_entry(Manager *m, usec_t now, bool final) {
                 .on_ban = on_judged_ban,
                 .userdata = m,
         };
+}
+
+static void count_verdict(Manager *m, const EntryJudgement *verdict) {
+        if (verdict->unreadable)
+                count_unreadable(m);
+        if (verdict->untrusted_jail)
+                warn_untrusted(m, verdict->untrusted_jail, verdict->untrusted_uid);
+        if (verdict->matched)
+                m->entries_matched++;
+}
+
+/* journald makes an entry visible before it has linked the entry's new data objects (the MESSAGE
+ * of a line never seen before, a _UID new in this journal file), and until it has, sd-journal
+ * takes such a field for corrupt and reports it absent. So an entry that a jail accepts but that
+ * lacks MESSAGE, or lacks the _UID that TrustedUID= needs, is not judged unless `final`:
+ * ENTRY_INCOMPLETE is returned before anything is counted, and the caller reads it again. */
+static int process_entry(Manager *m, usec_t now, bool final) {
+        const EntryJudge judge = manager_entry_judge(m);
         EntryJudgement verdict;
         JournalEntry e;
         NoteOutcome note;
@@ -310,25 +324,12 @@ static int process_entry(Manager *m, usec_t now, bool final) {
                 if (note != NOTE_NONE)
                         return note == NOTE_INCOMPLETE ? ENTRY_INCOMPLETE : entry_done(m);
         }
-        if (verdict.unreadable)
-                count_unreadable(m);
-        if (verdict.untrusted_jail)
-                warn_untrusted(m, verdict.untrusted_jail, verdict.untrusted_uid);
-        if (verdict.matched)
-                m->entries_matched++;
+        count_verdict(m, &verdict);
         return entry_done(m);
 }
 
 int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now) {
-        const EntryJudge judge = {
-                .jails = m->jails,
-                .n_jails = m->n_jails,
-                .index = m->jail_index,
-                .bans = m->bans,
-                .local = m->local,
-                .on_ban = on_judged_ban,
-                .userdata = m,
-        };
+        const EntryJudge judge = manager_entry_judge(m);
         EntryJudgement verdict;
         JournalEntry e;
         int r;
@@ -343,12 +344,7 @@ int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now) {
         r = entry_judge(&judge, &e, now, true, &verdict);
         if (r < 0)
                 return r == -ENOMEM ? log_oom() : log_error_errno(r, "Failed to judge a journal entry: %m");
-        if (verdict.unreadable)
-                count_unreadable(m);
-        if (verdict.untrusted_jail)
-                warn_untrusted(m, verdict.untrusted_jail, verdict.untrusted_uid);
-        if (verdict.matched)
-                m->entries_matched++;
+        count_verdict(m, &verdict);
         m->entries_read++;
         return 0;
 }

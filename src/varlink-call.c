@@ -187,16 +187,26 @@ int varlink_call_error_invalid_parameter(VarlinkCall *c, const char *name) {
         return varlink_call_error(c, VARLINK_ERROR_INVALID_PARAMETER, json_pack("{s:s}", "parameter", name));
 }
 
-int varlink_call_notify_text(VarlinkCall *c, const char *parameters) {
-        assert(c);
-        assert(parameters);
-
+/* A notification needs a call that asked for more, is not over and has a connection. */
+static int notify_allowed(const VarlinkCall *c) {
         if (!c->more)
                 return -EINVAL;
         if (c->ended)
                 return -EALREADY;
         if (!c->connection || c->connection->failed)
                 return -ENOTCONN;
+        return 0;
+}
+
+int varlink_call_notify_text(VarlinkCall *c, const char *parameters) {
+        int r;
+
+        assert(c);
+        assert(parameters);
+
+        r = notify_allowed(c);
+        if (r < 0)
+                return r;
         return varlink_connection_send_text(c->connection,
                                             (const char *[]) { "{\"parameters\":", parameters, ",\"continues\":true}" }, 3);
 }
@@ -209,15 +219,13 @@ size_t varlink_call_pending_output(const VarlinkCall *c) {
 
 int varlink_call_notify(VarlinkCall *c, json_t *parameters) {
         json_auto_t *p = parameters, *m = NULL;
+        int r;
 
         assert(c);
 
-        if (!c->more)
-                return -EINVAL;
-        if (c->ended)
-                return -EALREADY;
-        if (!c->connection || c->connection->failed)
-                return -ENOTCONN;
+        r = notify_allowed(c);
+        if (r < 0)
+                return r;
         if (p && !json_is_object(p))
                 return -EINVAL;
 
