@@ -185,7 +185,7 @@ def report(results_path, meta_path, directory, out):
     # Issue #15: the floor that writes the same journal entries is the limit.
     target("backlog entries/s vs floor+events", vs("backlog", "entries_per_sec", "floor-events"), ">=", 0.9)
     for scen in scenarios:
-        if scen == "backlog" or scen.startswith(("live-", "burst-")):
+        if scen in ("backlog", "backlog-ipv4") or scen.startswith(("live-", "burst-")):
             target(scen + " CPU per failure vs floor+events", vs(scen, "cpu_us_per_failure", "floor-events"), "<=", 1.2)
     if "live-10000" in metrics:
         target("live-10000 latency p99 ms", median("live-10000", "latency_p99_ms", "vpopguardd"), "<=", 15)
