@@ -9,7 +9,7 @@
   bench-report.py events DAEMON.json FLOOR.json
       Compares a ban entry of vpopguardd with one of the floor+events (`journalctl -o json`):
       prints "target:metric value" lines; exits 1 unless both have the same field names (the
-      journal's own, "_"-prefixed, aside) and sizes within 10 %.
+      journal's own, "_"-prefixed, aside), sizes within 10 % and the same causes' cursors.
   bench-report.py report RESULTS META DIR [OUT.json]
       Medians of the runs per scenario, metric and target; prints the table, the issue's targets
       and the profiles; writes OUT.json. Exits 1 if any result is wrong (missed or extra bans,
@@ -73,14 +73,20 @@ def entry_fields(path):
 def events(daemon_path, floor_path):
     sizes = {}
     names = {}
+    causes = {}
     for target, path in (("vpopguardd", daemon_path), ("floor-events", floor_path)):
         fields = entry_fields(path)
         names[target] = set(fields)
+        causes[target] = fields.get("VPOPGUARD_CAUSE_CURSOR")
         # As journald stores them: NAME=value, once per value.
         sizes[target] = sum(len(k) + 1 + len(x.encode()) for k, v in fields.items() for x in v)
         print("%s:ban_entry_bytes %d" % (target, sizes[target]))
         print("%s:ban_entry_fields %d" % (target, sum(len(v) for v in fields.values())))
     ok = True
+    # Both read the same journal: the same failures led to the ban, in the same order.
+    if causes["vpopguardd"] != causes["floor-events"]:
+        print("the causes' cursors differ: %s and %s" % (causes["vpopguardd"], causes["floor-events"]))
+        ok = False
     if names["vpopguardd"] != names["floor-events"]:
         print("field names differ: only vpopguardd's %s, only the floor's %s" %
               (sorted(names["vpopguardd"] - names["floor-events"]), sorted(names["floor-events"] - names["vpopguardd"])))

@@ -83,7 +83,8 @@ ban_entry_logged() { # MESSAGE-ID ADDRESS FILE
 }
 
 # compare_ban_entries SCENARIO: the floor+events' ban entry must be the daemon's (the same
-# field names, sizes within 10 %), or it is not the floor the daemon is held to.
+# field names, sizes within 10 %, the same causes' cursors: both ban the same address at the
+# same failure of the same journal), or it is not the floor the daemon is held to.
 compare_ban_entries() {
         local out k v
         [[ -s $T/ban-entry-vpopguardd.json && -s $T/ban-entry-floor-events.json ]] || return 0
