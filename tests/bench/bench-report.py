@@ -6,6 +6,8 @@
       Joins the sender's "USEC ADDRESS" lines (when each MaxRetry-th failure was written) with
       the stamped `nft monitor` lines of TABLE, and prints "metric value" lines; CDF.json gets
       the latencies' percentiles 0, 1, ..., 100 (the charts' CDF).
+  bench-report.py markdown OUT.json
+      The headline rows of OUT.json and the issue's targets as markdown tables (the README's).
   bench-report.py events DAEMON.json FLOOR.json
       Compares a ban entry of vpopguardd with one of the floor+events (`journalctl -o json`):
       prints "target:metric value" lines; exits 1 unless both have the same field names (the
@@ -296,10 +298,62 @@ def report(results_path, meta_path, directory, out):
     return 0 if not wrong else 1
 
 
+MARKDOWN_ROWS = (  # scenario, metric, what
+    ("backlog", "entries_per_sec", "backlog of 1M entries: entries/s"),
+    ("backlog", "cpu_us_per_failure", "backlog: CPU µs per failure"),
+    ("backlog-ipv4", "entries_per_sec", "IPv4 backlog of 200k entries: entries/s"),
+    ("backlog-ipv4", "cpu_us_per_failure", "IPv4 backlog: CPU µs per failure"),
+    ("live-100", "latency_p50_ms", "live 100/s: latency p50 ms"),
+    ("live-100", "latency_p99_ms", "live 100/s: latency p99 ms"),
+    ("live-100", "cpu_us_per_failure", "live 100/s: CPU µs per failure"),
+    ("live-1000", "latency_p50_ms", "live 1000/s: latency p50 ms"),
+    ("live-1000", "latency_p99_ms", "live 1000/s: latency p99 ms"),
+    ("live-1000", "cpu_us_per_failure", "live 1000/s: CPU µs per failure"),
+    ("live-10000", "latency_p50_ms", "live 10 000/s: latency p50 ms"),
+    ("live-10000", "latency_p99_ms", "live 10 000/s: latency p99 ms"),
+    ("live-10000", "cpu_us_per_failure", "live 10 000/s: CPU µs per failure"),
+    ("burst-10000", "all_banned_sec", "burst of 10 000: s until all banned"),
+    ("burst-10000", "latency_p50_ms", "burst of 10 000: per-ban p50 ms"),
+    ("burst-10000", "latency_p90_ms", "burst of 10 000: per-ban p90 ms"),
+    ("burst-10000", "latency_p99_ms", "burst of 10 000: per-ban p99 ms"),
+    ("burst-10000", "cpu_us_per_failure", "burst of 10 000: CPU µs per failure"),
+    ("burst-100000", "all_banned_sec", "burst of 100 000: s until all banned"),
+    ("burst-100000", "latency_p99_ms", "burst of 100 000: per-ban p99 ms"),
+    ("burst-100000", "cpu_us_per_failure", "burst of 100 000: CPU µs per failure"),
+    ("memory", "marginal_bytes_per_address", "bytes per tracked address"),
+    ("backlog", "ban_entry_bytes", "bytes of a ban's journal entry"),
+)
+
+
+def markdown(path):
+    with open(path) as f:
+        doc = json.load(f)
+    cols = ("vpopguardd", "floor", "floor-events", "fail2ban")
+    print("| | vpopguardd | floor | floor+events | fail2ban | vpopguardd / floor+events |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for scen, metric, what in MARKDOWN_ROWS:
+        e = doc["results"].get(scen, {}).get(metric)
+        if not e:
+            continue
+        v = [e[t]["median"] if t in e else None for t in cols]
+        print("| %s | %s |" % (what, " | ".join([fmt(x) for x in v] + [fmt(e.get("ratio_vs_floor_events"))])))
+    print()
+    print("| target (issue #15 first) | value | limit | |")
+    print("| --- | ---: | ---: | --- |")
+    for t in doc["targets"]:
+        if t["value"] is None:
+            continue
+        print("| %s | %s | %s %s | %s |" % (t["target"], fmt(t["value"]), t["op"].replace("<=", "≤").replace(">=", "≥"),
+                                           fmt(t["limit"]), "met" if t["met"] else "**missed**"))
+    return 0
+
+
 def main(argv):
     if len(argv) in (6, 7) and argv[1] == "latency":
         latency(*argv[2:])
         return 0
+    if len(argv) == 3 and argv[1] == "markdown":
+        return markdown(argv[2])
     if len(argv) == 4 and argv[1] == "events":
         return events(argv[2], argv[3])
     if len(argv) in (5, 6) and argv[1] == "report":
