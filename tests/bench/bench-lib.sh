@@ -20,6 +20,10 @@ error() {
         ERRORS=$((ERRORS + 1))
 }
 
+# The ban entries' MESSAGE_ID: vpopguardd's (src/journal-events.h) and the floor's (floor.c).
+VPOPGUARD_MESSAGE_BAN=7fc6f43d6e5d457ba31097a4cc519474
+FLOOR_MESSAGE_BAN=3a1c0e9b8f5d4e0c9a7b6d5c4e3f2a1b
+
 calc() {
         awk "BEGIN { printf \"%.6g\", $* }"
 }

@@ -88,9 +88,12 @@ typedef struct BenchSlot {
         usec_t times[BENCH_MAX_RETRY_MAX - 1]; /* of the last MaxRetry-1 failures */
 } BenchSlot;
 
-/* Invariant: at most half the slots are used, so probing always ends at a free slot. */
+/* Invariant: at most half the slots are used, so probing always ends at a free slot. With
+ * positions kept, slot i's ring of positions is positions[i * ring ...], in step with times. */
 struct BenchTable {
         BenchSlot *slots;
+        JournalPosition *positions; /* NULL unless kept (and MaxRetry > 1) */
+        bool keep_positions;
         size_t n_slots; /* a power of two */
         size_t n_used;
         unsigned ring;  /* MaxRetry - 1 */
@@ -101,11 +104,27 @@ BenchTable *bench_table_free(BenchTable *t) {
         if (!t)
                 return NULL;
         free(t->slots);
+        free(t->positions);
         free(t);
         return NULL;
 }
 
-int bench_table_new(unsigned max_retry, usec_t find_time, BenchTable **ret) {
+static int alloc_slots(size_t n, unsigned ring, bool positions, BenchSlot **ret_slots, JournalPosition **ret_positions) {
+        BenchSlot *slots = calloc(n, sizeof(BenchSlot));
+        JournalPosition *p = NULL;
+
+        if (!slots)
+                return -ENOMEM;
+        if (positions && ring > 0 && !(p = calloc(n * ring, sizeof(JournalPosition)))) {
+                free(slots);
+                return -ENOMEM;
+        }
+        *ret_slots = slots;
+        *ret_positions = p;
+        return 0;
+}
+
+int bench_table_new(unsigned max_retry, usec_t find_time, bool keep_positions, BenchTable **ret) {
         BenchTable *t;
 
         if (max_retry < 1 || max_retry > BENCH_MAX_RETRY_MAX)
@@ -114,11 +133,11 @@ int bench_table_new(unsigned max_retry, usec_t find_time, BenchTable **ret) {
         if (!t)
                 return -ENOMEM;
         t->n_slots = 1024;
-        t->slots = calloc(t->n_slots, sizeof(BenchSlot));
-        if (!t->slots)
-                return bench_table_free(t), -ENOMEM;
         t->ring = max_retry - 1;
         t->find_time = find_time;
+        t->keep_positions = keep_positions;
+        if (alloc_slots(t->n_slots, t->ring, keep_positions, &t->slots, &t->positions) < 0)
+                return bench_table_free(t), -ENOMEM;
         *ret = t;
         return 0;
 }
@@ -132,35 +151,48 @@ static uint64_t hash_address(const Address *a) {
         return x ^ (x >> 31);
 }
 
-static BenchSlot *find_slot(BenchSlot *slots, size_t n_slots, const Address *a) {
+static size_t find_slot(BenchSlot *slots, size_t n_slots, const Address *a) {
         size_t mask = n_slots - 1, i = hash_address(a) & mask;
 
         while (slots[i].used && !address_equal(&slots[i].address, a))
                 i = (i + 1) & mask;
-        return slots + i;
+        return i;
 }
 
 static int grow(BenchTable *t) {
         size_t n = t->n_slots * 2;
-        BenchSlot *slots = calloc(n, sizeof(BenchSlot));
+        BenchSlot *slots;
+        JournalPosition *positions;
 
-        if (!slots)
+        if (alloc_slots(n, t->ring, t->keep_positions, &slots, &positions) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < t->n_slots; i++)
-                if (t->slots[i].used)
-                        *find_slot(slots, n, &t->slots[i].address) = t->slots[i];
+        for (size_t i = 0; i < t->n_slots; i++) {
+                if (!t->slots[i].used)
+                        continue;
+                size_t k = find_slot(slots, n, &t->slots[i].address);
+                slots[k] = t->slots[i];
+                if (positions)
+                        memcpy(positions + k * t->ring, t->positions + i * t->ring, t->ring * sizeof(JournalPosition));
+        }
         free(t->slots);
+        free(t->positions);
         t->slots = slots;
+        t->positions = positions;
         t->n_slots = n;
         return 0;
 }
 
-int bench_table_record(BenchTable *t, const Address *a, usec_t when) {
+int bench_table_record(BenchTable *t, const Address *a, usec_t when, const JournalPosition *p,
+                       JournalPosition *ret_causes) {
+        JournalPosition *ring;
         BenchSlot *s;
+        size_t k;
 
         if (2 * (t->n_used + 1) > t->n_slots && grow(t) < 0)
                 return -ENOMEM;
-        s = find_slot(t->slots, t->n_slots, a);
+        k = find_slot(t->slots, t->n_slots, a);
+        s = t->slots + k;
+        ring = t->positions ? t->positions + k * t->ring : NULL;
         if (!s->used) {
                 *s = (BenchSlot) { .address = *a, .used = true };
                 t->n_used++;
@@ -170,10 +202,17 @@ int bench_table_record(BenchTable *t, const Address *a, usec_t when) {
         /* The oldest of the last MaxRetry-1 failures sits where the next one goes. */
         if (s->count >= t->ring && (t->ring == 0 || when - s->times[s->next] < t->find_time)) {
                 s->banned = true;
+                if (t->keep_positions) {
+                        for (unsigned i = 0; i < t->ring; i++)
+                                ret_causes[i] = ring[(s->next + i) % t->ring];
+                        ret_causes[t->ring] = *p;
+                }
                 return 1;
         }
         if (t->ring > 0) {
                 s->times[s->next] = when;
+                if (ring)
+                        ring[s->next] = *p;
                 s->next = (uint8_t) ((s->next + 1) % t->ring);
                 if (s->count < t->ring)
                         s->count++;

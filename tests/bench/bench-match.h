@@ -2,6 +2,7 @@
 #pragma once
 
 #include "address.h"
+#include "journal-position.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -23,15 +24,20 @@ int bench_matcher_match(BenchMatcher *m, const char *message, size_t len, Addres
 
 typedef struct BenchTable BenchTable;
 
-int bench_table_new(unsigned max_retry, usec_t find_time, BenchTable **ret);
+/* keep_positions: also keep each failure's journal position (cursor), as the daemon does for
+ * the causes its ban event names (the floor with --events). */
+int bench_table_new(unsigned max_retry, usec_t find_time, bool keep_positions, BenchTable **ret);
 BenchTable *bench_table_free(BenchTable *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BenchTable *, bench_table_free);
 
 /* Counts a failure at realtime t. Returns 1 if it is the MaxRetry-th within FindTime (the address
  * is then marked banned and never counted again), 0 if merely counted or already banned,
  * -ENOMEM. The window is the daemon's: a failure counts while it is less than FindTime older
- * than the newest. */
-int bench_table_record(BenchTable *t, const Address *a, usec_t when);
+ * than the newest. If the table keeps positions, p is the failure's and on 1 ret_causes gets
+ * the MaxRetry positions of the ban, oldest first (room for BENCH_MAX_RETRY_MAX); else both
+ * may be NULL. */
+int bench_table_record(BenchTable *t, const Address *a, usec_t when, const JournalPosition *p,
+                       JournalPosition *ret_causes);
 size_t bench_table_size(const BenchTable *t);
 
 /* RssAnon of this process from /proc/self/status, in KiB, or 0 if unknown. */

@@ -36,6 +36,9 @@ backlog_once() { # SCENARIO TARGET DATASET TOTAL-ENTRIES RUN
         read -r real user sys <"$T/time"
         failures=$(floor_value "$ds/floor.out" failures)
         check_bans "$scen" "$target" "${BACKLOG_EXPECT:-$ds/expect}"
+        if [[ $scen == backlog && $run == 1 ]]; then
+                keep_ban_entry "$target" "$(head -n 1 "$ds/expect")"
+        fi
         bans=$(wc -l <"$ds/expect")
         record "$scen" "$target" wall_sec "$real"
         record "$scen" "$target" entries_per_sec "$(calc "$total / $real")"
@@ -58,7 +61,40 @@ scenario_backlog() {
                         backlog_once backlog "$target" "$ds" "$total" "$run"
                 done
         done
+        compare_ban_entries backlog
         BACKLOG_DATASET=$ds
+}
+
+# keep_ban_entry TARGET ADDRESS: the ban entry that vpopguardd or the floor+events logged for
+# ADDRESS, as `journalctl -o json` shows it, into $T/ban-entry-TARGET.json.
+keep_ban_entry() {
+        local id
+        case $1 in
+        vpopguardd) id=$VPOPGUARD_MESSAGE_BAN ;;
+        floor-events) id=$FLOOR_MESSAGE_BAN ;;
+        *) return 0 ;;
+        esac
+        wait_until 10 ban_entry_logged "$id" "$2" "$T/ban-entry-$1.json" ||
+                error backlog "$1" "no ban entry with MESSAGE_ID=$id for $2 in the journal"
+}
+
+ban_entry_logged() { # MESSAGE-ID ADDRESS FILE
+        journalctl -q --no-pager -o json -n 1 "MESSAGE_ID=$1" "VPOPGUARD_ADDRESS=$2" >"$3" 2>/dev/null && [[ -s $3 ]]
+}
+
+# compare_ban_entries SCENARIO: the floor+events' ban entry must be the daemon's (the same
+# field names, sizes within 10 %, the same causes' cursors: both ban the same address at the
+# same failure of the same journal), or it is not the floor the daemon is held to.
+compare_ban_entries() {
+        local out k v
+        [[ -s $T/ban-entry-vpopguardd.json && -s $T/ban-entry-floor-events.json ]] || return 0
+        if ! out=$(python3 "$REPORT" events "$T/ban-entry-vpopguardd.json" "$T/ban-entry-floor-events.json"); then
+                error "$1" floor-events "its ban entry is not the daemon's: $(grep -v ':ban_entry_' <<<"$out" | tr '\n' ' ')"
+                return
+        fi
+        while read -r k v; do
+                record "$1" "${k%%:*}" "${k#*:}" "$v"
+        done <<<"$out"
 }
 
 # The cost of counting per /64 (IPv6Prefix=64, the default) over counting per address
@@ -142,15 +178,19 @@ follow_once() {
                 record "$scen" "$target" after_last_write_sec "$(calc "($ban - $last) / 1e6")"
         fi
         if measures_latency "$scen"; then
-                lat=$(python3 "$REPORT" latency "$T/triggers-$name" "$MONITOR_LOG" "$(table_of "$target")" "$SENTINEL")
+                mkdir -p "$T/cdf/$scen"
+                lat=$(python3 "$REPORT" latency "$T/triggers-$name" "$MONITOR_LOG" "$(table_of "$target")" "$SENTINEL" \
+                        "$T/cdf/$scen/$target.$run.json")
                 while read -r k v; do
                         record "$scen" "$target" "$k" "$v"
                 done <<<"$lat"
         fi
 }
 
+# The per-ban latency: live (ban time against the rate's pace) and bursts (how long each of a
+# flood's bans waits behind the others).
 measures_latency() { # SCENARIO
-        [[ $1 == live-* || $1 == contended-* ]]
+        [[ $1 == live-* || $1 == burst-* || $1 == contended-* ]]
 }
 
 # The varlink clients of the contended scenario: UID 1000 (with FLOOD_GROUPS, setpriv's group
@@ -215,14 +255,18 @@ scenario_contended() {
 }
 
 scenario_live() {
-        local i rate seconds entries attackers inn run target
+        local i rate seconds entries attackers inn run target targets
         for i in "${!LIVE_RATES[@]}"; do
                 rate=${LIVE_RATES[i]} seconds=${LIVE_SECONDS[i]}
                 entries=$((rate * seconds)) attackers=$((rate * seconds / 20)) inn=$((rate * seconds / 50))
-                log "live-$rate: $entries entries in ${seconds}s, $attackers attackers"
+                targets=("${TARGETS[@]}" floor-events)
+                if ((arg_f2b)) && [[ " ${F2B_LIVE_RATES[*]} " == *" $rate "* ]]; then
+                        targets+=(fail2ban)
+                fi
+                log "live-$rate: $entries entries in ${seconds}s, $attackers attackers (${targets[*]})"
                 FAILURES_IN_STREAM=$((attackers * 3))
                 for ((run = 1; run <= REPEAT; run++)); do
-                        for target in "${F2B_TARGETS[@]}"; do
+                        for target in "${targets[@]}"; do
                                 [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
                                 follow_once "live-$rate" "$target" "$rate" "$run" --seed="$run" --entries="$entries" \
                                         --attackers="$attackers" --failures=3 --cluster="$rate" --successes="$inn" \
@@ -239,7 +283,7 @@ scenario_burst() {
                 if ((arg_f2b)) && [[ " ${F2B_BURSTS[*]} " == *" $n "* ]]; then
                         targets+=(fail2ban)
                 fi
-                log "burst-$n: $n attackers x 3 failures, flat out"
+                log "burst-$n: $n attackers x 3 failures, flat out (${targets[*]})"
                 FAILURES_IN_STREAM=$((n * 3))
                 for ((run = 1; run <= REPEAT; run++)); do
                         for target in "${targets[@]}"; do
@@ -293,7 +337,7 @@ daemon_tracked() { # N: the daemon tracks N addresses
 }
 
 scenario_memory() {
-        local n ds t0 rss v
+        local n ds t0 rss v target
         for n in "${MEMORY_SIZES[@]}"; do
                 ds=$(dataset "memory" --seed=1 --attackers="$n" --failures=1 --noise=0 --successes=0 --benign=0 \
                         --decoys=0 --start-usec="$ANCHOR_USEC")
@@ -310,10 +354,14 @@ scenario_memory() {
                         error "memory-$n" vpopguardd "does not track $n addresses after 600 s"
                 fi
                 stop_target
-                "$FLOOR" --no-nft --directory="$ds/journal" --find-time="$FIND_SEC" >"$T/floor-memory-$n.out" 2>&1
-                v=$(floor_value "$T/floor-memory-$n.out" rss_anon_kib)
-                record "memory-$n" floor rss_anon_kib "$v"
-                record "memory-$n" floor bytes_per_address "$(calc "$v * 1024 / $n")"
+                # The floor+events keeps each failure's cursor, as the daemon does.
+                for target in floor floor-events; do
+                        "$FLOOR" --no-nft $([[ $target == floor ]] || echo --events) --directory="$ds/journal" \
+                                --find-time="$FIND_SEC" >"$T/$target-memory-$n.out" 2>&1
+                        v=$(floor_value "$T/$target-memory-$n.out" rss_anon_kib)
+                        record "memory-$n" "$target" rss_anon_kib "$v"
+                        record "memory-$n" "$target" bytes_per_address "$(calc "$v * 1024 / $n")"
+                done
         done
 }
 

@@ -62,7 +62,7 @@ static int judge(Entry *e, BenchMatcher *m, BenchTable *t, usec_t realtime) {
 
         if (!msg || !is_vpopmail(e) || !bench_matcher_match(m, msg, strlen(msg), &a))
                 return 0;
-        r = bench_table_record(t, &a, realtime);
+        r = bench_table_record(t, &a, realtime, NULL, NULL);
         if (r > 0) {
                 e->trigger = true;
                 e->address = a;
@@ -84,7 +84,7 @@ static int read_input(FILE *in, Input *ret) {
 
         r = bench_matcher_new(&m);
         if (r >= 0)
-                r = bench_table_new(arg_max_retry, arg_find_time, &t);
+                r = bench_table_new(arg_max_retry, arg_find_time, false, &t);
         if (r < 0)
                 return r;
         while ((len = getline(&line, &size, in)) >= 0) {

@@ -139,9 +139,9 @@ f2b_scenario_backlog() {
                 --failures=1-6 --successes="$F2B_BACKLOG_INNOCENT" --benign="$F2B_BACKLOG_INNOCENT" \
                 --decoys="$F2B_BACKLOG_INNOCENT" --start-usec="$ANCHOR_USEC")
         echo "$total" >"$ds/total"
-        log "backlog-ipv4: $total entries, $(wc -l <"$ds/expect") bans (vpopguardd, floor, fail2ban)"
+        log "backlog-ipv4: $total entries, $(wc -l <"$ds/expect") bans (vpopguardd, floor, floor-events, fail2ban)"
         for ((run = 1; run <= REPEAT; run++)); do
-                for target in vpopguardd floor fail2ban; do
+                for target in vpopguardd floor floor-events fail2ban; do
                         [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
                         backlog_once backlog-ipv4 "$target" "$ds" "$total" "$run"
                 done

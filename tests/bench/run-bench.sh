@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # vpopguard's performance benchmark: vpopguardd side by side with the floor program (the bare
-# minimum of journal reading, one regex, a hash table and batched libnftables calls; floor.c)
-# and, with --with-fail2ban, fail2ban with an equivalent jail. One command runs everything:
+# minimum of journal reading, one regex, a hash table and batched libnftables calls; floor.c),
+# with floor+events (the floor that also writes vpopguardd's journal entry per ban, field for
+# field: the limit the daemon is held to) and, with --with-fail2ban, fail2ban with an
+# equivalent jail (the backlog, live 100 and 1000/s, the 10 000-attacker burst), all in the
+# same run. One command runs everything:
 #
 #   tests/bench/run-bench.sh [--smoke] [--with-fail2ban] [--repeat=N] [--out=FILE.json]
 #                            [--only=backlog,services,prefix,live,burst,idle,memory,contended,profile,scale]
+#
+# and one more makes the SVG charts of its JSON: tests/bench/charts FILE.json DIR/
 #
 # Scenarios (each target runs alone, in turn, repeated --repeat times; medians are reported):
 #   backlog   vpopguardd --no-follow over a journal directory made by the loadgen
@@ -40,7 +45,8 @@
 #
 # Files: bench-lib.sh (helpers), bench-scenarios.sh, bench-services.sh and services-backlog.py,
 # fail2ban.sh, bench-report.py (medians,
-# table, JSON); floor.c and bench-match.c (the floor), bench-send.c (the live writer that
+# table, JSON), charts (SVG charts from the JSON) and check-charts.py (what --smoke checks of
+# them); floor.c and bench-match.c (the floor), bench-send.c (the live writer that
 # records when each ban became due), bench-stamp.c (time stamps for `nft monitor` lines).
 set -euo pipefail
 . "$(dirname "$0")/../integration/lib.sh"
@@ -198,12 +204,12 @@ fi
 [[ -z ${VPOPGUARD_BENCH_SCALE_SIZES:-} ]] || read -ra SCALE_SIZES <<<"$VPOPGUARD_BENCH_SCALE_SIZES"
 
 TARGETS=(vpopguardd floor)
-F2B_TARGETS=(vpopguardd floor)
-# fail2ban bans ~10 addresses/s (a shell and an nft process per ban): one run per scenario.
+# fail2ban runs a shell and an nft process per ban: one run per scenario, and only where the
+# issue compares it (the backlog, live 100 and 1000/s, the 10 000-attacker burst).
 F2B_REPEAT=1
+if ((arg_smoke)); then F2B_LIVE_RATES=(100); else F2B_LIVE_RATES=(100 1000); fi
 if ((arg_f2b)); then
         vg_require_commands fail2ban-server fail2ban-client
-        F2B_TARGETS+=(fail2ban)
 fi
 
 . "$BENCH_DIR/bench-lib.sh"
@@ -234,6 +240,8 @@ echo 512 >/proc/sys/net/unix/max_dgram_qlen || vg_fail "cannot set net.unix.max_
         echo "repeat=$REPEAT"
         echo "fail2ban=$arg_f2b"
         echo "nproc=$(nproc)"
+        echo "cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+        echo "mem_total_kib=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)"
         echo "loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
         echo "kernel=$(uname -r)"
         echo "unix_max_dgram_qlen=$(cat /proc/sys/net/unix/max_dgram_qlen)"
@@ -262,6 +270,16 @@ fi
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$T/meta"
 
 python3 "$REPORT" report "$RESULTS" "$T/meta" "$T" "${BENCH_OUT:-}" || ERRORS=$((ERRORS + 1))
+# The smoke run also checks the charts (tests/bench/charts) made from its JSON.
+if ((arg_smoke)) && [[ -s ${BENCH_OUT:-} ]]; then
+        if ! "$BENCH_DIR/charts" "$BENCH_OUT" "$T/charts" >"$T/charts.log" 2>&1; then
+                log "ERROR: tests/bench/charts failed: $(tail -n 3 "$T/charts.log")"
+                ERRORS=$((ERRORS + 1))
+        elif ! python3 "$BENCH_DIR/check-charts.py" "$BENCH_OUT" "$T/charts" >&2; then
+                log "ERROR: the charts made from $BENCH_OUT are wrong (above)"
+                ERRORS=$((ERRORS + 1))
+        fi
+fi
 if ((ERRORS > 0)); then
         vg_fail "$ERRORS wrong or missing results (see ERROR lines above)"
 fi
