@@ -53,10 +53,13 @@ for node in "${NODES[@]}"; do
         pull_up "$node" host4
 done
 forge intruder 0 192.0.2.70
-# pulls_refused PATTERN: every node's pull of host4 logged the curl error PATTERN.
+# pulls_refused PATTERN: every node's pull of host4 logged the curl error PATTERN; fails the test
+# at once if a node's copy of host4 holds anything.
 pulls_refused() {
-        local node
+        local node n
         for node in "${NODES[@]}"; do
+                n=$(copy_entries "$node" host4)
+                ((n == 0)) || vg_fail "$node pulled $n entries from the impostor"
                 grep -q "$1" "$tmp/$node/pull-host4.log" || return 1
         done
 }
