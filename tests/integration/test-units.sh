@@ -9,7 +9,9 @@
 #   - `systemd-analyze security --offline=yes` rates the service at 1.2 or lower, and the
 #     hardening that analyze does not rate (PrivateIPC=, MemoryMax=, TasksMax=) is there;
 #   - the same for vpopguard-metrics.service and .timer (vpopguardctl metrics --output= into
-#     node_exporter's textfile directory, the one directory it may write to).
+#     node_exporter's textfile directory, the one directory it may write to);
+#   - the fleet's upload and pull templates are verified too, and the pull runs the getter where
+#     it is installed.
 # verify checks that ExecStart= exists, so the units are verified from a `meson install
 # --destdir` tree, with only ExecStart= pointed into that tree. Needs no root and no namespaces.
 set -euo pipefail
@@ -47,6 +49,11 @@ ctl=$(installed_path /src/vpopguardctl)
 metrics_service=$(installed_path /units/vpopguard-metrics.service)
 metrics_timer=$(installed_path /units/vpopguard-metrics.timer)
 fleet_upload=$(installed_path /units/vpopguard-fleet-upload@.service)
+fleet_pull=$(installed_path /units/vpopguard-fleet-pull@.service)
+fleet_getter=$(installed_path /src/vpopguard-fleet-pull.sh)
+# The pull's getter is where the unit runs it (inside its --getter= word), and executable.
+grep -qF "\"--getter=$fleet_getter " "$root$fleet_pull" || vg_fail "the fleet pull unit does not run $fleet_getter"
+[[ -x $root$fleet_getter ]] || vg_fail "$fleet_getter is not executable"
 vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_service")" "service and metrics service unit directory"
 vg_assert_eq "$(dirname "$service")" "$(dirname "$metrics_timer")" "service and metrics timer unit directory"
 textfile_dir=/var/lib/prometheus/node-exporter
@@ -100,6 +107,14 @@ if [[ -x /lib/systemd/systemd-journal-upload ]]; then
         [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the fleet upload unit:"$'\n'"$out"
 else
         vg_skip_part "no systemd-journal-upload: the fleet upload unit is not verified"
+fi
+# The fleet's pull template, as an instance for one peer (it runs Debian's journal-remote).
+if [[ -x /lib/systemd/systemd-journal-remote ]]; then
+        cp "$root$fleet_pull" "$tmp/units/vpopguard-fleet-pull@collector.service"
+        out=$(MANPATH=${MANPATH:-}: verify_output "$tmp/units/vpopguard-fleet-pull@collector.service")
+        [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the fleet pull unit:"$'\n'"$out"
+else
+        vg_skip_part "no systemd-journal-remote: the fleet pull unit is not verified"
 fi
 
 # --- Exposure score.
