@@ -10,7 +10,10 @@
 # latest of the three), and the number of bans; exits non-zero if a ban did not reach every host,
 # never because of timing.
 #
-#   tests/bench/bench-fleet.sh [--rate=BANS_PER_SECOND] [--seconds=N]     (default 100, 10)
+#   tests/bench/bench-fleet.sh [--rate=BANS_PER_SECOND] [--seconds=N] [--pull]    (default 100, 10)
+#
+# --pull wires the fleet by pulls from each node's gatewayd (fleet_up --pull, as test-fleet-pull)
+# instead of uploads.
 #
 # Needs VPOPGUARD_BUILD_DIR (vpopguardd, the loadgen and vpopguard-bench-stamp). Runs in private
 # namespaces: the host's journal and ruleset are never touched.
@@ -20,10 +23,12 @@ set -euo pipefail
 
 rate=100
 seconds=10
+wiring=()
 for arg in "$@"; do
         case $arg in
         --rate=*) rate=${arg#--rate=} ;;
         --seconds=*) seconds=${arg#--seconds=} ;;
+        --pull) wiring=(--pull) ;;
         *) vg_fail "unknown argument '$arg'" ;;
         esac
 done
@@ -37,7 +42,7 @@ stamp=${VPOPGUARD_BUILD_DIR:-}/tests/bench/vpopguard-bench-stamp
 [[ -x $stamp ]] || vg_skip "no $stamp (set VPOPGUARD_BUILD_DIR)"
 vg_require_commands python3
 
-fleet_up MaxRetry=5 BanTime=1h
+fleet_up "${wiring[@]}" MaxRetry=5 BanTime=1h
 
 # `nft monitor` in each host, started once the sets exist (nft 1.0.6 ignores sets created after
 # it loaded its cache), and proven to listen with a probe set.
