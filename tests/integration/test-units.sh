@@ -99,23 +99,23 @@ out=$(verify_output "$tmp/units/vpopguard.service" "$tmp/units/vpopguard.socket"
 [[ -z $out ]] || vg_fail "systemd-analyze verify printed:"$'\n'"$out"
 out=$(verify_output "$tmp/units/vpopguard-metrics.service" "$tmp/units/vpopguard-metrics.timer")
 [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the metrics units:"$'\n'"$out"
-# The fleet's upload template, as an instance for one host (it runs Debian's journal-upload).
-if [[ -x /lib/systemd/systemd-journal-upload ]]; then
-        cp "$root$fleet_upload" "$tmp/units/vpopguard-fleet-upload@192.0.2.1.service"
-        # Its Documentation= names systemd-journal-upload(8) too: the system's man pages as well.
-        out=$(MANPATH=${MANPATH:-}: verify_output "$tmp/units/vpopguard-fleet-upload@192.0.2.1.service")
-        [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the fleet upload unit:"$'\n'"$out"
-else
-        vg_skip_part "no systemd-journal-upload: the fleet upload unit is not verified"
-fi
-# The fleet's pull template, as an instance for one peer (it runs Debian's journal-remote).
-if [[ -x /lib/systemd/systemd-journal-remote ]]; then
-        cp "$root$fleet_pull" "$tmp/units/vpopguard-fleet-pull@collector.service"
-        out=$(MANPATH=${MANPATH:-}: verify_output "$tmp/units/vpopguard-fleet-pull@collector.service")
-        [[ -z $out ]] || vg_fail "systemd-analyze verify printed for the fleet pull unit:"$'\n'"$out"
-else
-        vg_skip_part "no systemd-journal-remote: the fleet pull unit is not verified"
-fi
+# verify_fleet_template TEMPLATE INSTANCE PROGRAM: the installed TEMPLATE as an instance, if the
+# systemd program it runs is here. Its Documentation= names that program's man page too: the
+# system's man pages as well.
+verify_fleet_template() {
+        local unit=$tmp/units/${1##*/}
+        unit=${unit/@.service/@$2.service}
+        if [[ -x $3 ]]; then
+                cp "$root$1" "$unit"
+                out=$(MANPATH=${MANPATH:-}: verify_output "$unit")
+                [[ -z $out ]] || vg_fail "systemd-analyze verify printed for ${unit##*/}:"$'\n'"$out"
+        else
+                vg_skip_part "no $3: ${1##*/} is not verified"
+        fi
+}
+# The fleet's templates: the upload to one host, the pull of one peer.
+verify_fleet_template "$fleet_upload" 192.0.2.1 /lib/systemd/systemd-journal-upload
+verify_fleet_template "$fleet_pull" collector /lib/systemd/systemd-journal-remote
 
 # --- Exposure score.
 # exposure UNIT: its overall exposure level, which must be at most max_exposure.
