@@ -16,7 +16,7 @@
 # lands in no node's files (with the fleet's certificate for host4, the same ban is applied); a
 # ban event by a local user of a listed host bans nothing; a manual unban lifts a ban everywhere;
 # the collector down and back (gatewayd, pulls and vpopguardd) pulls every entry once and applies
-# every ban once; a host cut off for longer than a ban gets only the bans still running, with
+# every ban once, and the hosts' copies of the collector hold its ban events only; a host cut off for longer than a ban gets only the bans still running, with
 # their remaining time. The vpopguardds end with exit status 0.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
@@ -141,6 +141,10 @@ for node in "${HOSTS[@]}"; do
                 "$node's failures of 192.0.2.80 in the collector's copy"
         no_duplicates collector "$node"
         no_duplicates "$node" collector
+        # --bans-only: nothing of the collector's journal but its ban and unban events.
+        others=$(($(copy_entries "$node" collector) -
+                $(copy_entries "$node" collector MESSAGE_ID=$VG_MESSAGE_BAN MESSAGE_ID=$VG_MESSAGE_UNBAN)))
+        vg_assert_eq 0 "$others" "entries in $node's copy of the collector that are not ban or unban events"
 done
 
 # --- 7. host3 cut off for longer than a ban gets only the bans still running, with their
