@@ -16,8 +16,9 @@
 # lands in no node's files (with the fleet's certificate for host4, the same ban is applied); a
 # ban event by a local user of a listed host bans nothing; a manual unban lifts a ban everywhere;
 # the collector down and back (gatewayd, pulls and vpopguardd) pulls every entry once and applies
-# every ban once, and the hosts' copies of the collector hold its ban events only; a host cut off for longer than a ban gets only the bans still running, with
-# their remaining time. The vpopguardds end with exit status 0.
+# every ban once, and the hosts' copies of the collector hold its ban events only; a host cut
+# off for longer than a ban gets only the bans still running, with their remaining time. The
+# vpopguardds end with exit status 0.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
