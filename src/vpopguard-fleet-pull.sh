@@ -39,6 +39,11 @@ if (($# != 2)) || [[ -z $trust || $1 != https://* || $2 != /*.journal ]]; then
 fi
 url=${1%/} file=$2
 
+# --capath=/dev/null: the fleet's CA only, not also every CA in /etc/ssl/certs. --fail: an HTTP
+# error writes nothing to journal-remote. --no-buffer: each entry as soon as it comes.
+get=(curl --silent --show-error --fail --no-buffer --proto '=https' --cacert "$trust" --capath /dev/null
+        "${client[@]}" --header 'Accept: application/vnd.fdo.journal')
+
 # The local copy's last entry. Its cursor is the copy's own, but gatewayd finds the same entry
 # by its boot ID and monotonic time (or its realtime) and content; ":1:" skips that entry.
 files=()
@@ -51,11 +56,14 @@ if ((${#files[@]})); then
         last=$(journalctl "${files[@]}" --quiet --lines=1 --output=export --output-fields=_BOOT_ID) ||
                 { echo "vpopguard-fleet-pull: cannot read the last entry of $file" >&2; exit 1; }
         cursor=$(sed -n 's/^__CURSOR=//p' <<<"$last")
-        [[ -z $cursor ]] || range=(--header "Range: entries=$cursor:1:18446744073709551615")
+        if [[ -n $cursor ]]; then
+                # While no entry follows that one, gatewayd serves it again in spite of ":1:": wait
+                # until one does (that entry and the next, then the answer ends; thrown away).
+                "${get[@]}" --header "Range: entries=$cursor:0:2" "$url/entries?follow$query" >/dev/null &
+                trap 'kill $!' TERM # journal-remote's end (its death signal) ends the wait too
+                wait $!
+                trap - TERM
+                range=(--header "Range: entries=$cursor:1:18446744073709551615")
+        fi
 fi
-
-# --capath=/dev/null: the fleet's CA only, not also every CA in /etc/ssl/certs. --fail: an HTTP
-# error writes nothing to journal-remote. --no-buffer: each entry as soon as it comes.
-exec curl --silent --show-error --fail --no-buffer --proto =https --cacert "$trust" --capath /dev/null \
-        "${client[@]}" --header 'Accept: application/vnd.fdo.journal' "${range[@]}" \
-        "$url/entries?follow$query"
+exec "${get[@]}" "${range[@]}" "$url/entries?follow$query"
