@@ -16,6 +16,11 @@
  * the first step to the last (nft_monitor_pause()). */
 
 #define MANAGER_RESTORE_STEP 10000U
+/* After everything else (see MANAGER_PRIORITY_VARLINK_CALLS): a step is pending again as soon
+ * as it ran, and at the same priority it would go before a varlink call each time. New bans,
+ * calls and the restore go in that order; the restore still goes on whenever the loop has
+ * nothing else to do. */
+#define MANAGER_PRIORITY_RESTORE (MANAGER_PRIORITY_VARLINK_CALLS + 1)
 
 struct ManagerRestore {
         NftElement *elements; /* when the restore began; each step refreshes its elements */
@@ -64,6 +69,15 @@ static size_t refresh(Manager *m, NftElement **ret) {
         return n;
 }
 
+static int on_step(sd_event_source *s, uint64_t usec, void *userdata);
+
+static int schedule(Manager *m, sd_event_source **s) {
+        int r = event_reset_time(m->event, s, CLOCK_MONOTONIC, 0, 0, true, on_step, m);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_priority(*s, MANAGER_PRIORITY_RESTORE);
+}
+
 static int step(Manager *m) {
         NftElement *chunk;
         size_t n = refresh(m, &chunk);
@@ -78,7 +92,7 @@ static int on_step(sd_event_source *s, uint64_t usec, void *userdata) {
 
         k = step(m);
         if (k >= 0 && r->next < r->n) {
-                k = event_reset_time(m->event, &r->step, CLOCK_MONOTONIC, 0, 0, true, on_step, m);
+                k = schedule(m, &r->step);
                 if (k >= 0)
                         return 0;
                 log_warning_errno(k, "Failed to schedule the next step of the restore, finishing it now: %m");
@@ -106,8 +120,9 @@ static int start_steps(Manager *m, NftElement **adds, size_t n_adds, size_t next
 
         if (!r)
                 return -ENOMEM;
-        k = event_reset_time(m->event, &r->step, CLOCK_MONOTONIC, 0, 0, true, on_step, m);
+        k = schedule(m, &r->step);
         if (k < 0) {
+                sd_event_source_disable_unref(r->step);
                 free(r);
                 return k;
         }
