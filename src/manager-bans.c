@@ -247,7 +247,12 @@ static int kernel_transaction(Manager *m, bool all) {
                 return r;
         if (!all)
                 return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
-        return manager_restore(m, &adds, n_adds, removes, n_removes, m->restore_in_steps);
+        _cleanup_free_ NftElement *changed = NULL;
+        size_t n_changed = 0;
+        r = collect_adds(m, false, &changed, &n_changed);
+        if (r < 0)
+                return r;
+        return manager_restore(m, &adds, n_adds, changed, n_changed, removes, n_removes, m->restore_in_steps);
 }
 
 /* Stage 2. */

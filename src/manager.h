@@ -304,9 +304,9 @@ int manager_save_state(Manager *m, bool wait);
 /* Waits for a save in flight and releases what saving in a thread needs. */
 void manager_stop_state_sync(Manager *m);
 
-/* manager-restore.c: puts every element of *adds into the kernel, removing removes with the
- * first transaction. in_steps: returns after the first transaction and does the rest between
- * other events, taking *adds. */
-int manager_restore(Manager *m, NftElement **adds, size_t n_adds, const NftElement *removes, size_t n_removes,
-                    bool in_steps);
+/* manager-restore.c: puts every element of *adds into the kernel, after a transaction of its
+ * own that removes removes and adds first (the queued changes). in_steps: returns after the
+ * first transaction of *adds and does the rest between other events, taking *adds. */
+int manager_restore(Manager *m, NftElement **adds, size_t n_adds, const NftElement *first, size_t n_first,
+                    const NftElement *removes, size_t n_removes, bool in_steps);
 void manager_restore_cancel(Manager *m);
