@@ -455,6 +455,11 @@ int manager_subscribe(Manager *m, BanChangeSubscriber callback, void *userdata) 
 static int on_repair(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s, (void) usec;
+        if (manager_restore_began_since(m, m->repair_noticed_monotonic)) {
+                /* A ban found the sets gone first: that restore, under way, puts back every ban. */
+                m->repair_foreign = false;
+                return 0;
+        }
         if (m->repair_foreign)
                 log_info("Another process changed nftables; checking the table and putting back %zu active ban%s.",
                          ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
@@ -479,6 +484,7 @@ static void on_foreign_nft_change(void *userdata, bool lost) {
         usec_t delay = MANAGER_REPAIR_DELAY_USEC, now = now_monotonic();
         int r;
 
+        m->repair_noticed_monotonic = now;
         if (!lost)
                 m->repair_foreign = true;
         else if (m->repair_lost_monotonic > 0 && now < m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC)

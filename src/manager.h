@@ -144,6 +144,7 @@ typedef struct Manager {
         sd_event_source *repair_timer;     /* debounces repairs after foreign nft changes */
         bool repair_foreign;               /* the repair is for a change by another process */
         usec_t repair_lost_monotonic;      /* last repair after lost notifications */
+        usec_t repair_noticed_monotonic;   /* when the change the repair is for was noticed */
         BanTable *bans;
         BanHistory *history;               /* every address's past bans, across jails (manager-bans.c) */
         BanChange *changes;                /* queued for the next commit (manager-bans.c) */
@@ -310,3 +311,5 @@ void manager_stop_state_sync(Manager *m);
 int manager_restore(Manager *m, NftElement **adds, size_t n_adds, const NftElement *first, size_t n_first,
                     const NftElement *removes, size_t n_removes, bool in_steps);
 void manager_restore_cancel(Manager *m);
+/* A restore is under way that began at or after since: it puts back what was lost before. */
+bool manager_restore_began_since(const Manager *m, usec_t since);

@@ -60,7 +60,7 @@ scale_saves_seen() {
         elif [[ -z $children && -n $SCALE_SAVE_CHILD_SINCE ]]; then
                 local x
                 x=$(calc "$EPOCHREALTIME - $SCALE_SAVE_CHILD_SINCE")
-                SCALE_SAVE_LONGEST=$(calc "$x > $SCALE_SAVE_LONGEST ? $x : $SCALE_SAVE_LONGEST")
+                SCALE_SAVE_LONGEST=$(calc "(($x > $SCALE_SAVE_LONGEST) ? $x : $SCALE_SAVE_LONGEST)")
                 SCALE_SAVE_CHILD_SINCE=
         fi
         inode=$(stat -c %i "$SCALE_SAVE_DIR/state" 2>/dev/null) || return 1
