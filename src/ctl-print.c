@@ -159,26 +159,47 @@ int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend) {
         return 0;
 }
 
-int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {
+struct CtlBansPrinter {
+        FILE *f;
+        usec_t now;
+        bool legend;
+        Table *table;
+};
+
+CtlBansPrinter *ctl_bans_printer_free(CtlBansPrinter *p) {
+        if (!p)
+                return NULL;
+        table_free(p->table);
+        free(p);
+        return NULL;
+}
+
+int ctl_bans_printer_new(FILE *f, usec_t now, bool legend, CtlBansPrinter **ret) {
+        _cleanup_(ctl_bans_printer_freep) CtlBansPrinter *p = calloc(1, sizeof(CtlBansPrinter));
+
+        if (!p)
+                return -ENOMEM;
+        *p = (CtlBansPrinter) { .f = f, .now = now, .legend = legend };
+        p->table = table_new((const char *[]) { "ADDRESS", "JAIL", "FAILURES", "BAN", "LENGTH", "BANNED", "EXPIRES", "ORIGIN" }, 8);
+        if (!p->table)
+                return -ENOMEM;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int ctl_bans_printer_add(CtlBansPrinter *p, json_t *reply) {
         char banned[CTL_RELATIVE_MAX], expires[CTL_RELATIVE_MAX];
-        _cleanup_(table_freep) Table *t = NULL;
         json_t *bans = json_object_get(reply, "bans"), *ban;
         size_t i;
-        int r;
 
-        if (json_array_size(bans) == 0) {
-                if (legend)
-                        fputs("No active bans.\n", f);
-                return finish(f);
-        }
-        t = table_new((const char *[]) { "ADDRESS", "JAIL", "FAILURES", "BAN", "LENGTH", "BANNED", "EXPIRES", "ORIGIN" }, 8);
-        if (!t)
-                return -ENOMEM;
+        if (json_array_size(bans) == 0)
+                return finish(p->f);
         json_array_foreach(bans, i, ban) {
                 /* count and permanent are missing from older daemons. */
                 bool permanent = json_is_true(json_object_get(ban, "permanent"));
                 usec_t b = get_usec(ban, "bannedUSec"), e = get_usec(ban, "expiresUSec");
                 char length[TIMESPAN_MAX];
+                Table *t = p->table;
 
                 format_timespan(length, sizeof length, permanent ? USEC_INFINITY : e > b ? e - b : 0);
                 if (table_add_cell(t, get_string(ban, "address")) < 0 ||
@@ -186,17 +207,38 @@ int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {
                     table_add_cellf(t, "%lld", get_int(ban, "failures")) < 0 ||
                     table_add_cellf(t, "%lld", MAX(get_int(ban, "count"), 1LL)) < 0 ||
                     table_add_cell(t, permanent ? "permanent" : length) < 0 ||
-                    table_add_cell(t, ctl_format_relative(banned, b, now)) < 0 ||
-                    table_add_cell(t, permanent ? "never" : ctl_format_relative(expires, e, now)) < 0 ||
+                    table_add_cell(t, ctl_format_relative(banned, b, p->now)) < 0 ||
+                    table_add_cell(t, permanent ? "never" : ctl_format_relative(expires, e, p->now)) < 0 ||
                     table_add_cell(t, get_string(ban, "origin")) < 0)
                         return -ENOMEM;
         }
-        r = table_print(t, f, legend);
+        int r = table_flush(p->table, p->f, p->legend);
         if (r < 0)
                 return r;
-        if (legend)
-                fprintf(f, "\n%zu ban%s listed.\n", table_rows(t), table_rows(t) == 1 ? "" : "s");
-        return finish(f);
+        return fflush(p->f) == EOF ? -EIO : finish(p->f);
+}
+
+int ctl_bans_printer_end(CtlBansPrinter *p) {
+        size_t n = table_rows(p->table);
+
+        if (p->legend && n == 0)
+                fputs("No active bans.\n", p->f);
+        else if (p->legend)
+                fprintf(p->f, "\n%zu ban%s listed.\n", n, n == 1 ? "" : "s");
+        return finish(p->f);
+}
+
+int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend) {
+        _cleanup_(ctl_bans_printer_freep) CtlBansPrinter *p = NULL;
+        int r;
+
+        r = ctl_bans_printer_new(f, now, legend, &p);
+        if (r < 0)
+                return r;
+        r = ctl_bans_printer_add(p, reply);
+        if (r < 0)
+                return r;
+        return ctl_bans_printer_end(p);
 }
 
 int ctl_print_failures(FILE *f, json_t *reply, usec_t now, bool legend) {

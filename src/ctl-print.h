@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "macro.h"
 #include "time-util.h"
 
 /* vpopguardctl's human output: the replies of io.vpopguard.Manager (manager-varlink-idl.c) as
@@ -14,6 +15,17 @@
 
 int ctl_print_status(FILE *f, json_t *reply, usec_t now, bool legend);   /* GetStatus() */
 int ctl_print_bans(FILE *f, json_t *reply, usec_t now, bool legend);     /* ListBans() */
+/* ListBans() as its replies arrive ("more"), each printed at once, so that a million bans
+ * start to show at once and are never all in memory: one table, the header before the first
+ * ban, the footer (or "No active bans.") at the end. Columns are as wide as the first reply
+ * needs and widen only if a later one needs more (see table_flush()). */
+typedef struct CtlBansPrinter CtlBansPrinter;
+int ctl_bans_printer_new(FILE *f, usec_t now, bool legend, CtlBansPrinter **ret);
+int ctl_bans_printer_add(CtlBansPrinter *p, json_t *reply);
+int ctl_bans_printer_end(CtlBansPrinter *p);
+CtlBansPrinter *ctl_bans_printer_free(CtlBansPrinter *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CtlBansPrinter *, ctl_bans_printer_free);
+
 int ctl_print_failures(FILE *f, json_t *reply, usec_t now, bool legend); /* ListFailures() */
 int ctl_print_ban(FILE *f, json_t *reply, usec_t now);                   /* Ban() */
 int ctl_print_test(FILE *f, json_t *reply);                              /* TestMessage() */

@@ -3,11 +3,15 @@
 
 #include "format-table.h"
 
-/* Invariant: cells holds n_cells strings, row by row; the first n_columns are the headers. */
+/* Invariant: cells holds n_cells strings, row by row; the first n_columns are the headers.
+ * After a table_flush(), cells holds the headers and the rows added since; widths (NULL before
+ * the first flush) how wide the printed columns were, n_flushed how many rows were printed. */
 struct Table {
         size_t n_columns;
         char **cells;
         size_t n_cells, allocated;
+        size_t *widths;
+        size_t n_flushed;
 };
 
 static int append(Table *t, const char *text) {
@@ -53,6 +57,7 @@ Table *table_free(Table *t) {
         for (size_t i = 0; i < t->n_cells; i++)
                 free(t->cells[i]);
         free(t->cells);
+        free(t->widths);
         free(t);
         return NULL;
 }
@@ -75,7 +80,7 @@ int table_add_cellf(Table *t, const char *format, ...) {
 }
 
 size_t table_rows(const Table *t) {
-        return t->n_cells / t->n_columns - 1;
+        return t->n_flushed + t->n_cells / t->n_columns - 1;
 }
 
 static void print_row(const Table *t, FILE *f, size_t row, const size_t *widths) {
@@ -90,19 +95,49 @@ static void print_row(const Table *t, FILE *f, size_t row, const size_t *widths)
         }
 }
 
-int table_print(const Table *t, FILE *f, bool header) {
+/* Widens widths to the cells from the headers (with_header) or the first row on. */
+static void measure(const Table *t, size_t *widths, bool with_header) {
         size_t n_rows = (t->n_cells + t->n_columns - 1) / t->n_columns;
-        _cleanup_free_ size_t *widths = calloc(t->n_columns, sizeof *widths);
 
-        if (!widths)
-                return -ENOMEM;
-        for (size_t i = header ? 0 : t->n_columns; i < t->n_cells; i++)
+        for (size_t i = with_header ? 0 : t->n_columns; i < t->n_cells; i++)
                 widths[i % t->n_columns] = MAX(widths[i % t->n_columns], strlen(t->cells[i]));
         if (n_rows * t->n_columns > t->n_cells)
                 for (size_t col = t->n_cells % t->n_columns; col < t->n_columns; col++)
                         widths[col] = MAX(widths[col], (size_t) 1);
+}
+
+static void print_rows(const Table *t, FILE *f, bool header, const size_t *widths) {
+        size_t n_rows = (t->n_cells + t->n_columns - 1) / t->n_columns;
 
         for (size_t row = header ? 0 : 1; row < n_rows; row++)
                 print_row(t, f, row, widths);
+}
+
+int table_print(const Table *t, FILE *f, bool header) {
+        _cleanup_free_ size_t *widths = calloc(t->n_columns, sizeof *widths);
+
+        if (!widths)
+                return -ENOMEM;
+        measure(t, widths, header);
+        print_rows(t, f, header, widths);
+        return ferror(f) ? -EIO : 0;
+}
+
+int table_flush(Table *t, FILE *f, bool header) {
+        bool first = !t->widths;
+
+        if (first) {
+                t->widths = calloc(t->n_columns, sizeof *t->widths);
+                if (!t->widths)
+                        return -ENOMEM;
+        }
+        header = header && first;
+        measure(t, t->widths, header);
+        print_rows(t, f, header, t->widths);
+
+        t->n_flushed = table_rows(t) + (t->n_cells % t->n_columns > 0); /* a partial row was printed too */
+        for (size_t i = t->n_columns; i < t->n_cells; i++)
+                free(t->cells[i]);
+        t->n_cells = t->n_columns;
         return ferror(f) ? -EIO : 0;
 }

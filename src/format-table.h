@@ -27,3 +27,10 @@ size_t table_rows(const Table *t);
 
 /* Prints the header line (if header) and every row; a partial last row is filled with "-". */
 int table_print(const Table *t, FILE *f, bool header);
+
+/* Prints the rows added since the last flush and forgets them, for tables that arrive in parts
+ * too large to hold together. The header comes with the first flush (if header). Columns are
+ * as wide as in table_print() for the first part, and widen only if a later part has a wider
+ * cell: a table in one part prints exactly as with table_print(). table_rows() still counts
+ * the rows printed. */
+int table_flush(Table *t, FILE *f, bool header);

@@ -133,6 +133,7 @@ int manager_queue_change(Manager *m, BanChange *c) {
 
 void manager_request_reconcile(Manager *m) {
         m->kernel_stale = true;
+        m->restore_in_steps = false; /* at start and reload: before READY=1 */
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -246,21 +247,12 @@ static int kernel_transaction(Manager *m, bool all) {
                 return r;
         if (!all)
                 return nft_set_apply(m->nft, adds, n_adds, removes, n_removes);
-        /* Every ban goes back in, with the monitor deaf meanwhile (see nft_monitor_pause()). */
-        bool paused = nft_monitor_pause(m->nft_monitor) >= 0;
-        size_t i = 0;
-        do {
-                size_t k = MIN((size_t) MANAGER_RESTORE_CHUNK, n_adds - i);
-                /* The removals with the first chunk: the rest only adds. */
-                r = nft_set_apply(m->nft, adds + i, k, i == 0 ? removes : NULL, i == 0 ? n_removes : 0);
-                i += k;
-        } while (r >= 0 && i < n_adds);
-        if (paused) {
-                int k = nft_monitor_resume(m->nft_monitor);
-                if (k < 0)
-                        log_warning_errno(k, "Cannot watch nftables for changes by others any more: %m");
-        }
-        return r;
+        _cleanup_free_ NftElement *changed = NULL;
+        size_t n_changed = 0;
+        r = collect_adds(m, false, &changed, &n_changed);
+        if (r < 0)
+                return r;
+        return manager_restore(m, &adds, n_adds, changed, n_changed, removes, n_removes, m->restore_in_steps);
 }
 
 /* Stage 2. */
@@ -280,6 +272,7 @@ static int commit_to_kernel(Manager *m) {
                 log_warning_errno(r, "Failed to apply %zu ban change%s to the nftables sets (%s); checking the table.",
                                   m->n_changes, m->n_changes == 1 ? "" : "s", nft_set_error(m->nft));
                 m->kernel_stale = true;
+                m->restore_in_steps = true;
         }
         r = kernel_transaction(m, true);
         if (r < 0)
@@ -287,6 +280,7 @@ static int commit_to_kernel(Manager *m) {
                                        ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s",
                                        nft_set_error(m->nft));
         m->kernel_stale = false;
+        m->restore_in_steps = false;
         return 0;
 }
 
@@ -461,6 +455,11 @@ int manager_subscribe(Manager *m, BanChangeSubscriber callback, void *userdata) 
 static int on_repair(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s, (void) usec;
+        if (manager_restore_began_since(m, m->repair_noticed_monotonic)) {
+                /* A ban found the sets gone first: that restore, under way, puts back every ban. */
+                m->repair_foreign = false;
+                return 0;
+        }
         if (m->repair_foreign)
                 log_info("Another process changed nftables; checking the table and putting back %zu active ban%s.",
                          ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s");
@@ -474,6 +473,7 @@ static int on_repair(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         m->repair_foreign = false;
         manager_request_reconcile(m);
+        m->restore_in_steps = true; /* banning goes on meanwhile */
         /* A failure is logged there, naming what cannot be honoured (e.g. a set of the wrong type). */
         (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE);
         return 0;
@@ -484,6 +484,7 @@ static void on_foreign_nft_change(void *userdata, bool lost) {
         usec_t delay = MANAGER_REPAIR_DELAY_USEC, now = now_monotonic();
         int r;
 
+        m->repair_noticed_monotonic = now;
         if (!lost)
                 m->repair_foreign = true;
         else if (m->repair_lost_monotonic > 0 && now < m->repair_lost_monotonic + MANAGER_REPAIR_LOST_INTERVAL_USEC)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdio.h>
 #include <string.h>
-#include <pthread.h>
-#include <sys/eventfd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -32,80 +34,17 @@ static int state_save_failed(Manager *m, int r) {
                               (unsigned long long) (MANAGER_RETRY_USEC / USEC_PER_SEC));
 }
 
-/* What the fsync thread gets: the writer, a place for the result and the eventfd to ring,
- * nothing of the Manager, which only the event loop's thread touches. */
+/* A save of a million bans formats for a second or more. It runs in a child process, which
+ * fork() gives an exact copy of the tables as they are between two batches: the loop pays only
+ * for the fork (copying page tables) and goes on banning while the child formats, fsyncs and
+ * renames. A copy made by hand would cost as much memory as the tables (MemoryMax=) and a pass
+ * over them on the loop; a thread formatting the live tables would need locks on every one.
+ * The daemon runs no other thread, so the child inherits no lock held elsewhere; it touches
+ * nothing but the new file and reports through its exit status. */
 struct StateSyncJob {
-        StateWriter *writer;
-        int result;
-        int done_fd;
-        pthread_t thread;
+        pid_t pid;
+        usec_t started;
 };
-
-static void *sync_thread(void *userdata) {
-        StateSyncJob *job = userdata;
-        uint64_t one = 1;
-
-        job->result = state_writer_sync(job->writer);
-        if (write(job->done_fd, &one, sizeof one) < 0)
-                abort(); /* an eventfd write of 1 cannot fail */
-        return NULL;
-}
-
-/* Waits for the save in flight, if any, and accounts for it. */
-static int join_sync(Manager *m) {
-        StateSyncJob *job = m->state_syncing;
-        uint64_t v;
-        int r;
-
-        if (!job)
-                return 0;
-        (void) pthread_join(job->thread, NULL);
-        (void) read(job->done_fd, &v, sizeof v);
-        r = job->result;
-        state_writer_free(job->writer);
-        free(job);
-        m->state_syncing = NULL;
-        if (r < 0)
-                return state_save_failed(m, r);
-        state_saved(m);
-        return 0;
-}
-
-static int on_sync_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        (void) s, (void) fd, (void) revents;
-        (void) join_sync(m);
-        if (m->state_dirty)
-                (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE); /* what changed meanwhile, or a retry */
-        return 0;
-}
-
-/* Starts sync_thread on w; false if that is not possible (then the caller syncs itself). */
-static bool start_sync(Manager *m, StateWriter *w) {
-        StateSyncJob *job;
-        int r;
-
-        if (m->state_sync_fd < 0) {
-                m->state_sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (m->state_sync_fd < 0)
-                        return false;
-                r = sd_event_add_io(m->event, &m->state_sync_source, m->state_sync_fd, EPOLLIN, on_sync_done, m);
-                if (r < 0) {
-                        m->state_sync_fd = safe_close(m->state_sync_fd);
-                        return false;
-                }
-        }
-        job = calloc(1, sizeof(StateSyncJob));
-        if (!job)
-                return false;
-        *job = (StateSyncJob) { .writer = w, .done_fd = m->state_sync_fd };
-        if (pthread_create(&job->thread, NULL, sync_thread, job) != 0) {
-                free(job);
-                return false;
-        }
-        m->state_syncing = job;
-        return true;
-}
 
 /* How long any jail counts a past ban: older records need not be saved. */
 static usec_t longest_history(const Manager *m) {
@@ -115,26 +54,15 @@ static usec_t longest_history(const Manager *m) {
         return longest;
 }
 
-int manager_save_state(Manager *m, bool wait) {
-        StateWriter *w = NULL;
-        usec_t now = now_realtime(), began = now_monotonic();
+static int write_tables(Manager *m, StateWriter *w, usec_t now) {
         const Ban *b;
         size_t iter;
         int r;
 
-        if (m->state_syncing) {
-                if (!wait)
-                        return -EBUSY;
-                (void) join_sync(m);
-        }
-
-        r = state_writer_open(m->options.state_directory, &w);
-        if (r < 0)
-                goto fail;
         if (m->cursor) {
                 r = state_writer_cursor(w, m->cursor);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
         iter = 0;
         while (ban_table_next(m->bans, &iter, &b)) {
@@ -142,7 +70,7 @@ int manager_save_state(Manager *m, bool wait) {
                         continue;
                 r = state_writer_ban(w, b);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
         for (size_t i = 0; i < m->n_jails; i++) {
                 FailureWindow fw;
@@ -152,7 +80,7 @@ int manager_save_state(Manager *m, bool wait) {
                                                          &(AddressPrefix) { fw.address, fw.prefixlen },
                                                          fw.failures, fw.n_failures);
                         if (r < 0)
-                                goto fail;
+                                return r;
                 }
         }
         usec_t keep = longest_history(m);
@@ -163,36 +91,141 @@ int manager_save_state(Manager *m, bool wait) {
                         continue;
                 r = state_writer_history(w, rec);
                 if (r < 0)
-                        goto fail;
+                        return r;
         }
-        r = manager_fleet_save_positions(m, w);
-        if (r < 0)
-                goto fail;
-        r = state_writer_finish(w);
-        if (r < 0)
-                goto fail;
-        m->state_dirty = false; /* this snapshot holds everything so far */
-        m->state_save_cost = now_monotonic() - began;
+        return manager_fleet_save_positions(m, w);
+}
 
-        /* fsync takes tens of milliseconds on a busy disk: meanwhile the loop goes on banning. */
-        if (!wait && start_sync(m, w))
-                return 0;
-        r = state_writer_sync(w);
+/* The whole save: the new file is the state when this returns 0. */
+static int write_state(Manager *m) {
+        _cleanup_(state_writer_freep) StateWriter *w = NULL;
+        int r;
+
+        r = state_writer_open(m->options.state_directory, &w);
         if (r < 0)
-                goto fail;
-        state_writer_free(w);
+                return r;
+        r = write_tables(m, w, now_realtime());
+        if (r < 0)
+                return r;
+        return state_writer_commit(w);
+}
+
+/* Accounts for the child's end: status as waitpid() gave it. */
+static int save_ended(Manager *m, int status) {
+        StateSyncJob *job = TAKE_PTR(m->state_syncing);
+        int r = 0;
+
+        /* The next save waits ten times this long (manager_save_interval()): the saves, though
+         * off the loop, take at most a tenth of a core. */
+        m->state_save_cost = now_monotonic() - job->started;
+        free(job);
+        m->state_sync_source = sd_event_source_disable_unref(m->state_sync_source);
+        m->state_sync_fd = safe_close(m->state_sync_fd);
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+                r = -WEXITSTATUS(status);
+        else if (!WIFEXITED(status))
+                r = -ECHILD; /* killed: the old file is still the state */
+        if (r < 0)
+                return state_save_failed(m, r);
         state_saved(m);
         return 0;
+}
 
-fail:
-        state_writer_free(w);
-        return state_save_failed(m, r);
+/* Waits for the save in flight, if any. */
+static int join_save(Manager *m) {
+        int status;
+
+        if (!m->state_syncing)
+                return 0;
+        while (waitpid(m->state_syncing->pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        status = W_EXITCODE(ECHILD, 0);
+                        break;
+                }
+        return save_ended(m, status);
+}
+
+static int on_save_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        int status;
+        (void) s, (void) fd, (void) revents;
+
+        if (waitpid(m->state_syncing->pid, &status, WNOHANG) <= 0)
+                return 0; /* a pidfd is readable only once the child exited: spurious */
+        (void) save_ended(m, status);
+        if (m->state_dirty)
+                (void) manager_commit(m, MANAGER_SAVE_WHEN_DUE); /* what changed meanwhile, or a retry */
+        return 0;
+}
+
+/* Negative only if no child was started; a child's failure is accounted by save_ended(). */
+static int save_in_child(Manager *m) {
+        _cleanup_free_ StateSyncJob *job = calloc(1, sizeof(StateSyncJob));
+        _cleanup_close_ int pidfd = -EBADF;
+        pid_t parent = getpid();
+        int r;
+
+        if (!job)
+                return -ENOMEM;
+        job->started = now_monotonic();
+        job->pid = fork();
+        if (job->pid < 0)
+                return -errno;
+        if (job->pid == 0) {
+                /* If the daemon dies, so does the save: the next daemon writes its own. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(ECHILD);
+                r = write_state(m);
+                _exit(r < 0 ? MIN(-r, 255) : 0); /* no atexit handlers, no stdio flushed twice */
+        }
+
+        pidfd = (int) syscall(SYS_pidfd_open, job->pid, 0);
+        if (pidfd >= 0)
+                r = sd_event_add_io(m->event, &m->state_sync_source, pidfd, EPOLLIN, on_save_done, m);
+        else
+                r = -errno;
+        m->state_syncing = TAKE_PTR(job);
+        if (r < 0) {
+                /* Correct, only not in the background. */
+                log_debug_errno(r, "Cannot watch the saving process, waiting for it: %m");
+                (void) join_save(m);
+                return 0;
+        }
+        m->state_sync_fd = TAKE_FD(pidfd);
+        log_debug("Saving the state in process %d, forked in %llu us.", (int) m->state_syncing->pid,
+                  (unsigned long long) (now_monotonic() - m->state_syncing->started));
+        return 0;
+}
+
+int manager_save_state(Manager *m, bool wait) {
+        usec_t began;
+        int r;
+
+        if (m->state_syncing) {
+                if (!wait)
+                        return -EBUSY;
+                (void) join_save(m);
+        }
+        m->state_dirty = false; /* the snapshot holds everything so far; a failure sets it again */
+        if (!wait) {
+                r = save_in_child(m);
+                if (r >= 0)
+                        return 0;
+                /* fork() failed (no memory, TasksMax=): save here, holding up the loop. */
+                log_debug_errno(r, "Cannot fork to save the state, saving in the daemon: %m");
+        }
+        began = now_monotonic();
+        r = write_state(m);
+        m->state_save_cost = now_monotonic() - began;
+        if (r < 0)
+                return state_save_failed(m, r);
+        state_saved(m);
+        return 0;
 }
 
 void manager_stop_state_sync(Manager *m) {
-        (void) join_sync(m);
-        m->state_sync_source = sd_event_source_disable_unref(m->state_sync_source);
-        m->state_sync_fd = safe_close(m->state_sync_fd);
+        (void) join_save(m);
 }
 
 static int on_cursor(const char *cursor, void *userdata) {

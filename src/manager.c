@@ -52,6 +52,7 @@ Manager *manager_free(Manager *m) {
         strv_free(m->dropin_dirs);
         free(m->cursor);
         suppression_tracker_free(m->suppression);
+        manager_restore_cancel(m);
         nft_monitor_free(m->nft_monitor);
         local_addresses_free(m->local);
         sd_event_source_disable_unref(m->repair_timer);

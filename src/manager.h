@@ -40,9 +40,9 @@
  * state is a snapshot between two committed batches, so a crash replays more, but still decides
  * exactly the same bans. */
 #define MANAGER_SAVE_INTERVAL_USEC (1 * USEC_PER_SEC)
-/* Writing the state holds up the event loop for as long as it takes (0.6-1.5 s with a million
- * bans): the next save waits at least this many times that long, so that saving takes at most
- * a tenth of the loop's time however many bans there are. */
+/* Writing the state takes 1-2 s with a million bans (in a child process, see manager-state.c):
+ * the next save waits at least this many times that long, so that saving takes at most a tenth
+ * of a core however many bans there are. */
 #define MANAGER_SAVE_COST_FACTOR 10U
 
 /* When the next save may come: the interval, or more after a costly save. */
@@ -97,6 +97,7 @@ typedef struct ManagerOptions {
 typedef struct LoggedBan LoggedBan;
 typedef struct FleetPeer FleetPeer;
 typedef struct StateSyncJob StateSyncJob;
+typedef struct ManagerRestore ManagerRestore;
 
 typedef struct ManagerSubscriber {
         BanChangeSubscriber callback;
@@ -130,7 +131,7 @@ typedef struct Manager {
         bool state_dirty;                  /* something changed since the last save */
         usec_t state_saved_usec;           /* mtime of the state file found at start */
         usec_t state_saved_monotonic;      /* when we last wrote it */
-        usec_t state_save_cost;            /* how long the last save held up the event loop */
+        usec_t state_save_cost;            /* how long the last save took (manager_save_interval()) */
         usec_t state_failed_monotonic;     /* when writing it last failed, 0 once it works again */
         bool journal_at_end;
         SuppressionTracker *suppression;   /* journald's rate-limit notes per jail (manager-journal.c) */
@@ -143,6 +144,7 @@ typedef struct Manager {
         sd_event_source *repair_timer;     /* debounces repairs after foreign nft changes */
         bool repair_foreign;               /* the repair is for a change by another process */
         usec_t repair_lost_monotonic;      /* last repair after lost notifications */
+        usec_t repair_noticed_monotonic;   /* when the change the repair is for was noticed */
         BanTable *bans;
         BanHistory *history;               /* every address's past bans, across jails (manager-bans.c) */
         BanChange *changes;                /* queued for the next commit (manager-bans.c) */
@@ -150,12 +152,14 @@ typedef struct Manager {
         ManagerSubscriber *subscribers;    /* told of every committed change */
         size_t n_subscribers;
         bool kernel_stale;                 /* the next commit puts every active ban back */
+        bool restore_in_steps;             /* ... and may do so between other events (manager-restore.c) */
+        ManagerRestore *restore;           /* a restore under way, in steps */
         bool nft_broken;                   /* a commit failed: retry and reconcile */
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
         sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
-        StateSyncJob *state_syncing;       /* a save whose fsync and rename run in a thread (manager-state.c) */
-        int state_sync_fd;                 /* eventfd: that thread is done */
+        StateSyncJob *state_syncing;       /* a save running in a child process (manager-state.c) */
+        int state_sync_fd;                 /* pidfd: that child exited */
         sd_event_source *state_sync_source;
 
         JournalSender *events;             /* ban and unban events on their way to journald */
@@ -300,3 +304,12 @@ int manager_load_state(Manager *m);
 int manager_save_state(Manager *m, bool wait);
 /* Waits for a save in flight and releases what saving in a thread needs. */
 void manager_stop_state_sync(Manager *m);
+
+/* manager-restore.c: puts every element of *adds into the kernel, after a transaction of its
+ * own that removes removes and adds first (the queued changes). in_steps: returns after the
+ * first transaction of *adds and does the rest between other events, taking *adds. */
+int manager_restore(Manager *m, NftElement **adds, size_t n_adds, const NftElement *first, size_t n_first,
+                    const NftElement *removes, size_t n_removes, bool in_steps);
+void manager_restore_cancel(Manager *m);
+/* A restore is under way that began at or after since: it puts back what was lost before. */
+bool manager_restore_began_since(const Manager *m, usec_t since);

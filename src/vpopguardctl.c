@@ -314,11 +314,11 @@ static int call(const char *method, json_t *parameters, json_t **ret) {
         return 0;
 }
 
-/* Calls method with "more" and hands out its replies as one: the arrays under key of all of
- * them joined (ListBans streams a long list in chunks). A server that answers at once is fine. */
-static int call_joined(const char *method, json_t *parameters, const char *key, json_t **ret) {
+/* Calls method with "more" and hands each reply to each() as it arrives (ListBans streams a
+ * long list in chunks); a server that answers at once gives one. Returns the exit status. */
+static int call_each(const char *method, json_t *parameters, int (*each)(json_t *reply, void *userdata),
+                     void *userdata) {
         _cleanup_(varlink_client_freep) VarlinkClient *c = NULL;
-        json_auto_t *joined = NULL;
         bool continues = true;
         int r;
 
@@ -335,17 +335,10 @@ static int call_joined(const char *method, json_t *parameters, const char *key, 
                         return transport_error(method, socket_path(), r);
                 if (error)
                         return remote_error(method, error, reply);
-                if (!joined) {
-                        joined = TAKE_PTR(reply);
-                        continue;
-                }
-                json_t *all = json_object_get(joined, key), *more = json_object_get(reply, key);
-                if (!json_is_array(all) || !json_is_array(more))
-                        return log_error_errno(EBADMSG, "%s: a reply without the array \"%s\".", method, key), EXIT_REMOTE;
-                if (json_array_extend(all, more) < 0)
-                        return log_oom(), EXIT_REMOTE;
+                r = each(reply, userdata);
+                if (r != 0)
+                        return r;
         }
-        *ret = TAKE_PTR(joined);
         return 0;
 }
 
@@ -420,7 +413,39 @@ static int verb_status(char **args) {
         return call_and_print("GetStatus", NULL, ctl_print_status);
 }
 
+/* Each reply of ListBans() printed as it arrives: with --json, the bans of all of them as one
+ * document, {"bans":[...]}, exactly as if it had come in one reply. */
+typedef struct BansOutput {
+        CtlBansPrinter *human;
+        size_t n_json; /* bans printed with --json */
+} BansOutput;
+
+static int print_failed(int r) {
+        return log_error_errno(r == -ENOMEM ? ENOMEM : EIO, "Failed to print the reply: %m"), EXIT_REMOTE;
+}
+
+static int print_bans_part(json_t *reply, void *userdata) {
+        BansOutput *o = userdata;
+        json_t *bans = json_object_get(reply, "bans"), *ban;
+        size_t i;
+        int r;
+
+        if (!arg_json) {
+                r = ctl_bans_printer_add(o->human, reply);
+                return r < 0 ? print_failed(r) : 0;
+        }
+        if (!json_is_array(bans))
+                return log_error_errno(EBADMSG, "ListBans: a reply without the array \"bans\"."), EXIT_REMOTE;
+        json_array_foreach(bans, i, ban) {
+                if (fputs(o->n_json++ == 0 ? "{\"bans\":[" : ",", stdout) == EOF ||
+                    json_dumpf(ban, stdout, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+                        return print_failed(-EIO);
+        }
+        return fflush(stdout) == EOF ? print_failed(-EIO) : 0;
+}
+
 static int verb_bans(char **args) {
+        _cleanup_(ctl_bans_printer_freep) CtlBansPrinter *human = NULL;
         json_auto_t *parameters = json_object();
         const char *jail = args[0] ?: arg_jail;
         int r = 0;
@@ -435,9 +460,20 @@ static int verb_bans(char **args) {
                 r = set_string(parameters, "jail", jail);
         if (r != 0)
                 return r;
-        json_auto_t *reply = NULL;
-        r = call_joined("ListBans", parameters, "bans", &reply);
-        return r != 0 ? r : print_reply(reply, ctl_print_bans);
+        if (!arg_json && ctl_bans_printer_new(stdout, now_realtime(), arg_legend, &human) < 0)
+                return log_oom(), EXIT_REMOTE;
+
+        BansOutput o = { .human = human };
+        /* A failure part way leaves the output unfinished (no footer, the JSON not closed), so
+         * that no script takes it for the whole list; the exit status says so too. */
+        r = call_each("ListBans", parameters, print_bans_part, &o);
+        if (r != 0)
+                return r;
+        if (arg_json)
+                r = fputs(o.n_json == 0 ? "{\"bans\":[]}\n" : "]}\n", stdout) == EOF ? -EIO : 0;
+        else
+                r = ctl_bans_printer_end(human);
+        return r < 0 ? print_failed(r) : EXIT_OK;
 }
 
 static int verb_failures(char **args) {

@@ -643,6 +643,72 @@ static char *bans_reply(void) {
                          (unsigned long long) ago_min(now, 2 * M), (unsigned long long) in_min(now, 47 * M));
 }
 
+/* ListBans() in three replies, as vpopguardd streams a long list: printed as they arrive, yet
+ * one table (one header, one footer counting all) and, with --json, one document. */
+TEST(cli_bans_streamed) {
+        usec_t now = now_realtime();
+        unsigned long long b = ago_min(now, 2 * M), e = in_min(now, 47 * M);
+        _cleanup_free_ char *first = xasprintf(
+                "{\"parameters\":{\"bans\":[{\"address\":\"192.0.2.7\",\"jail\":\"vpopmail\",\"failures\":5,"
+                "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"journal\"},"
+                "{\"address\":\"192.0.2.8\",\"jail\":\"vpopmail\",\"failures\":6,"
+                "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"journal\"}]},\"continues\":true}", b, e, b, e);
+        _cleanup_free_ char *second = xasprintf(
+                "{\"parameters\":{\"bans\":[{\"address\":\"2001:db8::7\",\"jail\":\"vpopmail\",\"failures\":7,"
+                "\"bannedUSec\":%llu,\"expiresUSec\":%llu,\"origin\":\"manual\"}]},\"continues\":true}", b, e);
+        const char *last = "{\"parameters\":{\"bans\":[]}}";
+        json_auto_t *printed = NULL, *expected = NULL;
+        CtlRun run;
+
+        ctl_run(&run, NULL, REPLIES(first, second, last), ARGS("bans"));
+        ASSERT_EQ(run.status, 0);
+        /* The first reply sets the widths; a wider address later widens its column from there. */
+        ASSERT_STREQ(run.out,
+                     "ADDRESS    JAIL      FAILURES  BAN  LENGTH  BANNED    EXPIRES   ORIGIN\n"
+                     "192.0.2.7  vpopmail  5         1    49min   2min ago  in 47min  journal\n"
+                     "192.0.2.8  vpopmail  6         1    49min   2min ago  in 47min  journal\n"
+                     "2001:db8::7  vpopmail  7         1    49min   2min ago  in 47min  manual\n"
+                     "\n3 bans listed.\n");
+        ctl_run_done(&run);
+
+        ctl_run(&run, NULL, REPLIES(first, second, last), ARGS("bans", "--json"));
+        ASSERT_EQ(run.status, 0);
+        ASSERT_TRUE(strchr(run.out, '\n') == run.out + strlen(run.out) - 1);
+        printed = json_loads(run.out, 0, NULL);
+        ASSERT_TRUE(printed);
+        expected = json_pack("{s:[{s:s,s:s,s:i,s:I,s:I,s:s},{s:s,s:s,s:i,s:I,s:I,s:s},{s:s,s:s,s:i,s:I,s:I,s:s}]}", "bans",
+                             "address", "192.0.2.7", "jail", "vpopmail", "failures", 5, "bannedUSec", (json_int_t) b,
+                             "expiresUSec", (json_int_t) e, "origin", "journal",
+                             "address", "192.0.2.8", "jail", "vpopmail", "failures", 6, "bannedUSec", (json_int_t) b,
+                             "expiresUSec", (json_int_t) e, "origin", "journal",
+                             "address", "2001:db8::7", "jail", "vpopmail", "failures", 7, "bannedUSec", (json_int_t) b,
+                             "expiresUSec", (json_int_t) e, "origin", "manual");
+        ASSERT_TRUE(json_equal(printed, expected));
+        ctl_run_done(&run);
+
+        /* Only empty replies: as for a daemon without bans. */
+        ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"bans\":[]},\"continues\":true}", last), ARGS("bans"));
+        ASSERT_STREQ(run.out, "No active bans.\n");
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, REPLIES("{\"parameters\":{\"bans\":[]},\"continues\":true}", last), ARGS("bans", "--json"));
+        ASSERT_STREQ(run.out, "{\"bans\":[]}\n");
+        ctl_run_done(&run);
+
+        /* The stream breaks off: the status says so, and the output cannot pass for the whole
+         * list (no footer, the JSON not closed). */
+        ctl_run(&run, NULL, REPLIES(first), ARGS("bans"));
+        ASSERT_EQ(run.status, 3);
+        ASSERT_TRUE(strstr(run.out, "192.0.2.8"));
+        ASSERT_FALSE(strstr(run.out, "listed"));
+        ctl_run_done(&run);
+        ctl_run(&run, NULL, REPLIES(first), ARGS("bans", "--json"));
+        ASSERT_EQ(run.status, 3);
+        json_decref(printed);
+        printed = json_loads(run.out, 0, NULL);
+        ASSERT_TRUE(printed == NULL);
+        ctl_run_done(&run);
+}
+
 TEST(cli_queries) {
         _cleanup_free_ char *bans = bans_reply(), *failures = NULL;
         json_auto_t *bans_reply_json = NULL, *printed = NULL;
@@ -1000,6 +1066,7 @@ static void run_cli_tests(void) {
         RUN(cli_help_version);
         RUN(cli_unreachable);
         RUN(cli_queries);
+        RUN(cli_bans_streamed);
         RUN(cli_ban_unban);
         RUN(cli_test_message);
         RUN(cli_test_local);

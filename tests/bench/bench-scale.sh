@@ -11,7 +11,13 @@
 #   calls     ListBans (`vpopguardctl --json bans`) and GetStatus with N bans, while a prober
 #             bans one new address at a time (nft-probe.py bans): its longest ban latency
 #             during the ListBans against the longest before it
-#   flush     `nft flush ruleset` while running: time until the kernel holds the N bans again
+#   saves     the prober goes on (its bans make the state due again and again) until the daemon
+#             has written the state file twice: the longest ban latency meanwhile, and how long
+#             a save's child process lived (the write time in the daemon, fsync and rename
+#             included)
+#   flush     `nft flush ruleset` while running and the prober going on: time until the daemon
+#             logs that it put every ban back (then the kernel is asked for all N), and the
+#             longest ban latency meanwhile
 #   restart   SIGTERM (which saves the state of N bans) and a start with the bans still in
 #             the kernel, until READY=1
 # Element checks go through nft-probe.py (one netlink lookup per address): nft lists a set in
@@ -37,6 +43,36 @@ scale_latencies() {
 
 scale_probe_lines() { # OUT N: the prober has written N lines
         [[ -f $1 ]] && (($(wc -l <"$1") >= $2))
+}
+
+# scale_saves_seen N: for wait_until, every 20 ms: true once the state file was replaced N times
+# since scale_saves_reset. Meanwhile tracks the daemon's child process (a save in the
+# background): SCALE_SAVE_LONGEST, the longest one seen (seconds), 0 if none.
+scale_saves_reset() {
+        SCALE_SAVE_INODE=$(stat -c %i "$1/state" 2>/dev/null) SCALE_SAVE_DIR=$1 SCALE_SAVES=0
+        SCALE_SAVE_LONGEST=0 SCALE_SAVE_CHILD_SINCE=
+}
+scale_saves_seen() {
+        local inode children
+        children=$(<"/proc/$TARGET_PID/task/$TARGET_PID/children") 2>/dev/null || children=
+        if [[ -n $children && -z $SCALE_SAVE_CHILD_SINCE ]]; then
+                SCALE_SAVE_CHILD_SINCE=$EPOCHREALTIME
+        elif [[ -z $children && -n $SCALE_SAVE_CHILD_SINCE ]]; then
+                local x
+                x=$(calc "$EPOCHREALTIME - $SCALE_SAVE_CHILD_SINCE")
+                SCALE_SAVE_LONGEST=$(calc "(($x > $SCALE_SAVE_LONGEST) ? $x : $SCALE_SAVE_LONGEST)")
+                SCALE_SAVE_CHILD_SINCE=
+        fi
+        inode=$(stat -c %i "$SCALE_SAVE_DIR/state" 2>/dev/null) || return 1
+        if [[ $inode != "$SCALE_SAVE_INODE" ]]; then
+                SCALE_SAVE_INODE=$inode
+                ((++SCALE_SAVES))
+        fi
+        ((SCALE_SAVES >= $1))
+}
+
+scale_restored_logged() { # ID N: the daemon logged N times that it put every ban back
+        (($(daemon_log "$1" | grep -c 'back into the nftables sets') >= $2))
 }
 
 scale_once() { # N
@@ -112,23 +148,44 @@ scale_once() { # N
                 tail -n +6 "$out" >"$out.steady"
                 read -r base _ < <(scale_latencies "$out.steady" 0 "$lb0")
                 record "$scen" vpopguardd ban_ms_max_before_listbans "$base"
+
+                # Saves, while the prober's bans keep the state due.
+                scale_saves_reset "$state"
+                t0=$EPOCHREALTIME
+                if wait_until 300 scale_saves_seen 2; then
+                        t1=$EPOCHREALTIME
+                        tail -n +6 "$out" >"$out.steady"
+                        read -r max lat < <(scale_latencies "$out.steady" "$t0" "$t1")
+                        record "$scen" vpopguardd saves_max_ban_ms "$max"
+                        record "$scen" vpopguardd saves_bans_meanwhile "$lat"
+                        record "$scen" vpopguardd save_child_sec "$SCALE_SAVE_LONGEST"
+                else
+                        error "$scen" vpopguardd "the state file was not written twice within 300 s"
+                fi
+
+                # nft flush ruleset while running: the daemon notices (or a ban fails) and puts
+                # every ban back in steps, banning meanwhile.
+                local restored0
+                restored0=$(daemon_log "vpopguardd-$scen" | grep -c 'back into the nftables sets' || true)
+                t0=$EPOCHREALTIME
+                nft flush ruleset
+                if wait_until 600 scale_restored_logged "vpopguardd-$scen" $((restored0 + 1)); then
+                        t1=$EPOCHREALTIME
+                        record "$scen" vpopguardd restore_flush_sec "$(calc "$t1 - $t0")"
+                        tail -n +6 "$out" >"$out.steady"
+                        read -r max lat < <(scale_latencies "$out.steady" "$t0" "$t1")
+                        record "$scen" vpopguardd flush_max_ban_ms "$max"
+                        record "$scen" vpopguardd flush_bans_meanwhile "$lat"
+                        c=$(scale_count "$gen/expect")
+                        ((c == n)) || error "$scen" vpopguardd "$c of $n bans in the sets after the flush"
+                else
+                        error "$scen" vpopguardd "not restored within 600 s of nft flush ruleset"
+                fi
         fi
         : >"$stop"
         wait_until 130 vg_pid_exited "$k" || true
         vg_kill "$k" 1
 
-        # nft flush ruleset while running: the daemon notices and puts everything back in one
-        # transaction, so one element present means all are (checked after).
-        t0=$EPOCHREALTIME
-        nft flush ruleset
-        if v=$(python3 "$SCALE_PROBE" wait vpopguard banned4 banned6 600 "$(head -n 1 "$gen/expect")" \
-                "$(sed -n 2p "$gen/expect")"); then
-                record "$scen" vpopguardd restore_flush_sec "$(calc "${v#at } / 1e6 - $t0")"
-                c=$(scale_count "$gen/expect")
-                ((c == n)) || error "$scen" vpopguardd "$c of $n bans in the sets after the flush"
-        else
-                error "$scen" vpopguardd "not restored within 600 s of nft flush ruleset"
-        fi
         record "$scen" vpopguardd repairs "$(daemon_log "vpopguardd-$scen" | grep -c 'putting back' || true)"
 
         # A restart with the bans still in the kernel (an upgrade): SIGTERM saves the state.

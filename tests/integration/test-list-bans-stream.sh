@@ -6,7 +6,8 @@
 #   - ListBans with "more" streams them in chunks (several replies, continues true on all but
 #     the last), together exactly the active bans, and with jail= exactly that jail's;
 #   - ListBans without "more" still answers with one reply holding all of them;
-#   - vpopguardctl bans (which asks with "more") lists them all, as one list.
+#   - vpopguardctl bans (which asks with "more") lists them all: with --json as one document,
+#     as a table with one header and one footer counting them all.
 set -euo pipefail
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -113,6 +114,15 @@ vg_assert_files_eq "$tmp/expect" "$tmp/listed-one" "ListBans without more"
 vg_assert_eq 1 "$(wc -l <"$tmp/ctl.json")" "lines of vpopguardctl --json bans"
 jq -r '.bans[] | "\(.jail) \(.address)"' "$tmp/ctl.json" | LC_ALL=C sort >"$tmp/listed-ctl"
 vg_assert_files_eq "$tmp/expect" "$tmp/listed-ctl" "vpopguardctl --json bans"
+
+# The table, printed part by part as the replies arrive: one header, a line per ban, one footer.
+"$ctl" --socket="$sock" bans >"$tmp/ctl.txt" || vg_fail "vpopguardctl bans failed"
+vg_assert_eq 1 "$(grep -c '^ADDRESS  *JAIL  *FAILURES' "$tmp/ctl.txt")" "header lines of vpopguardctl bans"
+vg_assert_eq "$((N + N_STRICT)) bans listed." "$(tail -n 1 "$tmp/ctl.txt")" "footer of vpopguardctl bans"
+grep '^198\.18\.' "$tmp/ctl.txt" | awk '{ print $2, $1 }' | LC_ALL=C sort >"$tmp/listed-table"
+vg_assert_files_eq "$tmp/expect" "$tmp/listed-table" "vpopguardctl bans"
+"$ctl" --socket="$sock" --no-legend bans strict | awk '{ print $2, $1 }' | LC_ALL=C sort >"$tmp/listed-table-strict"
+vg_assert_files_eq "$tmp/expect-strict" "$tmp/listed-table-strict" "vpopguardctl --no-legend bans strict"
 
 vg_term_daemon
 vg_log "all checks passed"
