@@ -200,7 +200,8 @@ static int on_judged_ban(Jail *jail, Ban *b, const FailureWindow *w, void *userd
         char trigger[JOURNAL_CURSOR_MAX];
         BanChange c = { .kind = BAN_CHANGE_BAN, .find_time = jail->config->find_time };
 
-        c.logged = journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
+        /* The trigger's cursor text only while a replay after a crash has logged bans to match. */
+        c.logged = m->n_logged_bans > 0 && journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
                 manager_take_logged_ban(m, &b->address, trigger, b);
         c.ban = *b;
         c.causes = reallocarray(NULL, w->n_failures, sizeof(JournalPosition));
