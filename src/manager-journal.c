@@ -465,7 +465,7 @@ int manager_process_journal(Manager *m) {
                 (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
         else if (!m->options.follow) {
                 /* At the end, or the journal cannot be read on: nothing will wake us again. */
-                manager_update_status(m);
+                manager_send_status(m);
                 return sd_event_exit(m->event, r < 0 ? r : k < 0 ? k : 0);
         }
         if (r >= 0 && k < 0)
