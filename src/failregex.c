@@ -60,6 +60,10 @@ struct Regex {
         pcre2_match_data *match_data; /* one per Regex: matching is single-threaded */
         pcre2_match_context *match_context;
         pcre2_jit_stack *jit_stack;
+        /* The last span of the current match that the callout accepted, and its address: the
+         * match's own <HOST> span is usually that one, and then it is not parsed again. */
+        size_t accepted_start, accepted_end;
+        Address accepted;
 };
 
 static bool is_address_neighbour(unsigned char c) {
@@ -146,15 +150,23 @@ static bool host_text_is_valid(HostFormat format, const char *subject, size_t su
 /* Runs during matching right after the <HOST> group closed: a positive return makes PCRE2
  * backtrack, so only valid address text can ever complete a match. */
 static int on_host_callout(pcre2_callout_block *b, void *userdata) {
-        const Regex *r = userdata;
+        Regex *r = userdata;
         uint32_t g = r->host_group;
+        size_t start, end;
+        Address a;
 
         if (b->callout_number != HOST_CALLOUT)
                 return 0; /* the pattern's own callouts are not ours to judge */
         if (g >= b->capture_top || b->offset_vector[2 * g] == PCRE2_UNSET)
                 return 1;
-        return host_text_is_valid(r->host_format, (const char *) b->subject, b->subject_length,
-                                  b->offset_vector[2 * g], b->offset_vector[2 * g + 1], NULL) ? 0 : 1;
+        start = b->offset_vector[2 * g];
+        end = b->offset_vector[2 * g + 1];
+        if (!host_text_is_valid(r->host_format, (const char *) b->subject, b->subject_length, start, end, &a))
+                return 1;
+        r->accepted_start = start;
+        r->accepted_end = end;
+        r->accepted = a;
+        return 0;
 }
 
 Regex *regex_free(Regex *r) {
@@ -326,6 +338,7 @@ int regex_match(Regex *r, const char *text, size_t len, Address *ret_address) {
         if (len > REGEX_MESSAGE_MAX)
                 return -E2BIG;
 
+        r->accepted_start = r->accepted_end = PCRE2_UNSET;
         rc = pcre2_match(r->code, (PCRE2_SPTR) (text ?: ""), len, 0, 0, r->match_data, r->match_context);
         switch (rc) {
         case PCRE2_ERROR_NOMATCH:
@@ -349,8 +362,14 @@ int regex_match(Regex *r, const char *text, size_t len, Address *ret_address) {
         uint32_t g = r->host_group;
         Address a;
 
-        if (g >= pcre2_get_ovector_count(r->match_data) || ov[2 * g] == PCRE2_UNSET ||
-            !host_text_is_valid(r->host_format, text, len, ov[2 * g], ov[2 * g + 1], &a))
+        if (g >= pcre2_get_ovector_count(r->match_data) || ov[2 * g] == PCRE2_UNSET)
+                return 0;
+        /* Validity depends on the span alone (in this subject): an accepted span needs no
+         * second look. Backtracking may have left the match on an earlier span, looked at
+         * again here. */
+        if (ov[2 * g] == r->accepted_start && ov[2 * g + 1] == r->accepted_end)
+                a = r->accepted;
+        else if (!host_text_is_valid(r->host_format, text, len, ov[2 * g], ov[2 * g + 1], &a))
                 return 0;
 
         if (ret_address)

@@ -7,6 +7,7 @@
 
 struct JournalEntryReader {
         char *names[JOURNAL_ENTRY_FIELDS_MAX];
+        size_t name_lens[JOURNAL_ENTRY_FIELDS_MAX];
         size_t n_names;
         char *buffer; /* the values of the current entry, back to back */
         size_t allocated;
@@ -79,7 +80,72 @@ int journal_entry_reader_want(JournalEntryReader *r, const char *field) {
         r->names[r->n_names] = strdup(field);
         if (!r->names[r->n_names])
                 return -ENOMEM;
+        r->name_lens[r->n_names] = strlen(field);
         r->n_names++;
+        return 0;
+}
+
+/* Copies the value of wanted field i into the reader's buffer, at offsets[i]. */
+static int keep_value(JournalEntryReader *r, size_t i, const char *value, size_t len, JournalEntry *e,
+                      size_t offsets[], size_t *used) {
+        if (*used + len > r->allocated) {
+                size_t n = MAX(r->allocated * 2, *used + len + 256);
+                char *grown = realloc(r->buffer, n);
+                if (!grown)
+                        return -ENOMEM;
+                r->buffer = grown;
+                r->allocated = n;
+        }
+        if (len > 0)
+                memcpy(r->buffer + *used, value, len);
+        offsets[i] = *used;
+        e->fields[i].len = len;
+        *used += len;
+        return 0;
+}
+
+/* One walk over the entry's fields, keeping the first value of each wanted one: a field lookup
+ * by name walks the entry from its start each time. Returns 1, or 0 at the first field that
+ * sd-journal cannot read (journald may not have linked it yet), which a lookup by name skips
+ * instead; negative only if our buffer cannot grow. */
+static int read_in_one_walk(JournalEntryReader *r, sd_journal *j, JournalEntry *e, size_t offsets[], size_t *used) {
+        const void *data;
+        size_t size, found = 0;
+        int k = 0;
+
+        sd_journal_restart_data(j);
+        while (found < r->n_names && (k = sd_journal_enumerate_data(j, &data, &size)) > 0) {
+                const char *eq = memchr(data, '=', size);
+                if (!eq)
+                        continue;
+                size_t name_len = (size_t) (eq - (const char *) data);
+                for (size_t i = 0; i < r->n_names; i++) {
+                        if (offsets[i] != SIZE_MAX || r->name_lens[i] != name_len ||
+                            memcmp(r->names[i], data, name_len) != 0)
+                                continue;
+                        k = keep_value(r, i, eq + 1, size - name_len - 1, e, offsets, used);
+                        if (k < 0)
+                                return k;
+                        found++;
+                        break;
+                }
+        }
+        return k >= 0;
+}
+
+/* The same by name, field after field: what a field that cannot be read leaves absent. */
+static int read_by_name(JournalEntryReader *r, sd_journal *j, JournalEntry *e, size_t offsets[], size_t *used) {
+        for (size_t i = 0; i < r->n_names; i++) {
+                const char *value;
+                size_t len;
+                int k;
+
+                if (journal_field_get(r->names[i], &value, &len, j) < 0)
+                        continue;
+                k = keep_value(r, i, value, len, e, offsets, used);
+                if (k < 0)
+                        return k;
+        }
         return 0;
 }
 
@@ -96,26 +162,21 @@ int journal_entry_read(JournalEntryReader *r, sd_journal *j, JournalEntry *ret) 
 
         /* sd-journal's data pointers are only good until its next call: copy each value. */
         for (size_t i = 0; i < r->n_names; i++) {
-                const char *value;
-                size_t len;
-
                 ret->fields[i] = (JournalEntryField) { .name = r->names[i] };
                 offsets[i] = SIZE_MAX;
-                if (journal_field_get(r->names[i], &value, &len, j) < 0)
-                        continue;
-                if (used + len > r->allocated) {
-                        size_t n = MAX(r->allocated * 2, used + len + 256);
-                        char *grown = realloc(r->buffer, n);
-                        if (!grown)
-                                return -ENOMEM;
-                        r->buffer = grown;
-                        r->allocated = n;
+        }
+        k = read_in_one_walk(r, j, ret, offsets, &used);
+        if (k < 0)
+                return k;
+        if (k == 0) {
+                for (size_t i = 0; i < r->n_names; i++) {
+                        ret->fields[i].len = 0;
+                        offsets[i] = SIZE_MAX;
                 }
-                if (len > 0)
-                        memcpy(r->buffer + used, value, len);
-                offsets[i] = used;
-                ret->fields[i].len = len;
-                used += len;
+                used = 0;
+                k = read_by_name(r, j, ret, offsets, &used);
+                if (k < 0)
+                        return k;
         }
         /* Pointers only now: the buffer may have moved while it grew. */
         for (size_t i = 0; i < r->n_names; i++)

@@ -2,12 +2,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
 #include "journal-events.h"
 #include "journal-sender.h"
 #include "log.h"
+#include "text-put.h"
 
 #define FIELD_MAX 256
 
@@ -32,36 +34,100 @@ static void fields_add(Fields *f, const char *format, ...) {
         f->n++;
 }
 
+/* The fields of every event are written without printf, which was most of an event's cost;
+ * like vsnprintf() into a FIELD_MAX buffer, a field longer than FIELD_MAX - 1 is cut there. */
+typedef struct FieldText {
+        char *p, *end;
+} FieldText;
+
+static bool field_begin(Fields *f, FieldText *ret) {
+        if (f->n >= ELEMENTSOF(f->iov))
+                return false;
+        *ret = (FieldText) { f->text[f->n], f->text[f->n] + FIELD_MAX - 1 };
+        return true;
+}
+
+static void field_put(FieldText *t, const char *s, size_t n) {
+        n = MIN(n, (size_t) (t->end - t->p));
+        memcpy(t->p, s, n);
+        t->p += n;
+}
+
+static void field_put_str(FieldText *t, const char *s) {
+        field_put(t, s, strlen(s));
+}
+
+static void field_put_u64(FieldText *t, uint64_t v) {
+        char digits[TEXT_U64_DECIMAL_MAX];
+        field_put(t, digits, (size_t) (text_put_u64(digits, v) - digits));
+}
+
+static void field_end(Fields *f, FieldText *t) {
+        *t->p = 0;
+        f->iov[f->n].iov_base = f->text[f->n];
+        f->iov[f->n].iov_len = (size_t) (t->p - f->text[f->n]);
+        f->n++;
+}
+
+static void fields_add_str(Fields *f, const char *name_eq, const char *value) {
+        FieldText t;
+        if (!field_begin(f, &t))
+                return;
+        field_put_str(&t, name_eq);
+        field_put_str(&t, value);
+        field_end(f, &t);
+}
+
+static void fields_add_u64(Fields *f, const char *name_eq, uint64_t v) {
+        FieldText t;
+        if (!field_begin(f, &t))
+                return;
+        field_put_str(&t, name_eq);
+        field_put_u64(&t, v);
+        field_end(f, &t);
+}
+
+/* NAME=ADDRESS/LENGTH, the length always written. */
+static void fields_add_prefix(Fields *f, const char *name_eq, const AddressPrefix *p) {
+        char a[ADDRESS_STRING_MAX];
+        FieldText t;
+        if (!field_begin(f, &t))
+                return;
+        field_put_str(&t, name_eq);
+        field_put_str(&t, address_to_string(&p->address, a));
+        field_put(&t, "/", 1);
+        field_put_u64(&t, p->prefixlen);
+        field_end(f, &t);
+}
+
 static void fields_add_ban(Fields *f, const Ban *b, const char *address) {
         AddressPrefix p = ban_prefix(b);
-        char a[ADDRESS_STRING_MAX];
 
-        fields_add(f, "VPOPGUARD_JAIL=%s", b->jail);
-        fields_add(f, "VPOPGUARD_ADDRESS=%s", address);
+        fields_add_str(f, "VPOPGUARD_JAIL=", b->jail);
+        fields_add_str(f, "VPOPGUARD_ADDRESS=", address);
         /* The element banned, always with its length ("192.0.2.7/32", "2001:db8:1:2::/64"). */
-        fields_add(f, "VPOPGUARD_PREFIX=%s/%u", address_to_string(&p.address, a), (unsigned) p.prefixlen);
+        fields_add_prefix(f, "VPOPGUARD_PREFIX=", &p);
         if (b->fallback_prefixlen > 0) {
                 AddressPrefix wide = address_prefix_of(&p.address, b->fallback_prefixlen);
-                fields_add(f, "VPOPGUARD_PREFIX_NOT_BANNED=%s/%u", address_to_string(&wide.address, a),
-                           (unsigned) wide.prefixlen);
+                fields_add_prefix(f, "VPOPGUARD_PREFIX_NOT_BANNED=", &wide);
         }
-        fields_add(f, "VPOPGUARD_FAILURES=%u", b->failures);
+        fields_add_u64(f, "VPOPGUARD_FAILURES=", b->failures);
         if (b->count > 0)
-                fields_add(f, "VPOPGUARD_BAN_COUNT=%u", b->count);
+                fields_add_u64(f, "VPOPGUARD_BAN_COUNT=", b->count);
         /* A permanent ban keeps VPOPGUARD_EXPIRES_USEC a number (UINT64_MAX) for readers of
          * older events; its length is the word "infinity". */
         if (ban_is_permanent(b))
-                fields_add(f, "VPOPGUARD_BAN_USEC=infinity");
+                fields_add_str(f, "VPOPGUARD_BAN_USEC=", "infinity");
         else
-                fields_add(f, "VPOPGUARD_BAN_USEC=%llu", (unsigned long long) (b->expires_usec - b->banned_usec));
-        fields_add(f, "VPOPGUARD_BANNED_USEC=%llu", (unsigned long long) b->banned_usec);
-        fields_add(f, "VPOPGUARD_EXPIRES_USEC=%llu", (unsigned long long) b->expires_usec);
-        fields_add(f, "VPOPGUARD_ORIGIN=%s", ban_origin_to_string(b->origin));
+                fields_add_u64(f, "VPOPGUARD_BAN_USEC=", b->expires_usec - b->banned_usec);
+        fields_add_u64(f, "VPOPGUARD_BANNED_USEC=", b->banned_usec);
+        fields_add_u64(f, "VPOPGUARD_EXPIRES_USEC=", b->expires_usec);
+        fields_add_str(f, "VPOPGUARD_ORIGIN=", ban_origin_to_string(b->origin));
 }
 
 static int fields_send(JournalSender *sender, Fields *f) {
         /* sd_journal_sendv() adds it; journald's native socket does not. */
-        fields_add(f, "SYSLOG_IDENTIFIER=%s", program_invocation_short_name);
+        fields_add_str(f, "SYSLOG_IDENTIFIER=", program_invocation_short_name);
         if (!log_stderr_is_journal())
                 log_notice("%.*s", (int) f->iov[2].iov_len - 8, (const char *) f->iov[2].iov_base + 8);
         if (sender)
@@ -127,18 +193,18 @@ int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run
         address_prefix_to_string(&p, address);
 
         if (c->kind == BAN_CHANGE_BAN) {
-                fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_BAN);
-                fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+                fields_add_str(f, "MESSAGE_ID=", VPOPGUARD_MESSAGE_BAN);
+                fields_add_u64(f, "PRIORITY=", LOG_NOTICE);
                 fields_add_ban_message(f, c, address, dry);
         } else {
-                fields_add(f, "MESSAGE_ID=" VPOPGUARD_MESSAGE_UNBAN);
-                fields_add(f, "PRIORITY=%d", LOG_NOTICE);
+                fields_add_str(f, "MESSAGE_ID=", VPOPGUARD_MESSAGE_UNBAN);
+                fields_add_u64(f, "PRIORITY=", LOG_NOTICE);
                 fields_add(f, "MESSAGE=%sUnbanned %s (jail %s): %s%s%s.", dry, address, c->ban.jail, unban_text(c),
                            c->fleet.peer[0] ? " in the fleet, received from " : "", c->fleet.peer);
         }
         fields_add_ban(f, &c->ban, address);
         if (dry_run)
-                fields_add(f, "VPOPGUARD_DRY_RUN=1");
+                fields_add_str(f, "VPOPGUARD_DRY_RUN=", "1");
         if (c->fleet.peer[0]) {
                 fields_add(f, VPOPGUARD_FIELD_FLEET_PEER "=%s", c->fleet.peer);
                 fields_add(f, VPOPGUARD_FIELD_FLEET_ORIGIN "=%s", c->fleet.origin_machine);
@@ -146,13 +212,13 @@ int journal_event_change(JournalSender *sender, const BanChange *c, bool dry_run
                         fields_add(f, VPOPGUARD_FIELD_FLEET_RELAY "=1");
         }
         if (c->kind != BAN_CHANGE_BAN)
-                fields_add(f, "VPOPGUARD_UNBAN_REASON=%s",
-                           c->kind == BAN_CHANGE_EXPIRE ? "expired" : unban_reason_to_string(c->reason));
+                fields_add_str(f, "VPOPGUARD_UNBAN_REASON=",
+                               c->kind == BAN_CHANGE_EXPIRE ? "expired" : unban_reason_to_string(c->reason));
         for (size_t i = 0; c->kind == BAN_CHANGE_BAN && i < c->n_causes; i++) {
                 char cursor[JOURNAL_CURSOR_MAX];
-                fields_add(f, "VPOPGUARD_CAUSE_REALTIME_USEC=%llu", (unsigned long long) c->causes[i].realtime);
+                fields_add_u64(f, "VPOPGUARD_CAUSE_REALTIME_USEC=", c->causes[i].realtime);
                 if (journal_position_to_cursor(&c->causes[i], cursor) >= 0)
-                        fields_add(f, "VPOPGUARD_CAUSE_CURSOR=%s", cursor);
+                        fields_add_str(f, "VPOPGUARD_CAUSE_CURSOR=", cursor);
         }
 
         r = fields_send(sender, f);

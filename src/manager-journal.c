@@ -200,7 +200,8 @@ static int on_judged_ban(Jail *jail, Ban *b, const FailureWindow *w, void *userd
         char trigger[JOURNAL_CURSOR_MAX];
         BanChange c = { .kind = BAN_CHANGE_BAN, .find_time = jail->config->find_time };
 
-        c.logged = journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
+        /* The trigger's cursor text only while a replay after a crash has logged bans to match. */
+        c.logged = m->n_logged_bans > 0 && journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
                 manager_take_logged_ban(m, &b->address, trigger, b);
         c.ban = *b;
         c.causes = reallocarray(NULL, w->n_failures, sizeof(JournalPosition));
@@ -464,7 +465,7 @@ int manager_process_journal(Manager *m) {
                 (void) sd_event_source_set_enabled(m->journal_continue, SD_EVENT_ONESHOT);
         else if (!m->options.follow) {
                 /* At the end, or the journal cannot be read on: nothing will wake us again. */
-                manager_update_status(m);
+                manager_send_status(m);
                 return sd_event_exit(m->event, r < 0 ? r : k < 0 ? k : 0);
         }
         if (r >= 0 && k < 0)

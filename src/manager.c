@@ -44,6 +44,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_timer);
         sd_event_source_disable_unref(m->expiry_timer);
         sd_event_source_disable_unref(m->save_timer);
+        sd_event_source_disable_unref(m->status_timer);
         manager_stop_state_sync(m);
         sd_event_unref(m->event);
         jails_free(m->jails, m->n_jails);
@@ -321,7 +322,7 @@ refuse:
         config_free(c);
 finish:
         (void) sd_notify(false, "READY=1");
-        manager_update_status(m);
+        manager_send_status(m);
         return r;
 }
 
@@ -345,22 +346,11 @@ int manager_watch_local_addresses(Manager *m) {
         return 0;
 }
 
-void manager_update_status(Manager *m) {
-        uint64_t failures = 0;
-        for (size_t i = 0; i < m->n_jails; i++)
-                failures += m->jails[i]->failures_total;
-        (void) sd_notifyf(false, "STATUS=%zu jail%s, %zu ban%s active, %llu entries read, %llu failures counted%s",
-                          m->n_jails, m->n_jails == 1 ? "" : "s",
-                          ban_table_size(m->bans), ban_table_size(m->bans) == 1 ? "" : "s",
-                          (unsigned long long) m->entries_read, (unsigned long long) failures,
-                          m->nft_broken ? "; FIREWALL UPDATE FAILING, retrying" : "");
-}
-
 int manager_run(Manager *m) {
         int r;
 
         (void) sd_notify(false, "READY=1");
-        manager_update_status(m);
+        manager_send_status(m);
         log_info("vpopguardd " VPOPGUARD_VERSION " running: %zu jail%s%s.", m->n_jails, m->n_jails == 1 ? "" : "s",
                  m->options.dry_run ? ", dry run (the firewall is not touched)" : "");
 

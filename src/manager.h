@@ -158,6 +158,8 @@ typedef struct Manager {
         sd_event_source *retry_timer;
         sd_event_source *expiry_timer;
         sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
+        sd_event_source *status_timer;     /* sends STATUS= once MANAGER_STATUS_INTERVAL_USEC is over */
+        usec_t status_sent_monotonic;
         StateSyncJob *state_syncing;       /* a save running in a child process (manager-state.c) */
         int state_sync_fd;                 /* pidfd: that child exited */
         sd_event_source *state_sync_source;
@@ -200,12 +202,17 @@ int manager_new(const ManagerOptions *options, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
+/* manager-status.c */
+#define MANAGER_STATUS_INTERVAL_USEC (1 * USEC_PER_SEC)
+/* STATUS= now, or when MANAGER_STATUS_INTERVAL_USEC since the last is over. */
+void manager_update_status(Manager *m);
+void manager_send_status(Manager *m);
+
 /* manager.c */
 /* The enabled jail of that name, or NULL. */
 Jail *manager_find_jail(Manager *m, const char *name);
 int manager_load_config(Manager *m);
 int manager_run(Manager *m);
-void manager_update_status(Manager *m);
 /* Returns negative errno if the new configuration was refused; *ret_message then says why. */
 int manager_reload(Manager *m, char **ret_message);
 /* Lists the host's addresses and follows them; without rtnetlink only loopback is exempt (a

@@ -376,6 +376,61 @@ static Address reference_network(const Address *a, unsigned len) {
 
 /* Every length of both families: masking, containment, covering, and the text
  * (a full-length prefix prints as the bare address). */
+/* address_to_string() writes what inet_ntop() writes, for every shape of zero runs (each of the
+ * 256 patterns of zero and non-zero groups, with small and large values, IPv4 in the tail) and
+ * for every IPv4 address of a sample; address_prefix_to_string() adds "/len" below full length. */
+TEST(text_as_inet_ntop) {
+        static const unsigned values[] = { 1, 0xffff, 0x10, 0xabc };
+        static const unsigned tails[] = { 0, 1, 0xffff, 0x0102 };
+        char got[ADDRESS_STRING_MAX], want[ADDRESS_STRING_MAX], prefix[ADDRESS_PREFIX_STRING_MAX];
+        unsigned n = 0;
+
+        for (unsigned mask = 0; mask < 256; mask++)
+                for (size_t v = 0; v < ELEMENTSOF(values); v++)
+                        for (size_t t = 0; t < ELEMENTSOF(tails); t++) {
+                                Address a = { .family = AF_INET6 };
+
+                                for (unsigned g = 0; g < 8; g++) {
+                                        unsigned w = mask & (1U << g) ? values[(v + g) % ELEMENTSOF(values)] : 0;
+                                        if (g == 5 && t > 0)
+                                                w = tails[t] == 1 ? 0xffff : w;
+                                        if (g >= 6 && t > 1 && (mask & (1U << g)))
+                                                w = tails[t];
+                                        a.bytes[2 * g] = (uint8_t) (w >> 8);
+                                        a.bytes[2 * g + 1] = (uint8_t) w;
+                                }
+                                ASSERT_TRUE(inet_ntop(AF_INET6, a.bytes, want, sizeof want) != NULL);
+                                ASSERT_STREQ(address_to_string(&a, got), want);
+                                n++;
+                        }
+        for (unsigned i = 0; i < 70000; i++) {
+                uint32_t x = i * UINT32_C(2654435761);
+                Address a = { .family = AF_INET, .bytes = { x >> 24, x >> 16, x >> 8, x } };
+
+                if (i < 256)
+                        a.bytes[i % 4] = (uint8_t) i; /* 0, one, two and three digits in each place */
+                ASSERT_TRUE(inet_ntop(AF_INET, a.bytes, want, sizeof want) != NULL);
+                ASSERT_STREQ(address_to_string(&a, got), want);
+
+                AddressPrefix p = { .address = a, .prefixlen = (uint8_t) (i % 33) };
+                char expect[ADDRESS_PREFIX_STRING_MAX];
+                if (p.prefixlen == 32)
+                        snprintf(expect, sizeof expect, "%s", want);
+                else
+                        snprintf(expect, sizeof expect, "%s/%u", want, (unsigned) p.prefixlen);
+                ASSERT_STREQ(address_prefix_to_string(&p, prefix), expect);
+                n++;
+        }
+        {
+                Address a = { .family = AF_INET6 };
+                memset(a.bytes, 0xff, sizeof a.bytes);
+                AddressPrefix p = { .address = a, .prefixlen = 127 };
+                ASSERT_STREQ(address_prefix_to_string(&p, prefix), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/127");
+                ASSERT_LT(strlen(prefix), ADDRESS_PREFIX_STRING_MAX);
+        }
+        fprintf(stderr, "   %u addresses as inet_ntop() writes them\n", n);
+}
+
 TEST(prefix_of_every_length) {
         static const char * const samples[] = {
                 "255.255.255.255", "192.0.2.77", "0.0.0.1", "128.0.0.0",
@@ -461,5 +516,6 @@ int main(void) {
         RUN(prefix_parse);
         RUN(prefix_contains);
         RUN(prefix_of_every_length);
+        RUN(text_as_inet_ntop);
         return 0;
 }

@@ -198,6 +198,10 @@ TEST(token_boundaries) {
         /* A quantifier after <HOST>, and <HOST> in a part the match skips. */
         check("^from <HOST>?$", "from 1.2.3.4", "1.2.3.4");
         check("^from (<HOST>|nowhere)$", "from nowhere", "none");
+        /* The callout accepts a later span (10.0.0.1) that the match then gives up: the address
+         * is the one of the span the match kept. */
+        check_std("^(?:<HOST> )+10\\.0\\.0\\.1$", "192.0.2.1 10.0.0.1", "192.0.2.1");
+        check("^(?:<HOST> )+10\\.0\\.0\\.1$", "192.0.2.1 10.0.0.1", "192.0.2.1");
 }
 
 /* The standard format: every text form inet_ntop() and the daemons print. */
