@@ -103,7 +103,8 @@ static int count_failure(const EntryJudge *judge, Jail *jail, JournalEntry *e, c
         if (r < 0)
                 return r;
         failure_table_forget(jail->failures, &prefix.address);
-        jail->bans_total++;
+        if (r == 0)
+                jail->bans_total++;
         return 0;
 }
 

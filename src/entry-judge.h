@@ -14,7 +14,8 @@
  * host's own addresses (whose failures do not count either, like loopback's). */
 
 /* A jail's verdict reached MaxRetry: b is the ban (banned now, for the jail's BanTime), w the
- * failures that led to it, oldest first (valid during the call). Negative errno aborts. */
+ * failures that led to it, oldest first (valid during the call). Returns 0 when it bans, 1 when
+ * the ban is over already (judged late: not counted as a ban); negative errno aborts. */
 typedef int (*EntryJudgeBanCallback)(Jail *jail, Ban *b, const FailureWindow *w, void *userdata);
 
 /* Jails are tried in the order of the jails array (the configuration's): when one bans the

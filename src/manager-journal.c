@@ -194,11 +194,15 @@ int manager_open_journal(Manager *m) {
         return manager_attach_journal(m, &j);
 }
 
-/* Hands a ban the judge decided to the ban pipeline, unless it was logged before a crash. */
+/* Hands a ban the judge decided to the ban pipeline, unless it was logged before a crash, or
+ * is over already (a fleet peer's failures, judged at their time, read after the ban's end). */
 static int on_judged_ban(Jail *jail, Ban *b, const FailureWindow *w, void *userdata) {
         Manager *m = userdata;
         char trigger[JOURNAL_CURSOR_MAX];
         BanChange c = { .kind = BAN_CHANGE_BAN, .find_time = jail->config->find_time };
+
+        if (b->expires_usec <= now_realtime())
+                return 1;
 
         /* The trigger's cursor text only while a replay after a crash has logged bans to match. */
         c.logged = m->n_logged_bans > 0 && journal_position_to_cursor(&w->failures[w->n_failures - 1], trigger) >= 0 &&
@@ -340,6 +344,13 @@ int manager_judge_peer_entry(Manager *m, sd_journal *j, usec_t now) {
         r = journal_entry_read(m->reader, j, &e);
         if (r < 0)
                 return log_error_errno(r, "Failed to read a journal entry of a fleet peer: %m");
+        /* Judged at the time the peer logged it: a ban counted from a peer's failures then ends
+         * when the peer's own ban from the same failures ends, also when they are read late (after
+         * an outage), and the peer takes it for the duplicate it is. Never later than now, so a
+         * peer's clock ahead of ours lengthens nothing. */
+        uint64_t logged;
+        if (sd_journal_get_realtime_usec(j, &logged) >= 0 && logged < now)
+                now = logged;
         /* Final: journal-remote writes whole entries, and a peer's file has no journald behind it
          * that would still be linking one. */
         r = entry_judge(&judge, &e, now, true, &verdict);

@@ -104,6 +104,10 @@ vg_poll $T banned_everywhere 192.0.2.64
 for node in collector "${HOSTS[@]}"; do
         vg_assert_eq 1 "$(ban_events "$node" 192.0.2.60)" "ban events of .60 on $node after the restart"
         vg_assert_eq 1 "$(ban_events "$node" 192.0.2.61)" "ban events of .61 on $node after the restart"
+        # The spread attack of the outage, and host1's own ban (the collector counted its
+        # failures too, judged at their time: the same ban, not a longer one).
+        vg_assert_eq 1 "$(ban_events "$node" 192.0.2.80)" "ban events of .80 on $node after the restart"
+        vg_assert_eq 1 "$(ban_events "$node" 192.0.2.81)" "ban events of .81 on $node after the restart"
 done
 banned_nowhere 192.0.2.60 || vg_fail "192.0.2.60, unbanned before the restart, is banned again"
 
