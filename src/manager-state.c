@@ -158,6 +158,17 @@ static int on_save_done(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
+/* What a save writes, about. Below MANAGER_SAVE_FORK_MIN records the daemon formats the file
+ * in a few milliseconds, less than a fork and the copies-on-write after it cost (with a save a
+ * second while an attack goes on, forking doubled the CPU per failure at 100 failures/s). */
+static size_t state_records(const Manager *m) {
+        size_t n = ban_table_size(m->bans) + ban_history_size(m->history);
+
+        for (size_t i = 0; i < m->n_jails; i++)
+                n += failure_table_size(m->jails[i]->failures);
+        return n;
+}
+
 /* Negative only if no child was started; a child's failure is accounted by save_ended(). */
 static int save_in_child(Manager *m) {
         _cleanup_free_ StateSyncJob *job = calloc(1, sizeof(StateSyncJob));
@@ -208,7 +219,7 @@ int manager_save_state(Manager *m, bool wait) {
                 (void) join_save(m);
         }
         m->state_dirty = false; /* the snapshot holds everything so far; a failure sets it again */
-        if (!wait) {
+        if (!wait && state_records(m) >= MANAGER_SAVE_FORK_MIN) {
                 r = save_in_child(m);
                 if (r >= 0)
                         return 0;

@@ -44,6 +44,8 @@
  * the next save waits at least this many times that long, so that saving takes at most a tenth
  * of a core however many bans there are. */
 #define MANAGER_SAVE_COST_FACTOR 10U
+/* A state of fewer records than this is saved by the daemon itself, more by a child (manager-state.c). */
+#define MANAGER_SAVE_FORK_MIN 10000U
 
 /* When the next save may come: the interval, or more after a costly save. */
 static inline usec_t manager_save_interval(usec_t last_save_cost) {
