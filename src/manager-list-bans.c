@@ -49,8 +49,10 @@ static void on_call_closed(VarlinkCall *call, void *userdata) {
 
 static int on_chunk(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* An accuracy of 1us: 0 is sd-event's default of 250 ms, which an idle loop waited out
+ * before each chunk. */
 static int schedule(BanLister *l, usec_t delay) {
-        int r = event_reset_time(l->manager->event, &l->source, CLOCK_MONOTONIC, delay, 0, true, on_chunk, l);
+        int r = event_reset_time(l->manager->event, &l->source, CLOCK_MONOTONIC, delay, 1, true, on_chunk, l);
         if (r < 0)
                 return r;
         return sd_event_source_set_priority(l->source, SD_EVENT_PRIORITY_IDLE);
