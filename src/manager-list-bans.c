@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "event-util.h"
+#include "huge-pages.h"
 #include "log.h"
 #include "manager-varlink.h"
 #include "manager.h"
@@ -146,6 +147,8 @@ int manager_list_bans_stream(Manager *m, VarlinkCall *call, const char *jail) {
         l->addresses = reallocarray(NULL, MAX(ban_table_size(m->bans), 1U), sizeof(Address));
         if (!l->addresses)
                 return -ENOMEM;
+        /* Taken in one go, while banning waits: 1M bans fill 20 MB. */
+        advise_huge_pages(l->addresses, ban_table_size(m->bans) * sizeof(Address));
         while (ban_table_next(m->bans, &iter, &b))
                 if (listed(l, b, now))
                         l->addresses[l->n++] = b->address;
