@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "event-util.h"
+#include "huge-pages.h"
 #include "log.h"
 #include "manager-varlink.h"
 #include "manager.h"
@@ -49,8 +50,10 @@ static void on_call_closed(VarlinkCall *call, void *userdata) {
 
 static int on_chunk(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* An accuracy of 1us: 0 is sd-event's default of 250 ms, which an idle loop waited out
+ * before each chunk. */
 static int schedule(BanLister *l, usec_t delay) {
-        int r = event_reset_time(l->manager->event, &l->source, CLOCK_MONOTONIC, delay, 0, true, on_chunk, l);
+        int r = event_reset_time(l->manager->event, &l->source, CLOCK_MONOTONIC, delay, 1, true, on_chunk, l);
         if (r < 0)
                 return r;
         return sd_event_source_set_priority(l->source, SD_EVENT_PRIORITY_IDLE);
@@ -144,6 +147,8 @@ int manager_list_bans_stream(Manager *m, VarlinkCall *call, const char *jail) {
         l->addresses = reallocarray(NULL, MAX(ban_table_size(m->bans), 1U), sizeof(Address));
         if (!l->addresses)
                 return -ENOMEM;
+        /* Taken in one go, while banning waits: 1M bans fill 20 MB. */
+        advise_huge_pages(l->addresses, ban_table_size(m->bans) * sizeof(Address));
         while (ban_table_next(m->bans, &iter, &b))
                 if (listed(l, b, now))
                         l->addresses[l->n++] = b->address;

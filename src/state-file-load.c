@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "huge-pages.h"
 #include "log.h"
 #include "macro.h"
 #include "state-file-internal.h"
@@ -59,8 +60,10 @@ static void *grow_array(void *p, size_t *allocated, size_t need, size_t size) {
         if (n > SIZE_MAX / size)
                 return NULL;
         p = realloc(p, n * size);
-        if (p)
+        if (p) {
                 *allocated = n;
+                advise_huge_pages(p, n * size);
+        }
         return p;
 }
 #define GROW(p, allocated, need)                                                 \
@@ -143,10 +146,9 @@ static int parse_jail_address(Loader *l, size_t line, char **p, const char **ret
                 return load_error(l, -EBADMSG, line, "invalid address \"%s\"", quote(addr, q));
         if (l->version < 3)
                 prefix.prefixlen = (uint8_t) address_family_bits(prefix.address.family);
-        else {
+        else if (strchr(addr, '/')) { /* a single address has no host bits to check */
                 Address a;
-                const char *slash = strchr(addr, '/');
-                if (address_parse(addr, slash ? (size_t) (slash - addr) : strlen(addr), &a) < 0 ||
+                if (address_parse(addr, (size_t) (strchr(addr, '/') - addr), &a) < 0 ||
                     !address_equal(&a, &prefix.address))
                         return load_error(l, -EBADMSG, line, "invalid prefix \"%s\"", quote(addr, q));
         }
@@ -493,11 +495,14 @@ int state_load(const char *dir, const StateCallbacks *cb, void *userdata, char *
         if ((uint64_t) st.st_size > STATE_FILE_SIZE_MAX)
                 return load_error(&l, -EBADMSG, 0, "file too large");
 
-        /* The size may change under us: read to the end, but never past the limit. */
-        allocated = (size_t) st.st_size + 1;
+        /* The size may change under us: read to the end, but never past the limit. Room for
+         * the NUL and for the read that finds the end, so that a file of the size fstat() gave
+         * is read without growing the buffer. */
+        allocated = (size_t) st.st_size + 2;
         buf = malloc(allocated);
         if (!buf)
                 return -ENOMEM;
+        advise_huge_pages(buf, allocated);
         for (;;) {
                 ssize_t n;
 

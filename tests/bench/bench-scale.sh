@@ -4,7 +4,8 @@
 # The scale scenario of run-bench.sh (sourced in its namespaces): vpopguardd with N active bans
 # (single IPv4 and IPv6 addresses, IPv6Prefix=128) for each N of SCALE_SIZES:
 #   state     the state file of N bans, written by the daemon's own writer (bench-state.c):
-#             its size and the write time (fsync and rename included)
+#             its size, the write time (fsync and rename included) and the time the daemon's
+#             loader takes to read and check it (the loader alone, without building tables)
 #   reboot    a start with that state file and an empty ruleset, until READY=1 (the restore
 #             runs before it); then the kernel is asked for every one of the N addresses
 #   kernel    the kernel's memory for the elements: /proc/meminfo Slab before and after
@@ -82,6 +83,7 @@ scale_once() { # N
         "$STATEGEN" --bans="$n" --directory="$gen" --expect="$gen/expect" >"$gen/out" ||
                 { error "$scen" vpopguardd "the state file could not be written"; return; }
         record "$scen" vpopguardd state_write_sec "$(floor_value "$gen/out" write_sec)"
+        record "$scen" vpopguardd state_load_sec "$(floor_value "$gen/out" load_sec)"
         v=$(floor_value "$gen/out" size_bytes)
         record "$scen" vpopguardd state_bytes "$v"
         record "$scen" vpopguardd state_bytes_per_ban "$(calc "$v / $n")"

@@ -4,7 +4,9 @@
  * file with N active bans of jail vpopmail (half IPv4 from 11.0.0.0, half IPv6 from
  * 2001:db8:100::, single addresses) into DIR with the daemon's own writer (state-file-write.c),
  * as the daemon would after N bans: the scale benchmark's "reboot". Prints write_sec (open to
- * rename, fsync included) and size_bytes; --expect lists the addresses, one a line. */
+ * rename, fsync included), size_bytes and load_sec (reading and parsing it back with the
+ * daemon's loader, state-file-load.c, the file in the page cache); --expect lists the
+ * addresses, one a line. */
 
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +16,12 @@
 
 #include "state-file.h"
 #include "time-util.h"
+
+static int count_ban(const Ban *b, void *userdata) {
+        (void) b;
+        (*(size_t *) userdata)++;
+        return 0;
+}
 
 static Address nth_address(size_t i) {
         Address a = {};
@@ -49,7 +57,8 @@ int main(int argc, char *argv[]) {
         StateWriter *w = NULL;
         FILE *ef = NULL;
         usec_t now, t0, t1;
-        char path[4096];
+        char path[4096], *error = NULL;
+        size_t loaded = 0;
         struct stat st;
         int c, r;
 
@@ -105,5 +114,16 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
         printf("write_sec=%.3f\nsize_bytes=%lld\n", (double) (t1 - t0) / USEC_PER_SEC, (long long) st.st_size);
+
+        t0 = now_monotonic();
+        r = state_load(dir, &(const StateCallbacks) { .ban = count_ban }, &loaded, &error);
+        t1 = now_monotonic();
+        if (r < 0 || loaded != n) {
+                fprintf(stderr, "vpopguard-bench-state: loading it back: %s (%zu of %llu bans)\n",
+                        error ?: strerror(-r), loaded, n);
+                free(error);
+                return 1;
+        }
+        printf("load_sec=%.3f\n", (double) (t1 - t0) / USEC_PER_SEC);
         return 0;
 }
