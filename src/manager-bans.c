@@ -496,7 +496,9 @@ static void on_foreign_nft_change(void *userdata, bool lost) {
                         return;
                 delay = MANAGER_REPAIR_DELAY_USEC;
         }
-        r = event_reset_time(m->event, &m->repair_timer, CLOCK_MONOTONIC, delay, 0, true, on_repair, m);
+        /* 10 ms of slack, not sd-event's default of 250 ms (an accuracy of 0), which more
+         * than tripled the wait before the sets are put back. */
+        r = event_reset_time(m->event, &m->repair_timer, CLOCK_MONOTONIC, delay, 10 * USEC_PER_MSEC, true, on_repair, m);
         if (r < 0)
                 log_warning_errno(r, "Failed to schedule a repair of the nftables sets: %m");
 }

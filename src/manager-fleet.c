@@ -323,7 +323,7 @@ static int peer_process(FleetPeer *p) {
         if (n == MANAGER_BATCH_MAX) {
                 /* More is waiting: the rescan comes at once, after other events. */
                 m->fleet_more = true;
-                (void) event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, 0, 0, true, on_fleet_timer, m);
+                (void) event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, 0, 1, true, on_fleet_timer, m);
         }
         return r;
 }
@@ -363,7 +363,7 @@ static int on_fleet_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         for (size_t i = 0; i < m->n_fleet_peers; i++)
                 peer_rescan(m->fleet_peers[i]);
         (void) event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, m->fleet_more ? 0 : usec + FLEET_RESCAN_USEC,
-                                m->fleet_more ? 0 : 100 * USEC_PER_MSEC, m->fleet_more, on_fleet_timer, m);
+                                m->fleet_more ? 1 : 100 * USEC_PER_MSEC, m->fleet_more, on_fleet_timer, m);
         return 0;
 }
 
@@ -457,7 +457,8 @@ int manager_start_fleet(Manager *m) {
                 return log_oom();
         if (n == 0)
                 return 0;
-        r = event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, 0, 0, true, on_fleet_timer, m);
+        /* An accuracy of 0 would be sd-event's default of 250 ms: "at once" needs 1us. */
+        r = event_reset_time(m->event, &m->fleet_timer, CLOCK_MONOTONIC, 0, 1, true, on_fleet_timer, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to schedule reading the fleet peers' journals: %m");
         log_info("Applying the bans of %zu fleet peer%s from %s.", n, n == 1 ? "" : "s", m->config->fleet.directory);
