@@ -276,10 +276,15 @@ scenario_live() {
         done
 }
 
+# VPOPGUARD_BENCH_BURSTS="100000" runs only the bursts of these sizes, VPOPGUARD_BENCH_BURST_TARGETS
+# only these targets; with VPOPGUARD_BENCH_BURST_KEEP=DIR each run's write times (triggers-*) and
+# stamped `nft monitor` lines (monitor-*) are copied there, for the per-ban latency over time.
 scenario_burst() {
-        local n run target targets
-        for n in "${BURSTS[@]}"; do
+        local n run target targets bursts=("${BURSTS[@]}")
+        [[ -z ${VPOPGUARD_BENCH_BURSTS:-} ]] || read -ra bursts <<<"$VPOPGUARD_BENCH_BURSTS"
+        for n in "${bursts[@]}"; do
                 targets=("${TARGETS[@]}" floor-events)
+                [[ -z ${VPOPGUARD_BENCH_BURST_TARGETS:-} ]] || read -ra targets <<<"$VPOPGUARD_BENCH_BURST_TARGETS"
                 if ((arg_f2b)) && [[ " ${F2B_BURSTS[*]} " == *" $n "* ]]; then
                         targets+=(fail2ban)
                 fi
@@ -290,6 +295,9 @@ scenario_burst() {
                                 [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
                                 follow_once "burst-$n" "$target" 0 "$run" --seed="$run" --attackers="$n" --failures=3 \
                                         --noise=0 --successes=0 --benign=0 --decoys=0
+                                [[ -z ${VPOPGUARD_BENCH_BURST_KEEP:-} ]] ||
+                                        cp "$T/triggers-burst-$n-$target-$run" "$T/monitor-burst-$n-$target-$run.txt" \
+                                                "$VPOPGUARD_BENCH_BURST_KEEP/" || true
                         done
                 done
         done
