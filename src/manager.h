@@ -164,6 +164,7 @@ typedef struct Manager {
         usec_t status_sent_monotonic;
         StateSyncJob *state_syncing;       /* a save running in a child process (manager-state.c) */
         int state_sync_fd;                 /* pidfd: that child exited */
+        bool state_dir_clean;              /* no stale temporary file in the state directory (manager-state.c) */
         sd_event_source *state_sync_source;
 
         JournalSender *events;             /* ban and unban events on their way to journald */
