@@ -25,6 +25,7 @@ static void state_saved(Manager *m) {
 static int state_save_failed(Manager *m, int r) {
         /* Logged once per outage; retries come every MANAGER_RETRY_USEC (see manager_commit()). */
         bool first = m->state_failed_monotonic == 0;
+        m->state_dir_clean = false; /* the failed save may have left its temporary file */
         m->state_failed_monotonic = now_monotonic();
         m->state_dirty = true;
         return log_full_errno(first ? LOG_ERR : LOG_DEBUG, r,
@@ -101,9 +102,13 @@ static int write_state(Manager *m) {
         _cleanup_(state_writer_freep) StateWriter *w = NULL;
         int r;
 
-        r = state_writer_open(m->options.state_directory, &w);
+        /* A temporary file is left behind only by a crash or a failed save: the directory is
+         * scanned for one by the first save, and after a failure; not by each of a save a
+         * second during an attack. */
+        r = state_writer_open_full(m->options.state_directory, !m->state_dir_clean, &w);
         if (r < 0)
                 return r;
+        m->state_dir_clean = true;
         r = write_tables(m, w, now_realtime());
         if (r < 0)
                 return r;

@@ -162,8 +162,10 @@ typedef struct Manager {
         sd_event_source *save_timer;       /* writes the state once MANAGER_SAVE_INTERVAL_USEC is over */
         sd_event_source *status_timer;     /* sends STATUS= once MANAGER_STATUS_INTERVAL_USEC is over */
         usec_t status_sent_monotonic;
+        int notify_fd;                     /* connected to NOTIFY_SOCKET (manager-status.c); -ENOENT: none */
         StateSyncJob *state_syncing;       /* a save running in a child process (manager-state.c) */
         int state_sync_fd;                 /* pidfd: that child exited */
+        bool state_dir_clean;              /* no stale temporary file in the state directory (manager-state.c) */
         sd_event_source *state_sync_source;
 
         JournalSender *events;             /* ban and unban events on their way to journald */

@@ -138,7 +138,7 @@ static int writer_line_end(StateWriter *w, char *end, bool record) {
         return 0;
 }
 
-int state_writer_open(const char *dir, StateWriter **ret) {
+int state_writer_open_full(const char *dir, bool remove_stale, StateWriter **ret) {
         _cleanup_(state_writer_freep) StateWriter *w = NULL;
         char *p;
         int r;
@@ -161,7 +161,8 @@ int state_writer_open(const char *dir, StateWriter **ret) {
         if (w->dir_fd < 0)
                 return -errno;
 
-        remove_stale_temps(w->dir_fd);
+        if (remove_stale)
+                remove_stale_temps(w->dir_fd);
         w->fd = open_temp(w->dir_fd, w->temp_name);
         if (w->fd < 0)
                 return w->fd;
@@ -178,6 +179,10 @@ int state_writer_open(const char *dir, StateWriter **ret) {
 
         *ret = TAKE_PTR(w);
         return 0;
+}
+
+int state_writer_open(const char *dir, StateWriter **ret) {
+        return state_writer_open_full(dir, true, ret);
 }
 
 int state_writer_cursor(StateWriter *w, const char *cursor) {

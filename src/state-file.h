@@ -37,9 +37,13 @@
 
 typedef struct StateWriter StateWriter;
 
-/* Starts a new state file in dir (a temporary file next to the final one). dir must exist:
- * -ENOENT otherwise; -EROFS, -EACCES, ... as open(2) reports them. */
+/* Starts a new state file in dir (a temporary file next to the final one), after removing
+ * stale temporary files there. dir must exist: -ENOENT otherwise; -EROFS, -EACCES, ... as
+ * open(2) reports them. */
 int state_writer_open(const char *dir, StateWriter **ret);
+/* The same, with the scan of dir for stale temporary files only if remove_stale: a writer
+ * that saves again and again need not list the directory every time (manager-state.c). */
+int state_writer_open_full(const char *dir, bool remove_stale, StateWriter **ret);
 /* At most one cursor (-EEXIST for a second one); -EINVAL if it is empty, longer than
  * STATE_CURSOR_MAX or has bytes outside 0x21..0x7e. */
 int state_writer_cursor(StateWriter *w, const char *cursor);

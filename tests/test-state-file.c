@@ -375,6 +375,47 @@ TEST(missing) {
         remove_dir(dir);
 }
 
+/* The daemon scans its state directory for a crash's temporary files only when it may hold
+ * one: state_writer_open_full() without remove_stale leaves them, with it removes them; a
+ * writer that is given up removes its own file either way. */
+TEST(open_full) {
+        _cleanup_(state_writer_freep) StateWriter *w = NULL;
+        _cleanup_free_ char *files = NULL, *data = NULL;
+        char dir[64], stale[128];
+        size_t size;
+        int fd;
+
+        make_dir(dir);
+        snprintf(stale, sizeof stale, "%s/%sAbC123", dir, STATE_FILE_TEMP_PREFIX);
+        fd = open(stale, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        ASSERT_OK(fd);
+        close(fd);
+        ASSERT_EQ(state_writer_open_full(NULL, false, &w), -EINVAL);
+
+        for (int i = 0; i < 3; i++) {
+                char cursor[32];
+                snprintf(cursor, sizeof cursor, "cursor-%d", i);
+                ASSERT_OK(state_writer_open_full(dir, false, &w));
+                ASSERT_OK(state_writer_cursor(w, cursor));
+                ASSERT_OK(state_writer_commit(w));
+                w = state_writer_free(w);
+                free(data);
+                data = read_state_file(dir, &size);
+                ASSERT_TRUE(strstr(data, cursor) != NULL);
+        }
+        ASSERT_OK(state_writer_open_full(dir, false, &w));
+        w = state_writer_free(w);
+        files = list_dir(dir);
+        ASSERT_STREQ(files, ".#state.AbC123 state");
+        free(files);
+
+        ASSERT_OK(state_writer_open_full(dir, true, &w));
+        w = state_writer_free(w);
+        files = list_dir(dir);
+        ASSERT_STREQ(files, "state");
+        remove_dir(dir);
+}
+
 TEST(writer_validation) {
         _cleanup_strv_free_ char **expected = NULL;
         _cleanup_(state_writer_freep) StateWriter *w = NULL;
@@ -996,6 +1037,7 @@ int main(void) {
         RUN(round_trip);
         RUN(empty_state);
         RUN(missing);
+        RUN(open_full);
         RUN(writer_validation);
         RUN(not_regular);
         RUN(callback_errors);

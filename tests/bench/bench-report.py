@@ -25,7 +25,8 @@ import re
 import statistics
 import sys
 
-TARGETS = ("vpopguardd", "floor", "floor-events", "fail2ban")
+# vpopguardd-baseline: another build's daemon, for A/B runs (VPOPGUARD_BENCH_BASELINE); only in the JSON.
+TARGETS = ("vpopguardd", "floor", "floor-events", "fail2ban", "vpopguardd-baseline")
 
 
 def percentile(values, p):

@@ -123,7 +123,7 @@ for line in sys.stdin:
 # follow_once SCENARIO TARGET RATE RUN LOADGEN-ARGS...: a fresh journald, the target following
 # it, the loadgen's entries plus the sentinel written by the sender at RATE (0: flat out).
 follow_once() {
-        local scen=$1 target=$2 rate=$3 run=$4 name=$1-$2-$4 expect c0 c1 out lat failures first last ban k v
+        local scen=$1 target=$2 rate=$3 run=$4 name=$1-$2-$4 expect c0 c1 v0 v1 out lat failures first last ban k v
         local wait=120
         shift 4
         if [[ $target == fail2ban ]]; then
@@ -147,12 +147,26 @@ follow_once() {
                 [[ -z $MONITOR_PID ]] || stop_monitor
                 return 0
         fi
-        c0=$(cpu_ticks "$TARGET_PID")
+        c0=$(cpu_ns "$TARGET_PID") v0=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        # VPOPGUARD_BENCH_ATTACH=CMD (a profiler, e.g. a script running `perf record -p PID -o OUT.perf`):
+        # "CMD PID OUT" runs while the entries are written, OUT being VPOPGUARD_BENCH_ATTACH_OUT/NAME;
+        # SIGINT ends it. What it costs the target counts in the target's CPU.
+        local attach_pid=
+        if [[ -n ${VPOPGUARD_BENCH_ATTACH:-} ]]; then
+                $VPOPGUARD_BENCH_ATTACH "$TARGET_PID" "$VPOPGUARD_BENCH_ATTACH_OUT/$name" \
+                        >"$VPOPGUARD_BENCH_ATTACH_OUT/$name.log" 2>&1 &
+                attach_pid=$!
+                sleep 1 # attached before the first entry
+        fi
         out=$T/send-$name.out
         { "$LOADGEN" --export --minimal-fields --start-usec=now "$@"; sentinel_export; } |
                 "$SEND" --rate="$rate" --find-time="$FIND_SEC" --triggers="$T/triggers-$name" \
                         --wait-table="$(table_of "$target")" --wait-timeout="$wait" >"$out"
-        c1=$(cpu_ticks "$TARGET_PID")
+        c1=$(cpu_ns "$TARGET_PID") v1=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        if [[ -n $attach_pid ]]; then
+                kill -INT "$attach_pid" 2>/dev/null || true
+                wait "$attach_pid" || true
+        fi
         if [[ $(floor_value "$out" last_ban_usec) == 0 ]]; then
                 error "$scen" "$target" "the sentinel was not banned within $wait s of the last write"
         fi
@@ -167,8 +181,11 @@ follow_once() {
         [[ -z ${FLOOD_KINDS:-} ]] || flood_stop "$scen" "$target" "$name"
         stop_target
         failures=$FAILURES_IN_STREAM
-        record "$scen" "$target" cpu_ms "$(calc "($c1 - $c0) * 1000 / $CLK_TCK")"
-        record "$scen" "$target" cpu_us_per_failure "$(calc "($c1 - $c0) * 1e6 / $CLK_TCK / $failures")"
+        record "$scen" "$target" cpu_ms "$(calc "($c1 - $c0) / 1e6")"
+        record "$scen" "$target" cpu_us_per_failure "$(calc "($c1 - $c0) / 1e3 / $failures")"
+        # Wakeups: at low rates the CPU goes mostly to waking up, and a busy machine makes each
+        # wakeup dearer (cold caches); their number does not depend on the load.
+        record "$scen" "$target" wakeups "$((v1 - v0))"
         first=$(floor_value "$out" first_write_usec)
         last=$(floor_value "$out" last_write_usec)
         ban=$(floor_value "$out" last_ban_usec)
@@ -254,19 +271,28 @@ scenario_contended() {
         unset FLOOD_KINDS FLOOD_GROUPS
 }
 
+# VPOPGUARD_BENCH_LIVE_RATES="100 ...": only these of LIVE_RATES. VPOPGUARD_BENCH_BASELINE=BUILD-DIR:
+# that build's vpopguardd runs as one more target, vpopguardd-baseline (in the JSON only): an A/B
+# comparison under the same load of the machine, which on a shared one varies more than the
+# difference. Use a --repeat of the number of targets: each run starts with the next one.
 scenario_live() {
         local i rate seconds entries attackers inn run target targets
         for i in "${!LIVE_RATES[@]}"; do
                 rate=${LIVE_RATES[i]} seconds=${LIVE_SECONDS[i]}
+                if [[ -n ${VPOPGUARD_BENCH_LIVE_RATES:-} && " $VPOPGUARD_BENCH_LIVE_RATES " != *" $rate "* ]]; then
+                        continue
+                fi
                 entries=$((rate * seconds)) attackers=$((rate * seconds / 20)) inn=$((rate * seconds / 50))
                 targets=("${TARGETS[@]}" floor-events)
+                [[ -z ${VPOPGUARD_BENCH_BASELINE:-} ]] || targets+=(vpopguardd-baseline)
                 if ((arg_f2b)) && [[ " ${F2B_LIVE_RATES[*]} " == *" $rate "* ]]; then
                         targets+=(fail2ban)
                 fi
                 log "live-$rate: $entries entries in ${seconds}s, $attackers attackers (${targets[*]})"
                 FAILURES_IN_STREAM=$((attackers * 3))
                 for ((run = 1; run <= REPEAT; run++)); do
-                        for target in "${targets[@]}"; do
+                        # Each run starts with another target: none is always first after a pause.
+                        for target in "${targets[@]:(run - 1) % ${#targets[@]}}" "${targets[@]:0:(run - 1) % ${#targets[@]}}"; do
                                 [[ $target != fail2ban || $run -le $F2B_REPEAT ]] || continue
                                 follow_once "live-$rate" "$target" "$rate" "$run" --seed="$run" --entries="$entries" \
                                         --attackers="$attackers" --failures=3 --cluster="$rate" --successes="$inn" \
@@ -309,7 +335,7 @@ idle_once() { # TARGET KIND
         nft_reset
         start_target "$target" "$scen" || return 0
         sleep 0.5 # past the start-up work
-        c0=$(cpu_ticks "$TARGET_PID") v0=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        c0=$(cpu_ns "$TARGET_PID") v0=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
         n0=$(status_field "$TARGET_PID" nonvoluntary_ctxt_switches) t0=$EPOCHREALTIME
         if [[ $kind == noise ]]; then
                 # Other services at 10 entries/s: wakes every journal reader, matches nothing.
@@ -318,11 +344,11 @@ idle_once() { # TARGET KIND
         else
                 sleep "$IDLE_SECONDS"
         fi
-        c1=$(cpu_ticks "$TARGET_PID") v1=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
+        c1=$(cpu_ns "$TARGET_PID") v1=$(status_field "$TARGET_PID" voluntary_ctxt_switches)
         n1=$(status_field "$TARGET_PID" nonvoluntary_ctxt_switches) t1=$EPOCHREALTIME
         stop_target
         minutes=$(calc "($t1 - $t0) / 60")
-        record "$scen" "$target" cpu_ms_per_min "$(calc "($c1 - $c0) * 1000 / $CLK_TCK / $minutes")"
+        record "$scen" "$target" cpu_ms_per_min "$(calc "($c1 - $c0) / 1e6 / $minutes")"
         record "$scen" "$target" wakeups_per_min "$(calc "($v1 - $v0) / $minutes")"
         record "$scen" "$target" preempted_per_min "$(calc "($n1 - $n0) / $minutes")"
 }
