@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pwd.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "entry-judge.h"
 #include "event-util.h"
@@ -16,13 +19,14 @@
  * journald's notes are manager-suppression.c's. */
 
 static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
-static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_journal_eager(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 static int on_journal_continue(sd_event_source *s, void *userdata);
 
 void manager_close_journal(Manager *m) {
         manager_close_lookback(m);
         m->journal_io = sd_event_source_disable_unref(m->journal_io);
         m->journal_eager = sd_event_source_disable_unref(m->journal_eager);
+        m->eager_armed = false;
         m->journal_continue = sd_event_source_disable_unref(m->journal_continue);
         sd_journal_close(m->journal);
         m->journal = NULL;
@@ -394,16 +398,49 @@ static int process_incomplete_entry(Manager *m, usec_t now, bool *ret_at_head) {
         return ENTRY_RETRY;
 }
 
+/* The eager re-reads tick on a periodic timerfd of their own, armed once per attack: as an
+ * sd-event timer, each tick would re-arm the loop's timer (a timerfd_settime(), a hundred a
+ * second during an attack). The source owns the fd. */
+static int eager_timer_set(Manager *m, bool on) {
+        struct itimerspec its = {};
+
+        if (on)
+                its.it_value = its.it_interval = (struct timespec) {
+                        .tv_nsec = (long) (MANAGER_EAGER_INTERVAL_USEC * 1000U),
+                };
+        if (timerfd_settime(sd_event_source_get_io_fd(m->journal_eager), 0, &its, NULL) < 0)
+                return -errno;
+        m->eager_armed = on;
+        return 0;
+}
+
+static int eager_timer_new(Manager *m) {
+        int fd, r;
+
+        fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = sd_event_add_io(m->event, &m->journal_eager, fd, EPOLLIN, on_journal_eager, m);
+        if (r >= 0)
+                r = sd_event_source_set_io_fd_own(m->journal_eager, true);
+        if (r < 0) {
+                m->journal_eager = sd_event_source_disable_unref(m->journal_eager);
+                close(fd);
+        }
+        return r;
+}
+
 /* Entries are arriving: keep re-reading for a while without waiting for journald's wakeup. */
 static void schedule_eager_read(Manager *m) {
-        usec_t now = now_monotonic();
-        int r;
+        int r = 0;
 
-        m->eager_until = now + MANAGER_EAGER_WINDOW_USEC;
-        if (event_source_is_armed(m->journal_eager))
+        m->eager_until = now_monotonic() + MANAGER_EAGER_WINDOW_USEC;
+        if (m->eager_armed)
                 return;
-        r = event_reset_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, now + MANAGER_EAGER_INTERVAL_USEC,
-                             USEC_PER_MSEC, false, on_journal_eager, m);
+        if (!m->journal_eager)
+                r = eager_timer_new(m);
+        if (r >= 0)
+                r = eager_timer_set(m, true);
         if (r < 0)
                 log_debug_errno(r, "Failed to schedule an early journal read, relying on journald's wakeups: %m");
 }
@@ -512,12 +549,15 @@ static int on_journal_continue(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static int on_journal_eager(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_journal_eager(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
+        uint64_t ticks;
+        (void) s, (void) revents;
+
+        (void) read(fd, &ticks, sizeof ticks); /* clears the readiness; missed ticks do not matter */
         (void) manager_process_journal(m);
         /* Nothing new for a while: back to waiting on journald alone. */
-        if (now_monotonic() < m->eager_until)
-                (void) event_reset_time(m->event, &m->journal_eager, CLOCK_MONOTONIC, usec + MANAGER_EAGER_INTERVAL_USEC,
-                                        USEC_PER_MSEC, false, on_journal_eager, m);
+        if (m->eager_armed && now_monotonic() >= m->eager_until)
+                (void) eager_timer_set(m, false);
         return 0;
 }

@@ -126,7 +126,8 @@ typedef struct Manager {
         JailIndex *jail_index;             /* which of the jails an entry may be for */
         sd_event_source *journal_io;
         sd_event_source *journal_continue; /* defer source: the batch limit was hit */
-        sd_event_source *journal_eager;    /* re-reads while an attack is in progress */
+        sd_event_source *journal_eager;    /* re-reads while an attack is in progress (a timerfd) */
+        bool eager_armed;
         usec_t eager_until;                /* CLOCK_MONOTONIC */
         char *cursor;                      /* of the last processed entry */
         usec_t cursor_realtime;            /* its CLOCK_REALTIME timestamp, 0 if unknown */
