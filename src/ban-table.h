@@ -40,9 +40,9 @@ typedef struct Ban {
         char jail[JAIL_NAME_MAX + 1];
         unsigned failures;
         unsigned count;       /* the address's how-manieth ban within BanHistory= (1: its first) */
+        BanOrigin origin;     /* here, where it fills a hole: see BanEntry in ban-table.c */
         usec_t banned_usec;   /* wall clock when the ban was decided */
         usec_t expires_usec;  /* wall clock when the kernel drops it */
-        BanOrigin origin;
 } Ban;
 
 /* A permanent ban (BanTime=infinity) expires at USEC_INFINITY: it never leaves the table by
