@@ -75,7 +75,8 @@ const Ban *ban_table_find_covering(BanTable *t, const Address *a);
 /* Copies of the bans that lie inside p but are not p itself, in table order; *ret allocated
  * (NULL if none). Returns their number or -ENOMEM. Free if no ban of p's family has a longer
  * prefix; otherwise it walks one bucket of an index of p's family that the table keeps from
- * the first such query on (built then, and again for a shorter p, in one pass each). */
+ * the first such query on (built then in one pass; rebuilt for a shorter p, or for a longer one
+ * once bucket walks have visited more bans in vain than the table holds). */
 int ban_table_find_inside(BanTable *t, const AddressPrefix *p, Ban **ret);
 bool ban_table_remove(BanTable *t, const Address *a);
 
