@@ -34,7 +34,16 @@ BanOrigin ban_origin_from_string(const char *s) {
 typedef struct BanEntry {
         Ban ban;
         uint32_t heap_index;
+        uint32_t bucket_next, bucket_prev; /* ids in its bucket's list, ADDRESS_MAP_NONE at the ends */
 } BanEntry;
+/* Two cache lines: a bigger entry made a load of a million bans slower. */
+static_assert(sizeof(BanEntry) <= 128, "BanEntry grew beyond 128 bytes");
+
+/* The bans of one family whose address, masked to the index's length, is this address. */
+typedef struct Bucket {
+        Address address;
+        uint32_t head; /* a ban id; a bucket without bans is removed */
+} Bucket;
 
 typedef struct HeapItem {
         usec_t expires_usec;
@@ -49,6 +58,16 @@ struct BanTable {
         uint64_t used_prefixlen[2][3]; /* bit len set: n_prefixlen[.][len] > 0 */
         HeapItem *heap;
         size_t n_heap, n_heap_allocated;
+        /* An index for ban_table_find_inside(), per family, built by its first query that
+         * cannot take the fast path: every ban of the family is linked into the bucket of its
+         * address masked to bucket_len, so that a query for a prefix of that length or longer
+         * visits one bucket instead of the whole table. NULL: no index. */
+        AddressMap *buckets[2];
+        uint8_t bucket_len[2];
+        /* Bans visited in buckets but not inside the query, since the index was built: once
+         * that is more than the table holds, a longer query makes the buckets narrower again,
+         * so that the rebuilds cost no more than the walks they save. */
+        uint64_t bucket_waste[2];
 };
 
 static BanEntry *entry(const BanTable *t, uint32_t id) {
@@ -103,12 +122,110 @@ static void heap_delete(BanTable *t, size_t i) {
                 heap_sift_down(t, i);
 }
 
+static int family_index(const Address *a) {
+        return a->family == AF_INET6;
+}
+
+static Bucket *bucket_of_ban(const BanTable *t, const Ban *b, uint32_t *ret_id) {
+        AddressMap *buckets = t->buckets[family_index(&b->address)];
+        Address key = b->address;
+        uint32_t id;
+
+        address_mask(&key, t->bucket_len[family_index(&b->address)]);
+        id = address_map_find(buckets, &key);
+        assert(id != ADDRESS_MAP_NONE);
+        if (ret_id)
+                *ret_id = id;
+        return address_map_entry(buckets, id);
+}
+
 static void on_move(void *p, uint32_t from, uint32_t to, void *userdata) {
         BanTable *t = userdata;
         BanEntry *e = p;
 
         (void) from;
         t->heap[e->heap_index].id = to;
+
+        if (!t->buckets[family_index(&e->ban.address)])
+                return;
+        if (e->bucket_prev != ADDRESS_MAP_NONE)
+                entry(t, e->bucket_prev)->bucket_next = to;
+        else
+                bucket_of_ban(t, &e->ban, NULL)->head = to;
+        if (e->bucket_next != ADDRESS_MAP_NONE)
+                entry(t, e->bucket_next)->bucket_prev = to;
+}
+
+static void index_free(BanTable *t, int f) {
+        t->buckets[f] = address_map_free(t->buckets[f]);
+        t->bucket_len[f] = 0;
+        t->bucket_waste[f] = 0;
+}
+
+/* Links ban id at the head of its bucket, if its family has an index. */
+static int index_link(BanTable *t, uint32_t id) {
+        BanEntry *e = entry(t, id);
+        int f = family_index(&e->ban.address);
+        Address key = e->ban.address;
+        uint32_t bid;
+        Bucket *k;
+        int r;
+
+        if (!t->buckets[f])
+                return 0;
+        address_mask(&key, t->bucket_len[f]);
+        r = address_map_put(t->buckets[f], &key, &bid);
+        if (r < 0)
+                return r;
+        k = address_map_entry(t->buckets[f], bid);
+        if (r > 0)
+                k->head = ADDRESS_MAP_NONE;
+        e->bucket_prev = ADDRESS_MAP_NONE;
+        e->bucket_next = k->head;
+        if (k->head != ADDRESS_MAP_NONE)
+                entry(t, k->head)->bucket_prev = id;
+        k->head = id;
+        return 0;
+}
+
+static void index_unlink(BanTable *t, uint32_t id) {
+        BanEntry *e = entry(t, id);
+        int f = family_index(&e->ban.address);
+        uint32_t bid;
+        Bucket *k;
+
+        if (!t->buckets[f])
+                return;
+        k = bucket_of_ban(t, &e->ban, &bid);
+        if (e->bucket_prev != ADDRESS_MAP_NONE)
+                entry(t, e->bucket_prev)->bucket_next = e->bucket_next;
+        else
+                k->head = e->bucket_next;
+        if (e->bucket_next != ADDRESS_MAP_NONE)
+                entry(t, e->bucket_next)->bucket_prev = e->bucket_prev;
+        if (k->head == ADDRESS_MAP_NONE)
+                address_map_remove(t->buckets[f], bid);
+}
+
+/* (Re)builds family f's index with buckets of length len, in one pass over the table. */
+static int index_build(BanTable *t, int f, unsigned len) {
+        int r;
+
+        index_free(t, f);
+        r = address_map_new(sizeof(Bucket), NULL, NULL, &t->buckets[f]);
+        if (r < 0)
+                return r;
+        t->bucket_len[f] = (uint8_t) len;
+        for (size_t id = 0; id < address_map_size(t->map); id++) {
+                if (family_index(&entry(t, (uint32_t) id)->ban.address) != f)
+                        continue;
+                r = index_link(t, (uint32_t) id);
+                if (r < 0) {
+                        index_free(t, f);
+                        return r;
+                }
+        }
+        return 0;
 }
 
 static void prefix_count_add(BanTable *t, const Ban *b, int delta) {
@@ -124,6 +241,7 @@ static void prefix_count_add(BanTable *t, const Ban *b, int delta) {
 
 /* Removes entry id from both the heap and the map. */
 static void drop(BanTable *t, uint32_t id) {
+        index_unlink(t, id);
         prefix_count_add(t, &entry(t, id)->ban, -1);
         heap_delete(t, entry(t, id)->heap_index);
         address_map_remove(t->map, id);
@@ -162,6 +280,8 @@ BanTable *ban_table_free(BanTable *t) {
         if (!t)
                 return NULL;
         address_map_free(t->map);
+        for (int f = 0; f < 2; f++)
+                address_map_free(t->buckets[f]);
         free(t->heap);
         free(t);
         return NULL;
@@ -229,6 +349,9 @@ int ban_table_put(BanTable *t, const Ban *ban) {
         prefix_count_add(t, b, +1);
         t->heap[t->n_heap] = (HeapItem) { .expires_usec = b->expires_usec, .id = id };
         heap_sift_up(t, t->n_heap++);
+        /* Without memory for the index, go without it: the next query rebuilds it. */
+        if (index_link(t, id) < 0)
+                index_free(t, family_index(&b->address));
         return 1;
 }
 
@@ -265,36 +388,97 @@ const Ban *ban_table_find_covering(BanTable *t, const Address *a) {
         return NULL;
 }
 
+static int cmp_id(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+typedef struct IdList {
+        uint32_t *ids;
+        size_t n, allocated;
+} IdList;
+
+/* Adds id to l if its ban lies inside p but is not p. */
+static int collect(BanTable *t, const AddressPrefix *p, uint32_t id, IdList *l) {
+        AddressPrefix q = ban_prefix(&entry(t, id)->ban);
+
+        if (q.prefixlen <= p->prefixlen || !address_prefix_covers(p, &q))
+                return 0;
+        if (l->n == l->allocated) {
+                size_t k = MAX(8U, l->allocated * 2);
+                uint32_t *grown = reallocarray(l->ids, k, sizeof(uint32_t));
+                if (!grown)
+                        return -ENOMEM;
+                l->ids = grown;
+                l->allocated = k;
+        }
+        l->ids[l->n++] = id;
+        return 0;
+}
+
 int ban_table_find_inside(BanTable *t, const AddressPrefix *p, Ban **ret) {
-        const uint32_t *counts = t->n_prefixlen[p->address.family == AF_INET6];
-        unsigned bits = address_family_bits(p->address.family);
-        _cleanup_free_ Ban *found = NULL;
-        size_t n = 0, allocated = 0;
+        const uint32_t *counts;
+        unsigned bits;
+        _cleanup_free_ uint32_t *ids = NULL;
+        IdList l = {};
+        Ban *found;
         bool any = false;
+        int f, r = 0;
 
         assert(t);
+        assert(p);
         assert(ret);
 
+        f = family_index(&p->address);
+        counts = t->n_prefixlen[f];
+        bits = address_family_bits(p->address.family);
         for (unsigned len = p->prefixlen + 1; len <= bits && !any; len++)
                 any = counts[len] > 0;
-        for (size_t id = 0; any && id < address_map_size(t->map); id++) {
-                const Ban *b = &entry(t, (uint32_t) id)->ban;
-                AddressPrefix q = ban_prefix(b);
-
-                if (q.prefixlen <= p->prefixlen || !address_prefix_covers(p, &q))
-                        continue;
-                if (n == allocated) {
-                        size_t k = MAX(8U, allocated * 2);
-                        Ban *grown = reallocarray(found, k, sizeof(Ban));
-                        if (!grown)
-                                return -ENOMEM;
-                        found = grown;
-                        allocated = k;
-                }
-                found[n++] = *b;
+        if (!any) {
+                *ret = NULL;
+                return 0;
         }
-        *ret = TAKE_PTR(found);
-        return (int) MIN(n, (size_t) INT_MAX);
+
+        /* A query shorter than the index's buckets needs wider ones; one longer may want
+         * narrower ones (see bucket_waste). */
+        if (!t->buckets[f] || p->prefixlen < t->bucket_len[f] ||
+            (p->prefixlen > t->bucket_len[f] && t->bucket_waste[f] > address_map_size(t->map)))
+                (void) index_build(t, f, p->prefixlen);
+
+        if (t->buckets[f]) {
+                Address key = p->address;
+                uint32_t bid;
+
+                address_mask(&key, t->bucket_len[f]);
+                bid = address_map_find(t->buckets[f], &key);
+                if (bid != ADDRESS_MAP_NONE)
+                        for (uint32_t id = ((Bucket *) address_map_entry(t->buckets[f], bid))->head;
+                             id != ADDRESS_MAP_NONE && r >= 0; id = entry(t, id)->bucket_next) {
+                                size_t before = l.n;
+                                r = collect(t, p, id, &l);
+                                t->bucket_waste[f] += l.n == before;
+                        }
+                /* In id order, as a scan of the table would find them. */
+                if (r >= 0 && l.n > 1)
+                        qsort(l.ids, l.n, sizeof(uint32_t), cmp_id);
+        } else /* no memory for the index: scan */
+                for (size_t id = 0; id < address_map_size(t->map) && r >= 0; id++)
+                        r = collect(t, p, (uint32_t) id, &l);
+        ids = l.ids;
+        if (r < 0)
+                return r;
+        if (l.n == 0) {
+                *ret = NULL;
+                return 0;
+        }
+
+        found = reallocarray(NULL, l.n, sizeof(Ban));
+        if (!found)
+                return -ENOMEM;
+        for (size_t i = 0; i < l.n; i++)
+                found[i] = entry(t, ids[i])->ban;
+        *ret = found;
+        return (int) MIN(l.n, (size_t) INT_MAX);
 }
 
 bool ban_table_remove(BanTable *t, const Address *a) {

@@ -40,9 +40,9 @@ typedef struct Ban {
         char jail[JAIL_NAME_MAX + 1];
         unsigned failures;
         unsigned count;       /* the address's how-manieth ban within BanHistory= (1: its first) */
+        BanOrigin origin;     /* here, where it fills a hole: see BanEntry in ban-table.c */
         usec_t banned_usec;   /* wall clock when the ban was decided */
         usec_t expires_usec;  /* wall clock when the kernel drops it */
-        BanOrigin origin;
 } Ban;
 
 /* A permanent ban (BanTime=infinity) expires at USEC_INFINITY: it never leaves the table by
@@ -72,9 +72,11 @@ const Ban *ban_table_get(BanTable *t, const Address *a);
 /* The ban whose prefix holds a (a ban of a itself, or of a prefix around it), or NULL. Costs one
  * lookup per prefix length that some ban in the table has. */
 const Ban *ban_table_find_covering(BanTable *t, const Address *a);
-/* Copies of the bans that lie inside p but are not p itself; *ret allocated (NULL if none).
- * A scan of the whole table, but only if some ban of p's family has a longer prefix. Returns
- * their number or -ENOMEM. */
+/* Copies of the bans that lie inside p but are not p itself, in table order; *ret allocated
+ * (NULL if none). Returns their number or -ENOMEM. Free if no ban of p's family has a longer
+ * prefix; otherwise it walks one bucket of an index of p's family that the table keeps from
+ * the first such query on (built then in one pass; rebuilt for a shorter p, or for a longer one
+ * once bucket walks have visited more bans in vain than the table holds). */
 int ban_table_find_inside(BanTable *t, const AddressPrefix *p, Ban **ret);
 bool ban_table_remove(BanTable *t, const Address *a);
 

@@ -366,6 +366,129 @@ TEST(prefixes) {
         ban_table_free(t);
 }
 
+/* A small random generator, so that a failing run repeats. */
+static uint64_t rand_state;
+
+static uint32_t next_rnd(uint32_t n) {
+        rand_state ^= rand_state << 13;
+        rand_state ^= rand_state >> 7;
+        rand_state ^= rand_state << 17;
+        return (uint32_t) (rand_state >> 32) % n;
+}
+
+static const uint8_t lens4[] = { 0, 8, 12, 16, 20, 24, 28, 31, 32 };
+static const uint8_t lens6[] = { 0, 16, 32, 40, 48, 56, 60, 64, 96, 120, 127, 128 };
+
+/* Few distinct values per byte, so that prefixes of every length hold several bans. */
+static Address random_address(int family) {
+        static const uint8_t values[] = { 0x00, 0x01, 0x80, 0xff };
+        Address a = { .family = family };
+        size_t n = family == AF_INET ? 4 : 16;
+
+        for (size_t i = 0; i < n; i++)
+                a.bytes[i] = i < 2 && family == AF_INET6 ? 0x20 : values[next_rnd(4)];
+        return a;
+}
+
+static Ban random_ban(usec_t now) {
+        int family = next_rnd(2) ? AF_INET : AF_INET6;
+        const uint8_t *lens = family == AF_INET ? lens4 : lens6;
+        size_t n_lens = family == AF_INET ? ELEMENTSOF(lens4) : ELEMENTSOF(lens6);
+        Ban b = {
+                .address = random_address(family),
+                .prefixlen = lens[next_rnd((uint32_t) n_lens)],
+                .failures = next_rnd(10),
+                .banned_usec = now,
+                .expires_usec = now + 1 + next_rnd(400),
+                .origin = BAN_ORIGIN_JOURNAL,
+        };
+        snprintf(b.jail, sizeof b.jail, "jail%u", next_rnd(5));
+        return b;
+}
+
+/* What ban_table_find_inside() must return: every ban inside p but not p, in table order,
+ * found by looking at every ban. */
+static size_t brute_inside(BanTable *t, const AddressPrefix *p, Ban *ret) {
+        const Ban *b;
+        size_t n = 0;
+
+        for (size_t i = 0; ban_table_next(t, &i, &b); ) {
+                AddressPrefix q = ban_prefix(b);
+                if (q.prefixlen > p->prefixlen && address_prefix_covers(p, &q))
+                        ret[n++] = *b;
+        }
+        return n;
+}
+
+static void check_inside(BanTable *t, const AddressPrefix *p, Ban *expected) {
+        _cleanup_free_ Ban *inside = NULL;
+        size_t n = brute_inside(t, p, expected);
+
+        ASSERT_EQ(ban_table_find_inside(t, p, &inside), (int) n);
+        ASSERT_TRUE((n == 0) == (inside == NULL));
+        for (size_t i = 0; i < n; i++) {
+                ASSERT_TRUE(address_equal(&inside[i].address, &expected[i].address));
+                ASSERT_EQ(inside[i].prefixlen, expected[i].prefixlen);
+                ASSERT_UINT_EQ(inside[i].expires_usec, expected[i].expires_usec);
+                ASSERT_EQ(inside[i].failures, expected[i].failures);
+                ASSERT_STREQ(inside[i].jail, expected[i].jail);
+        }
+}
+
+/* find_inside against a look at every ban, through puts (new and updated, lengths changing),
+ * removals and expiries that move entries around, with queries of every length, the shortest
+ * allowed one shrinking as each round goes on. */
+TEST(find_inside_random) {
+        size_t checked = 0, found = 0;
+
+        rand_state = 0x9e3779b97f4a7c15ULL;
+        for (unsigned round = 0; round < 12; round++) {
+                BanTable *t = table();
+                Ban *expected = calloc(4096, sizeof(Ban));
+                usec_t now = 1000;
+
+                ASSERT_TRUE(expected);
+                for (unsigned step = 0; step < 3000; step++) {
+                        uint32_t op = next_rnd(100);
+
+                        if (op < 50) {
+                                Ban b = random_ban(now);
+                                ASSERT_OK(ban_table_put(t, &b));
+                        } else if (op < 62 && ban_table_size(t) > 0) {
+                                size_t i = next_rnd((uint32_t) ban_table_size(t));
+                                const Ban *b;
+                                ASSERT_TRUE(ban_table_next(t, &i, &b));
+                                Address a = b->address;
+                                ASSERT_TRUE(ban_table_remove(t, &a));
+                        } else if (op < 66) {
+                                now += next_rnd(40);
+                                (void) ban_table_expire(t, now, NULL, NULL);
+                        } else {
+                                int family = next_rnd(2) ? AF_INET : AF_INET6;
+                                const uint8_t *lens = family == AF_INET ? lens4 : lens6;
+                                size_t n_lens = family == AF_INET ? ELEMENTSOF(lens4) : ELEMENTSOF(lens6);
+                                /* Early in a round only long queries, later shorter ones too. */
+                                size_t lowest = (n_lens - 1) - (n_lens - 1) * step / 3000;
+                                uint8_t len = lens[lowest + next_rnd((uint32_t) (n_lens - lowest))];
+                                Address a = random_address(family);
+                                AddressPrefix p = address_prefix_of(&a, len);
+
+                                if (len == 0 && next_rnd(2) == 0)
+                                        p.prefixlen = 1; /* a length no ban has */
+                                check_inside(t, &p, expected);
+                                checked++;
+                                found += brute_inside(t, &p, expected);
+                        }
+                        ASSERT_LE(ban_table_size(t), 4096U);
+                }
+                free(expected);
+                ban_table_free(t);
+        }
+        /* The queries did find bans, many of them. */
+        ASSERT_GE(checked, 10000U);
+        ASSERT_GE(found, 3000U);
+}
+
 int main(void) {
         RUN(clamp_to_now);
         RUN(origin_strings);
@@ -376,5 +499,6 @@ int main(void) {
         RUN(expire);
         RUN(many);
         RUN(prefixes);
+        RUN(find_inside_random);
         return 0;
 }
