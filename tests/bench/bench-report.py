@@ -123,6 +123,16 @@ def ratio(a, b):
     return a / b if a is not None and b not in (None, 0) else None
 
 
+def paired_ratio(a, b):
+    """The median of the per-run ratios a[i] / b[i]. The targets of one run follow each other
+    within a minute, so a machine whose speed drifts over minutes (a shared host) moves both
+    alike; the ratio of the medians can pair a fast minute of one with a slow one of the other.
+    None unless both have the same number (3 or more) of runs."""
+    if not a or not b or len(a) != len(b) or len(a) < 3 or 0 in b:
+        return None
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
 def report(results_path, meta_path, directory, out):
     meta = {}
     with open(meta_path) as f:
@@ -180,6 +190,8 @@ def report(results_path, meta_path, directory, out):
                 d = median(scen, metric, "-")
             entry["ratio_vs_floor"] = ratio(d, fl)
             entry["ratio_vs_floor_events"] = ratio(d, fe)
+            entry["paired_ratio_vs_floor_events"] = paired_ratio(values.get((scen, metric, "vpopguardd")),
+                                                                 values.get((scen, metric, "floor-events")))
             entry["ratio_vs_fail2ban"] = ratio(d, fb)
             doc["results"][scen][metric] = entry
             rows.append((scen, metric, d, fl, ratio(d, fl), fe, ratio(d, fe), fb, ratio(d, fb)))
@@ -191,11 +203,18 @@ def report(results_path, meta_path, directory, out):
     def vs(scen, metric, other):
         return ratio(median(scen, metric, "vpopguardd"), median(scen, metric, other))
 
-    # Issue #15: the floor that writes the same journal entries is the limit.
+    def paired(scen, metric):
+        return paired_ratio(values.get((scen, metric, "vpopguardd")), values.get((scen, metric, "floor-events")))
+
+    # Issue #15: the floor that writes the same journal entries is the limit. CPU per failure
+    # is judged run by run (paired_ratio()): at 100 failures/s a run uses 0.1-0.3 s of CPU, and
+    # what the host lends moves that more than the targets differ.
     target("backlog entries/s vs floor+events", vs("backlog", "entries_per_sec", "floor-events"), ">=", 0.9)
     for scen in scenarios:
         if scen in ("backlog", "backlog-ipv4") or scen.startswith(("live-", "burst-")):
-            target(scen + " CPU per failure vs floor+events", vs(scen, "cpu_us_per_failure", "floor-events"), "<=", 1.2)
+            target(scen + " CPU per failure vs floor+events, per run", paired(scen, "cpu_us_per_failure"), "<=", 1.2)
+            target("(%s CPU per failure vs floor+events, of the medians)" % scen,
+                   vs(scen, "cpu_us_per_failure", "floor-events"), "<=", 1.2)
     if "live-10000" in metrics:
         target("live-10000 latency p99 ms", median("live-10000", "latency_p99_ms", "vpopguardd"), "<=", 15)
     for scen in scenarios:
