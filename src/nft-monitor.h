@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "macro.h"
@@ -27,3 +28,6 @@ NftMonitor *nft_monitor_free(NftMonitor *m);
  * pause are still read. Both accept NULL (no monitor). */
 int nft_monitor_pause(NftMonitor *m);
 int nft_monitor_resume(NftMonitor *m);
+
+/* Notifications read so far: after our first transaction, ours no longer reach the socket. */
+uint64_t nft_monitor_notifications_read(const NftMonitor *m);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <nftables/libnftables.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -94,6 +95,63 @@ TEST(queued_before_pause_still_read) {
         nft_monitor_free(m);
 }
 
+static void run_own(struct nft_ctx *ctx, const char *cmd) {
+        int r = nft_run_cmd_from_buffer(ctx, cmd);
+        if (r != 0)
+                fprintf(stderr, "%s: %s\n", cmd, nft_ctx_get_error_buffer(ctx));
+        ASSERT_EQ(r, 0);
+}
+
+/* Our own transactions (this process's, through libnftables as the daemon makes them) reach the
+ * socket until the first one has told the monitor our netlink port; from then on the kernel
+ * drops them, while another process's still come through. */
+TEST(own_notifications_dropped_in_kernel) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        NftMonitor *m = NULL;
+        struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+        uint64_t after_first;
+
+        ASSERT_TRUE(ctx != NULL);
+        ASSERT_EQ(nft_ctx_buffer_output(ctx), 0);
+        ASSERT_EQ(nft_ctx_buffer_error(ctx), 0);
+        ASSERT_EQ(sd_event_new(&e), 0);
+        ASSERT_EQ(nft_monitor_new(e, on_change, NULL, &m), 0);
+        changed = lost = 0;
+
+        run_own(ctx, "add table inet own; add set inet own s { type ipv4_addr; flags timeout; }");
+        drain(e);
+        after_first = nft_monitor_notifications_read(m);
+        ASSERT_TRUE(after_first >= 3U); /* the table, the set and the NEWGEN naming us */
+        ASSERT_EQ(changed, 0U);
+
+        for (unsigned i = 0; i < 20; i++) {
+                run_own(ctx, "add element inet own s { 192.0.2.1 timeout 1h, 192.0.2.2 }");
+                run_own(ctx, "delete element inet own s { 192.0.2.1, 192.0.2.2 }; flush set inet own s");
+        }
+        drain(e);
+        ASSERT_EQ(nft_monitor_notifications_read(m), after_first);
+        ASSERT_EQ(changed, 0U);
+
+        /* Another process's deletion is still read and reported. */
+        run_nft("add element inet own s { 192.0.2.3 }");
+        run_nft("delete element inet own s { 192.0.2.3 }");
+        drain(e);
+        ASSERT_TRUE(nft_monitor_notifications_read(m) > after_first);
+        ASSERT_EQ(changed, 1U);
+
+        /* And ours stay dropped after it. */
+        uint64_t after_foreign = nft_monitor_notifications_read(m);
+        run_own(ctx, "delete table inet own");
+        drain(e);
+        ASSERT_EQ(nft_monitor_notifications_read(m), after_foreign);
+        ASSERT_EQ(changed, 1U);
+        ASSERT_EQ(lost, 0U);
+
+        ASSERT_EQ(nft_monitor_notifications_read(NULL), 0U);
+        nft_monitor_free(m);
+        nft_ctx_free(ctx);
+}
+
 int main(void) {
         struct stat before, after;
 
@@ -111,5 +169,6 @@ int main(void) {
 
         RUN(foreign_delete_seen_unless_paused);
         RUN(queued_before_pause_still_read);
+        RUN(own_notifications_dropped_in_kernel);
         return 0;
 }
