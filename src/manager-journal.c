@@ -535,11 +535,17 @@ static int on_journal_io(sd_event_source *s, int fd, uint32_t revents, void *use
         Manager *m = userdata;
         (void) s, (void) fd, (void) revents;
 
+        /* The journal is read now: the next eager read is due a period from now, not at the
+         * tick already on its way (journald's wakeups, four a second during an attack, would
+         * each add one). */
+        bool ticking = m->eager_armed;
         int r = sd_journal_process(m->journal);
         if (r < 0)
                 /* Returning the error would make sd-event drop this source for good. */
                 log_warning_errno(r, "Failed to process journal changes, reading on: %m");
         (void) manager_process_journal(m);
+        if (ticking && m->eager_armed)
+                (void) eager_timer_set(m, true);
         return 0;
 }
 
