@@ -75,8 +75,8 @@ static bool newgen_is_ours(const struct nlmsghdr *h, const char *comm) {
 }
 
 /* Each notification carries the netlink port of the socket whose transaction caused it, and
- * the kernel sends one transaction's notifications on their own (several per buffer at most):
- * a buffer whose first header names our port is ours from end to end. Dropping those in the
+ * the kernel never puts two transactions' notifications into one buffer: a buffer whose first
+ * header names our port is ours from end to end. Dropping those in the
  * kernel saves a wakeup and three reads per ban, and keeps a big restore from overflowing the
  * socket with elements we added ourselves. libnftables keeps its socket, and so its port, for
  * the context's lifetime; were it to change, the new port's NEWGEN would come through and
